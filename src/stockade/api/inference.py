@@ -1,0 +1,137 @@
+"""The data plane: Azure's classic deployment routes and the v1 routes, in front of the core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stockade.api.auth import authenticate
+from stockade.api.body import read_body
+from stockade.api.responses import event_stream, json_response
+from stockade.auth import Permission
+from stockade.backends.base import ModelSpec
+from stockade.core import Resource
+from stockade.core.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
+from stockade.errors import InvalidRequest, PermissionDenied, ResourceNotFound
+from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest, parse
+
+# operation id (as Azure names it in errors and logs) -> request type
+OPERATIONS: dict[str, type[Any]] = {
+    "ChatCompletions_Create": ChatRequest,
+    "Completions_Create": CompletionRequest,
+    "Embeddings_Create": EmbeddingRequest,
+}
+
+
+def _check_api_version(request: Request, classic: bool) -> None:
+    version = request.query_params.get("api-version")
+    if classic:
+        if version not in SUPPORTED_API_VERSIONS:
+            raise ResourceNotFound()
+    elif version is not None and version not in V1_API_VERSIONS | SUPPORTED_API_VERSIONS:
+        raise ResourceNotFound()
+
+
+def _handler(operation: str, *, classic: bool):  # type: ignore[no-untyped-def]
+    body_type = OPERATIONS[operation]
+
+    async def endpoint(request: Request) -> Response:
+        resource: Resource = request.app.state.resource
+        call = request.scope["state"]["call"]
+        call.operation = operation
+        _check_api_version(request, classic)
+        principal = authenticate(request)
+        call.key_id = principal.id
+        body = parse(body_type, await read_body(request, resource.settings.max_body_bytes))
+        if classic:
+            name = request.path_params["deployment"]
+        elif body.model:
+            name = body.model
+        else:
+            raise InvalidRequest(
+                "Missing required parameter: 'model'. On /v1 routes it names the deployment.",
+                code="missing_required_parameter",
+                param="model",
+            )
+        deployment = resource.deployment(name)
+        call.deployment, call.model = deployment.name, deployment.model
+        if not principal.allows(Permission.INFERENCE, deployment.name):
+            raise PermissionDenied()
+        inference = resource.inference
+        if body_type is EmbeddingRequest:
+            return json_response(await inference.embed(deployment, body, call))
+        if body_type is ChatRequest:
+            if body.stream:
+                return event_stream(await inference.chat_stream(deployment, body, call))
+            return json_response(await inference.chat(deployment, body, call))
+        if body.stream:
+            return event_stream(await inference.complete_stream(deployment, body, call))
+        return json_response(await inference.complete(deployment, body, call))
+
+    return endpoint
+
+
+def _azure_model(spec: ModelSpec) -> dict[str, Any]:
+    chat = spec.kind == "chat"
+    return {
+        "id": spec.id,
+        "object": "model",
+        "created_at": 0,
+        "status": "succeeded",
+        "lifecycle_status": "generally-available",
+        "capabilities": {
+            "fine_tune": False,
+            "inference": True,
+            "completion": chat,
+            "chat_completion": chat,
+            "embeddings": not chat,
+        },
+        "deprecation": {},
+        "owned_by": spec.backend,
+    }
+
+
+async def list_models(request: Request) -> Response:
+    _check_api_version(request, classic=request.url.path.startswith("/openai/models"))
+    authenticate(request)
+    resource: Resource = request.app.state.resource
+    return json_response({"object": "list", "data": [_azure_model(s) for s in resource.models()]})
+
+
+async def get_model(request: Request) -> Response:
+    _check_api_version(request, classic=request.url.path.startswith("/openai/models"))
+    authenticate(request)
+    resource: Resource = request.app.state.resource
+    for spec in resource.models():
+        if spec.id == request.path_params["model"]:
+            return json_response(_azure_model(spec))
+    raise ResourceNotFound()
+
+
+def routes() -> list[Route]:
+    table = [
+        ("chat/completions", "ChatCompletions_Create"),
+        ("completions", "Completions_Create"),
+        ("embeddings", "Embeddings_Create"),
+    ]
+    result = [
+        Route(f"/openai/deployments/{{deployment}}/{path}", _handler(op, classic=True), methods=["POST"])
+        for path, op in table
+    ]
+    for prefix in ("/openai/v1", "/v1"):
+        result += [
+            Route(f"{prefix}/{path}", _handler(op, classic=False), methods=["POST"])
+            for path, op in table
+        ]
+        result += [
+            Route(f"{prefix}/models", list_models, methods=["GET"]),
+            Route(f"{prefix}/models/{{model:path}}", get_model, methods=["GET"]),
+        ]
+    result += [
+        Route("/openai/models", list_models, methods=["GET"]),
+        Route("/openai/models/{model:path}", get_model, methods=["GET"]),
+    ]
+    return result

@@ -1,0 +1,65 @@
+"""One ASGI middleware for every request: request ids, errors as Azure envelopes, usage records.
+
+It is pure ASGI (no BaseHTTPMiddleware) because it sits on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stockade.api.responses import error_response
+from stockade.errors import ServiceError
+from stockade.telemetry import Call, UsageRecorder
+
+log = logging.getLogger(__name__)
+
+CLIENT_CLOSED_REQUEST = 499
+
+
+class CallMiddleware:
+    def __init__(self, app: ASGIApp, usage: UsageRecorder) -> None:
+        self.app = app
+        self.usage = usage
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = str(uuid.uuid4())
+        call = Call(request_id)
+        scope.setdefault("state", {})["call"] = call
+        id_headers = [(b"x-request-id", request_id.encode()), (b"apim-request-id", request_id.encode())]
+        status = 500
+        started = finished = False
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status, started, finished
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message["headers"] = list(message.get("headers", ())) + id_headers
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+                if call.operation != "unknown":
+                    self.usage.add(call.record(status))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_ids)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            error = ServiceError(
+                f"The server had an error while processing your request (request id "
+                f"{request_id}). Retry, and report the request id if it persists."
+            )
+            error.__cause__ = exc
+            await error_response(error)(scope, receive, send_with_ids)
+        finally:
+            if started and not finished and call.operation != "unknown":
+                # The client went away mid-response (nginx's 499): meter what was generated.
+                self.usage.add(call.record(CLIENT_CLOSED_REQUEST))

@@ -1,0 +1,14 @@
+"""Authentication and authorisation: API keys, principals and roles."""
+
+from stockade.auth.keys import ADMIN_KEY_NAMES, LOCAL_OPERATOR, KeyRing, Principal, new_key
+from stockade.auth.roles import Permission, resolve_role
+
+__all__ = [
+    "ADMIN_KEY_NAMES",
+    "LOCAL_OPERATOR",
+    "KeyRing",
+    "Permission",
+    "Principal",
+    "new_key",
+    "resolve_role",
+]

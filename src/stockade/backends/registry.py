@@ -1,0 +1,83 @@
+"""The model catalogue (local plugins and configured upstreams) and the running model instances.
+
+Local models are plugins, found through the ``stockade.models`` entry-point group: each entry
+point names a function returning ``ModelSpec`` objects. A model starts on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.metadata import entry_points
+
+from stockade.backends.base import ChatModel, EmbeddingModel, ModelSpec
+from stockade.backends.upstream import Upstream, UpstreamModel
+from stockade.config import Settings
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+Model = ChatModel | EmbeddingModel
+
+
+def discover_local_models() -> list[ModelSpec]:
+    specs: list[ModelSpec] = []
+    for entry_point in entry_points(group="stockade.models"):
+        try:
+            specs.extend(entry_point.load()())
+        except Exception:
+            log.exception("model plugin %s failed to load; its models are unavailable", entry_point.name)
+    return specs
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._upstreams = {name: Upstream(name, cfg) for name, cfg in settings.upstreams.items()}
+        specs = discover_local_models()
+        for name, cfg in settings.upstreams.items():
+            specs += [ModelSpec(id=m, kind="chat", backend=name) for m in cfg.models]
+            specs += [ModelSpec(id=m, kind="embeddings", backend=name) for m in cfg.embedding_models]
+        self._specs = {(spec.backend, spec.id): spec for spec in specs}
+        self._running: dict[tuple[str, str], asyncio.Task[Model]] = {}
+
+    def catalogue(self) -> list[ModelSpec]:
+        return list(self._specs.values())
+
+    def find(self, model: str, backend: str | None = None) -> list[ModelSpec]:
+        """Specs matching a model id, optionally on one backend."""
+        return [
+            spec
+            for spec in self._specs.values()
+            if spec.id == model and (backend is None or spec.backend == backend)
+        ]
+
+    def spec(self, backend: str, model: str) -> ModelSpec | None:
+        return self._specs.get((backend, model))
+
+    async def get(self, backend: str, model: str) -> Model:
+        """The running model; concurrent first callers share one start-up."""
+        key = (backend, model)
+        task = self._running.get(key)
+        if task is None or (task.done() and task.exception() is not None):
+            task = self._running[key] = asyncio.ensure_future(self._start(backend, model))
+        return await asyncio.shield(task)
+
+    async def _start(self, backend: str, model: str) -> Model:
+        if backend in self._upstreams:
+            return UpstreamModel(self._upstreams[backend], model)
+        spec = self._specs[(backend, model)]
+        assert spec.factory is not None
+        instance = spec.factory(self.settings)
+        await instance.start()  # type: ignore[union-attr]
+        log.info("model %s started", model)
+        return instance
+
+    async def close(self) -> None:
+        for task in self._running.values():
+            if task.done() and task.exception() is None:
+                await task.result().close()
+            else:
+                task.cancel()
+        for upstream in self._upstreams.values():
+            await upstream.close()

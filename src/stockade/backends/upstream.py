@@ -1,0 +1,197 @@
+"""Models served by another OpenAI-compatible server: vLLM, llama-server, Ollama, OpenAI or Azure.
+
+One pooled keep-alive connection set per upstream; streams are relayed chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import numpy as np
+import orjson
+
+from stockade.backends.base import Choice, Completion, Delta, Embeddings, Usage
+from stockade.config import UpstreamSettings
+from stockade.errors import BackendUnavailable, UpstreamError
+from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
+
+_JSON = {"Content-Type": "application/json"}
+
+
+class Upstream:
+    """A connection pool to one upstream server, shared by every model deployed from it."""
+
+    def __init__(self, name: str, settings: UpstreamSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._headers = dict(_JSON)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        if key and settings.kind == "azure":
+            self._headers["api-key"] = key
+        elif key:
+            self._headers["Authorization"] = f"Bearer {key}"
+
+    def _url(self, model: str, operation: str) -> tuple[str, dict[str, str]]:
+        base = self.settings.url.rstrip("/")
+        if self.settings.kind == "azure":
+            if not base.endswith("/openai"):
+                base += "/openai"
+            return f"{base}/deployments/{model}/{operation}", {
+                "api-version": self.settings.api_version
+            }
+        return f"{base}/{operation}", {}
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.settings.max_connections, keepalive_timeout=60
+                ),
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds, connect=10),
+                json_serialize=lambda value: orjson.dumps(value).decode(),
+            )
+        return self._session
+
+    async def post(self, model: str, operation: str, body: dict[str, Any]) -> Any:
+        url, params = self._url(model, operation)
+        try:
+            async with self.session.post(
+                url, params=params, data=orjson.dumps(body), headers=self._headers
+            ) as response:
+                payload = await response.read()
+                if response.status >= 400:
+                    raise UpstreamError(response.status, _json_or_text(payload))
+                return orjson.loads(payload)
+        except aiohttp.ClientError as exc:
+            raise self._unreachable(exc) from None
+
+    async def stream(self, model: str, operation: str, body: dict[str, Any]) -> AsyncIterator[Any]:
+        url, params = self._url(model, operation)
+        try:
+            async with self.session.post(
+                url, params=params, data=orjson.dumps(body), headers=self._headers
+            ) as response:
+                if response.status >= 400:
+                    raise UpstreamError(response.status, _json_or_text(await response.read()))
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        return
+                    chunk = orjson.loads(data)
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        raise UpstreamError(502, chunk)
+                    yield chunk
+        except aiohttp.ClientError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"upstream {self.name!r} at {self.settings.url} could not be reached "
+            f"({type(exc).__name__}); check that it is running and that the URL is right"
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _json_or_text(payload: bytes) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(payload)
+        if isinstance(parsed, dict):
+            return parsed
+    except orjson.JSONDecodeError:
+        pass
+    return {"error": {"code": "upstream_error", "message": payload.decode(errors="replace")}}
+
+
+class UpstreamModel:
+    """A chat or embedding model behind an upstream; implements both interfaces."""
+
+    def __init__(self, upstream: Upstream, model: str) -> None:
+        self.upstream = upstream
+        self.model = model
+
+    def _body(self, request: ChatRequest | CompletionRequest | EmbeddingRequest) -> dict[str, Any]:
+        body = request.model_dump(exclude_none=True, by_alias=True)
+        body["model"] = self.model
+        return body
+
+    async def chat(self, request: ChatRequest) -> Completion:
+        return _completion(await self.upstream.post(self.model, "chat/completions", self._body(request)))
+
+    def chat_stream(self, request: ChatRequest) -> AsyncIterator[Delta | Usage]:
+        return self._stream("chat/completions", request)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        return _completion(await self.upstream.post(self.model, "completions", self._body(request)))
+
+    def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Delta | Usage]:
+        return self._stream("completions", request)
+
+    async def _stream(
+        self, operation: str, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[Delta | Usage]:
+        body = self._body(request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}  # needed to meter the call
+        usage = Usage(0, 0)
+        async for chunk in self.upstream.stream(self.model, operation, body):
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                text = delta.get("content") if "delta" in choice else choice.get("text")
+                if text or delta.get("tool_calls") or choice.get("finish_reason"):
+                    yield Delta(
+                        choice.get("index", 0),
+                        text=text or None,
+                        tool_calls=delta.get("tool_calls"),
+                        finish_reason=choice.get("finish_reason"),
+                    )
+            if chunk.get("usage"):
+                usage = _usage(chunk["usage"])
+        yield usage
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        body = self._body(request)
+        body["encoding_format"] = "base64"
+        payload = await self.upstream.post(self.model, "embeddings", body)
+        rows = sorted(payload["data"], key=lambda item: item["index"])
+        vectors = np.stack(
+            [
+                np.frombuffer(base64.b64decode(row["embedding"]), dtype="<f4")
+                if isinstance(row["embedding"], str)
+                else np.asarray(row["embedding"], dtype="float32")
+                for row in rows
+            ]
+        )
+        return Embeddings(vectors=vectors, prompt_tokens=payload.get("usage", {}).get("prompt_tokens", 0))
+
+    async def close(self) -> None:
+        """The pool belongs to the upstream, which the registry closes."""
+
+
+def _usage(raw: dict[str, Any]) -> Usage:
+    return Usage(raw.get("prompt_tokens", 0), raw.get("completion_tokens", 0))
+
+
+def _completion(payload: dict[str, Any]) -> Completion:
+    choices = []
+    for choice in payload.get("choices", []):
+        message = choice.get("message")
+        choices.append(
+            Choice(
+                choice.get("index", 0),
+                text=message.get("content") if message is not None else choice.get("text"),
+                finish_reason=choice.get("finish_reason") or "stop",
+                tool_calls=message.get("tool_calls") if message is not None else None,
+                logprobs=choice.get("logprobs"),
+            )
+        )
+    return Completion(choices=choices, usage=_usage(payload.get("usage") or {}), model=payload.get("model"))

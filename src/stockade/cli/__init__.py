@@ -1,0 +1,1 @@
+"""The command line: ``stockade serve`` and the management commands."""

@@ -1,0 +1,92 @@
+"""Settings: a TOML file (``stockade.toml`` or ``--config``) overlaid by ``STOCKADE_*`` variables.
+
+Nested values use ``__`` in variable names, e.g. ``STOCKADE_LOCAL__CHAT_WORKERS=2``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "STOCKADE_CONFIG"
+DEFAULT_CONFIG_FILE = "stockade.toml"
+
+
+class UpstreamSettings(BaseModel):
+    """An OpenAI-compatible server Stockade forwards to (vLLM, llama-server, Ollama, OpenAI, Azure)."""
+
+    url: str = Field(description="Base URL, e.g. http://gpu-host:8000/v1 or https://res.openai.azure.com")
+    kind: Literal["openai", "azure"] = "openai"
+    api_key: SecretStr | None = None
+    api_version: str = Field("2024-10-21", description="Sent as api-version when kind is azure")
+    models: list[str] = Field(default_factory=list, description="Chat models deployable from it")
+    embedding_models: list[str] = Field(
+        default_factory=list, description="Embedding models deployable from it"
+    )
+    max_connections: int = 100
+    timeout_seconds: float = 600.0
+
+
+class LocalModelSettings(BaseModel):
+    chat_workers: int = Field(1, ge=1, description="llama.cpp processes per chat model")
+    threads: int = Field(0, ge=0, description="CPU threads per llama.cpp process; 0 = all cores")
+    context_tokens: int = Field(8192, ge=256, description="llama.cpp context window")
+    queue_size: int = Field(32, ge=1, description="Requests that may wait for a busy model")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STOCKADE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".stockade")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default is SQLite in data_dir"
+    )
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="Larger request bodies get 413")
+    refresh_seconds: float = Field(
+        1.0, description="How often a server re-reads deployments and keys changed elsewhere"
+    )
+    usage_flush_seconds: float = 0.5
+    log_level: str = "info"
+    access_log: bool = Field(True, description="uvicorn's access log: method, path and status only")
+    local: LocalModelSettings = LocalModelSettings()
+    upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'stockade.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings; an explicit file wins over ``STOCKADE_CONFIG`` and ``./stockade.toml``."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"configuration file {config_file} does not exist")
+        os.environ[CONFIG_ENV] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,33 @@
+"""The ``api-version`` values the classic Azure routes accept (GA and preview data-plane versions)."""
+
+SUPPORTED_API_VERSIONS = frozenset(
+    {
+        "2022-12-01",
+        "2023-03-15-preview",
+        "2023-05-15",
+        "2023-06-01-preview",
+        "2023-07-01-preview",
+        "2023-08-01-preview",
+        "2023-09-01-preview",
+        "2023-12-01-preview",
+        "2024-02-01",
+        "2024-02-15-preview",
+        "2024-03-01-preview",
+        "2024-04-01-preview",
+        "2024-05-01-preview",
+        "2024-06-01",
+        "2024-07-01-preview",
+        "2024-08-01-preview",
+        "2024-09-01-preview",
+        "2024-10-01-preview",
+        "2024-10-21",
+        "2024-12-01-preview",
+        "2025-01-01-preview",
+        "2025-02-01-preview",
+        "2025-03-01-preview",
+        "2025-04-01-preview",
+    }
+)
+
+# The /openai/v1 routes take no api-version, or one of these.
+V1_API_VERSIONS = frozenset({"v1", "preview", "latest"})

@@ -1,0 +1,150 @@
+"""Azure OpenAI response bodies, built from backend results.
+
+Content-filter annotations are left out: Azure sends them only for filters that ran.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from stockade import __version__
+from stockade.backends.base import Completion, Delta, Embeddings, Usage
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:29]}"
+
+
+def fingerprint(model: str) -> str:
+    """Stable per model and Stockade version, so seeded callers can tell when the backend changed."""
+    return "fp_" + hashlib.sha256(f"{model}/{__version__}".encode()).hexdigest()[:10]
+
+
+def usage(value: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": value.prompt_tokens,
+        "completion_tokens": value.completion_tokens,
+        "total_tokens": value.prompt_tokens + value.completion_tokens,
+    }
+
+
+def chat_completion(result: Completion, model: str) -> dict[str, Any]:
+    choices = []
+    for choice in result.choices:
+        message: dict[str, Any] = {"role": "assistant", "content": choice.text, "refusal": None}
+        if choice.tool_calls:
+            message["tool_calls"] = choice.tool_calls
+        choices.append(
+            {
+                "index": choice.index,
+                "finish_reason": choice.finish_reason,
+                "logprobs": choice.logprobs,
+                "message": message,
+            }
+        )
+    model = result.model or model
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": fingerprint(model),
+        "choices": choices,
+        "usage": usage(result.usage),
+    }
+
+
+def text_completion(result: Completion, model: str) -> dict[str, Any]:
+    model = result.model or model
+    return {
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": fingerprint(model),
+        "choices": [
+            {
+                "index": choice.index,
+                "text": choice.text or "",
+                "finish_reason": choice.finish_reason,
+                "logprobs": choice.logprobs,
+            }
+            for choice in result.choices
+        ],
+        "usage": usage(result.usage),
+    }
+
+
+class ChunkWriter:
+    """Builds the chunks of one streamed completion (chat or text)."""
+
+    def __init__(self, model: str, *, chat: bool, include_usage: bool) -> None:
+        self.chat = chat
+        self.include_usage = include_usage
+        self._started: set[int] = set()
+        self._head: dict[str, Any] = {
+            "id": new_id("chatcmpl" if chat else "cmpl"),
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": fingerprint(model),
+        }
+
+    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        chunk = {**self._head, "choices": choices}
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def delta(self, item: Delta) -> list[dict[str, Any]]:
+        if not self.chat:
+            choice = {
+                "index": item.index,
+                "text": item.text or "",
+                "finish_reason": item.finish_reason,
+                "logprobs": None,
+            }
+            return [self._chunk([choice])]
+        chunks = []
+        if item.index not in self._started:
+            self._started.add(item.index)
+            opening = {"role": "assistant", "content": "", "refusal": None}
+            chunks.append(self._chunk([self._choice(item.index, opening, None)]))
+        delta: dict[str, Any] = {}
+        if item.text:
+            delta["content"] = item.text
+        if item.tool_calls:
+            delta["tool_calls"] = item.tool_calls
+        if delta or item.finish_reason:
+            chunks.append(self._chunk([self._choice(item.index, delta, item.finish_reason)]))
+        return chunks
+
+    @staticmethod
+    def _choice(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+    def usage(self, value: Usage) -> dict[str, Any] | None:
+        if not self.include_usage:
+            return None
+        return {**self._head, "choices": [], "usage": usage(value)}
+
+
+def embeddings(result: Embeddings, model: str, encoding: str | None) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    for index, vector in enumerate(result.vectors):
+        embedding: Any = vector  # orjson writes numpy arrays directly
+        if encoding == "base64":
+            embedding = base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    return {
+        "object": "list",
+        "model": model,
+        "data": data,
+        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+    }

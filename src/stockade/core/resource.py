@@ -1,0 +1,239 @@
+"""The resource: deployments, keys and models, as Azure's OpenAI resource has them.
+
+A ``Resource`` keeps deployments and keys in memory for the request path and re-reads them when
+the store's revision moves (another replica, or the command line, changed something).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+
+from stockade.auth import ADMIN_KEY_NAMES, KeyRing, new_key, resolve_role
+from stockade.auth.roles import ADMIN
+from stockade.backends.base import ModelSpec
+from stockade.backends.registry import ModelRegistry
+from stockade.config import Settings
+from stockade.core.inference import Inference
+from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
+from stockade.store import ApiKey, Deployment, Store, UsageRecord
+from stockade.telemetry import UsageRecorder
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class Resource:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.store_url)
+        self.registry = ModelRegistry(settings)
+        self.inference = Inference(self.registry)
+        self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
+        self.keys = KeyRing()
+        self._deployments: dict[str, Deployment] = {}
+        self._revision = -1
+        self._refresher: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def open(self, *, background: bool = True) -> dict[str, str]:
+        """Migrate the store, load caches; returns admin keys created on first start (name: secret)."""
+        await asyncio.to_thread(self.store.migrate)
+        created = await asyncio.to_thread(self._ensure_admin_keys)
+        await self.refresh()
+        if background:
+            self.usage.start()
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        return created
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        await self.usage.stop()
+        await self.registry.close()
+        self.store.close()
+
+    def _ensure_admin_keys(self) -> dict[str, str]:
+        existing = {key.name for key in self.store.active_keys() if key.kind == "admin"}
+        created = {}
+        for name in ADMIN_KEY_NAMES:
+            if name not in existing:
+                record, secret = new_key(name, kind="admin", role=ADMIN)
+                if self.store.insert_key(record):
+                    created[name] = secret
+        return created
+
+    async def refresh(self) -> None:
+        revision = await asyncio.to_thread(self.store.revision)
+        if revision == self._revision:
+            return
+        deployments, keys = await asyncio.to_thread(
+            lambda: (self.store.list_deployments(), self.store.active_keys())
+        )
+        self._deployments = {d.name: d for d in deployments}
+        self.keys.load(keys)
+        self._revision = revision
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("re-reading deployments and keys failed; serving the last copy")
+
+    async def warm_up(self) -> None:
+        """Start the models of existing deployments, so the first request does not wait."""
+        for deployment in list(self._deployments.values()):
+            if self.registry.spec(deployment.backend, deployment.model):
+                try:
+                    await self.registry.get(deployment.backend, deployment.model)
+                except Exception:
+                    log.exception("model %s of deployment %s failed to start",
+                                  deployment.model, deployment.name)
+
+    # -- models and deployments -----------------------------------------------------------------
+
+    def models(self) -> list[ModelSpec]:
+        return self.registry.catalogue()
+
+    def deployment(self, name: str) -> Deployment:
+        """The deployment serving ``name``; the request path's lookup (memory only)."""
+        deployment = self._deployments.get(name)
+        if deployment is None:
+            raise DeploymentNotFound()
+        return deployment
+
+    def deployments(self) -> list[Deployment]:
+        return sorted(self._deployments.values(), key=lambda d: d.name)
+
+    def _resolve_model(self, model: str, backend: str | None) -> ModelSpec:
+        matches = self.registry.find(model, backend)
+        if not matches:
+            raise InvalidRequest(
+                f"Model {model!r} is not available{f' from backend {backend!r}' if backend else ''}."
+                " `stockade models list` shows the models that can be deployed.",
+                param="model",
+            )
+        if len(matches) > 1:
+            backends = ", ".join(sorted(spec.backend for spec in matches))
+            raise InvalidRequest(
+                f"Model {model!r} is offered by several backends ({backends}); name one.",
+                param="backend",
+            )
+        return matches[0]
+
+    async def create_deployment(
+        self, name: str, model: str, backend: str | None = None, capacity: int = 10
+    ) -> Deployment:
+        if not DEPLOYMENT_NAME.match(name):
+            raise InvalidRequest(
+                "A deployment name has 1 to 64 letters, digits, '.', '_' or '-', and starts with "
+                "a letter or digit.",
+                param="name",
+            )
+        _check_capacity(capacity)
+        spec = self._resolve_model(model, backend)
+        now = time.time()
+        deployment = Deployment(name, spec.id, spec.backend, capacity, now, now)
+        if not await asyncio.to_thread(self.store.insert_deployment, deployment):
+            raise Conflict(f"A deployment named {name!r} already exists.", code="DeploymentExists")
+        await self.refresh()
+        return deployment
+
+    async def update_deployment(
+        self,
+        name: str,
+        *,
+        model: str | None = None,
+        backend: str | None = None,
+        capacity: int | None = None,
+    ) -> Deployment:
+        current = await asyncio.to_thread(self.store.get_deployment, name)
+        if current is None:
+            raise DeploymentNotFound()
+        changes: dict[str, object] = {}
+        if capacity is not None:
+            _check_capacity(capacity)
+            changes["capacity"] = capacity
+        if model is not None or backend is not None:
+            spec = self._resolve_model(model or current.model, backend)
+            changes.update(model=spec.id, backend=spec.backend)
+        if not changes:
+            return current
+        updated = await asyncio.to_thread(lambda: self.store.update_deployment(name, **changes))
+        if updated is None:
+            raise DeploymentNotFound()
+        await self.refresh()
+        return updated
+
+    async def delete_deployment(self, name: str) -> None:
+        if not await asyncio.to_thread(self.store.delete_deployment, name):
+            raise DeploymentNotFound()
+        await self.refresh()
+
+    async def recent_usage(self, limit: int, deployment: str | None = None) -> list[UsageRecord]:
+        return list(await asyncio.to_thread(self.store.recent_usage, limit, deployment))
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    async def list_keys(self) -> list[ApiKey]:
+        return await asyncio.to_thread(self.store.active_keys)
+
+    async def regenerate_admin_key(self, name: str) -> tuple[ApiKey, str]:
+        if name not in ADMIN_KEY_NAMES:
+            raise InvalidRequest("Only key1 and key2 can be regenerated.", param="name")
+        record, secret = new_key(name, kind="admin", role=ADMIN)
+        updated = await asyncio.to_thread(
+            self.store.replace_key_secret, name, record.secret_hash, record.hint
+        )
+        if updated is None:  # lost somehow: create it again
+            await asyncio.to_thread(self.store.insert_key, record)
+            updated = record
+        await self.refresh()
+        return updated, secret
+
+    async def create_application_key(
+        self, name: str, role: str, deployment: str | None = None
+    ) -> tuple[ApiKey, str]:
+        if not KEY_NAME.match(name) or name in ADMIN_KEY_NAMES:
+            raise InvalidRequest(
+                "A key name has 1 to 64 letters, digits, '.', '_' or '-' and is not key1 or key2.",
+                param="name",
+            )
+        canonical = resolve_role(role)
+        if canonical is None:
+            raise InvalidRequest(
+                f"Unknown role {role!r}; use openai-user, openai-contributor or contributor.",
+                param="role",
+            )
+        if deployment is not None and deployment not in self._deployments:
+            await self.refresh()
+            self.deployment(deployment)
+        record, secret = new_key(name, kind="application", role=canonical, deployment=deployment)
+        if not await asyncio.to_thread(self.store.insert_key, record):
+            raise Conflict(f"An active key named {name!r} already exists.", code="KeyExists")
+        await self.refresh()
+        return record, secret
+
+    async def revoke_key(self, key_id: str) -> None:
+        if not await asyncio.to_thread(self.store.revoke_key, key_id):
+            raise NotFound(
+                f"No active application key has id {key_id!r} (admin keys are regenerated, "
+                "not revoked)."
+            )
+        await self.refresh()
+
+
+def _check_capacity(capacity: int) -> None:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise InvalidRequest(
+            "capacity is a whole number of thousands of tokens per minute, at least 1.",
+            param="capacity",
+        )
+

@@ -1,0 +1,134 @@
+"""Errors the core raises, carrying Azure OpenAI's status, code and wording.
+
+The web layer renders them as ``{"error": {...}}``; the core itself never touches HTTP objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status: int = 500
+    code: str | None = "InternalServerError"
+    type: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.param is not None or self.type is not None:
+            error["param"] = self.param
+            error["type"] = self.type
+        return {"error": error}
+
+
+class InvalidRequest(ServiceError):
+    status = 400
+    code = "invalid_request_error"
+    type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "401"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+            "provide a valid key for an active subscription and use a correct regional API "
+            "endpoint for your resource."
+        )
+
+
+class PermissionDenied(ServiceError):
+    # Azure answers a missing role with 401, not 403.
+    status = 401
+    code = "PermissionDenied"
+
+    def __init__(self, message: str = "Principal does not have access to API/Operation.") -> None:
+        super().__init__(message)
+
+
+class ResourceNotFound(ServiceError):
+    status = 404
+    code = "404"
+
+    def __init__(self, message: str = "Resource not found") -> None:
+        super().__init__(message)
+
+
+class DeploymentNotFound(ServiceError):
+    status = 404
+    code = "DeploymentNotFound"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The API deployment for this resource does not exist. If you created the deployment "
+            "within the last 5 minutes, please wait a moment and try again."
+        )
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "NotFound"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "Conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "request_too_large"
+    type = "invalid_request_error"
+
+
+class ServerBusy(ServiceError):
+    status = 429
+    code = "429"
+
+    def __init__(self, message: str, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(
+            message,
+            headers={
+                "retry-after": str(max(1, round(retry_after_seconds))),
+                "retry-after-ms": str(int(retry_after_seconds * 1000)),
+            },
+        )
+
+
+class BackendUnavailable(ServiceError):
+    status = 503
+    code = "ServiceUnavailable"
+
+
+class UpstreamError(ServiceError):
+    """An upstream answered with an error; its status and body pass through unchanged."""
+
+    def __init__(self, status: int, payload: dict[str, Any]) -> None:
+        error = payload.get("error", payload) if isinstance(payload, dict) else {}
+        super().__init__(str(error.get("message", "upstream error")))
+        self.status = status
+        self.payload = payload
+
+    def body(self) -> dict[str, Any]:
+        return self.payload

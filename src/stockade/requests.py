@@ -1,0 +1,235 @@
+"""Validated request bodies for chat, completions and embeddings.
+
+Types are strict (a string is not a number), unknown fields are accepted and ignored, and a body
+that fails validation becomes a 400 naming the offending parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stockade.errors import InvalidRequest
+
+Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
+TokenIds = list[Annotated[int, Field(ge=0)]]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    # Routing key on /v1 routes; ignored on deployment routes, where LangChain sends null.
+    model: str | None = None
+    user: str | None = None
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _content_rules(self) -> _Message:
+        if self.role in ("system", "developer", "user", "tool") and self.content is None:
+            raise ValueError(f"a {self.role} message needs content")
+        if self.role == "assistant" and self.content is None and not self.tool_calls:
+            raise ValueError("an assistant message needs content or tool_calls")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        return self
+
+    def text(self) -> str:
+        """The message's text, with text parts joined; images are not supported locally."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.get("type") not in ("text", "refusal"):
+                raise InvalidRequest(
+                    f"content parts of type {part.get('type')!r} are not supported by this model",
+                    param="messages",
+                )
+            parts.append(str(part.get("text") or part.get("refusal") or ""))
+        return "".join(parts)
+
+
+class _Function(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _Tool(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    type: Literal["function"]
+    function: _Function
+
+
+class _JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    name: str
+    description: str | None = None
+    schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
+    strict: bool | None = None
+
+
+class _ResponseFormat(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: _JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_present(self) -> _ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("json_schema is required when type is json_schema")
+        return self
+
+
+class _StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    include_usage: bool | None = None
+
+
+class _Sampling(_Body):
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    top_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
+    seed: int | None = None
+
+    @property
+    def choices(self) -> int:
+        return self.n or 1
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def stop_sequences(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+class ChatRequest(_Sampling):
+    messages: Annotated[list[_Message], Field(min_length=1)]
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    response_format: _ResponseFormat | None = None
+    tools: Annotated[list[_Tool], Field(max_length=128)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+    @property
+    def completion_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    @model_validator(mode="after")
+    def _tool_choice_names_a_tool(self) -> ChatRequest:
+        if isinstance(self.tool_choice, dict):
+            name = (self.tool_choice.get("function") or {}).get("name")
+            if not any(tool.function.name == name for tool in self.tools or ()):
+                raise ValueError(f"tool_choice names function {name!r}, which is not in tools")
+        elif self.tool_choice in ("auto", "required") and not self.tools:
+            raise ValueError(f"tool_choice {self.tool_choice!r} needs tools")
+        return self
+
+
+class CompletionRequest(_Sampling):
+    prompt: str | list[str] | TokenIds | list[TokenIds]
+    echo: bool | None = None
+    suffix: str | None = None
+    best_of: Annotated[int, Field(ge=1, le=20)] | None = None
+    logprobs: Annotated[int, Field(ge=0, le=5)] | None = None
+
+    @property
+    def completion_limit(self) -> int:
+        return self.max_tokens or 16  # the API's documented default
+
+
+class EmbeddingRequest(_Body):
+    input: (
+        Annotated[str, Field(min_length=1)]
+        | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=2048)]
+        | Annotated[TokenIds, Field(min_length=1)]
+        | Annotated[list[Annotated[TokenIds, Field(min_length=1)]], Field(min_length=1, max_length=2048)]
+    )
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: Annotated[int, Field(ge=1)] | None = None
+    input_type: str | None = None
+
+    def inputs(self) -> list[str] | list[list[int]]:
+        """The inputs as a list of strings or a list of token-id lists."""
+        if isinstance(self.input, str):
+            return [self.input]
+        if isinstance(self.input[0], int):
+            return [self.input]  # type: ignore[list-item]
+        return list(self.input)  # type: ignore[arg-type]
+
+
+def parse(body_type: type[_Body], raw: bytes) -> Any:
+    """Validate a JSON body, turning the first problem into an Azure-style 400."""
+    try:
+        return body_type.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _as_invalid_request(exc) from None
+
+
+def _as_invalid_request(exc: ValidationError) -> InvalidRequest:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return InvalidRequest(
+            "We could not parse the JSON body of your request. The body must be a JSON object; "
+            "check it for syntax errors.",
+            code="invalid_json",
+        )
+    if first["type"] == "model_type":
+        return InvalidRequest("The request body must be a JSON object.", code="invalid_type")
+    # A union reports one error per member; the path without member names is what callers know.
+    param = _param_name(first["loc"])
+    if first["type"] == "missing":
+        return InvalidRequest(
+            f"Missing required parameter: '{param}'.", code="missing_required_parameter", param=param
+        )
+    return InvalidRequest(
+        f"Invalid value for '{param}': {first['msg']}.", code="invalid_value", param=param
+    )
+
+
+_UNION_MEMBER_NAMES = ("str", "list", "int", "dict", "float", "bool", "function-after", "constrained")
+
+
+def _param_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part.startswith(_UNION_MEMBER_NAMES) or part.startswith("_"):
+            continue
+        elif part in ("function-after", "literal", "json-or-python"):
+            continue
+        else:
+            name += f".{part}" if name else part
+    return name or "body"

@@ -1,0 +1,5 @@
+"""What Stockade records about calls: metadata only, never bodies."""
+
+from stockade.telemetry.usage import Call, UsageRecorder
+
+__all__ = ["Call", "UsageRecorder"]

@@ -1,0 +1,81 @@
+"""Per-call metadata, buffered in memory and written to the store in batches off the hot path."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from stockade.store import Store, UsageRecord
+
+log = logging.getLogger(__name__)
+
+# If the store is down, keep at most this many records waiting rather than grow without bound.
+MAX_PENDING = 100_000
+
+
+@dataclass(slots=True)
+class Call:
+    """Filled in as a request is handled; becomes a UsageRecord when the response has been sent."""
+
+    request_id: str
+    operation: str = "unknown"
+    started: float = field(default_factory=time.perf_counter)
+    deployment: str | None = None
+    model: str | None = None
+    key_id: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def record(self, status: int) -> UsageRecord:
+        return UsageRecord(
+            ts=time.time(),
+            request_id=self.request_id,
+            operation=self.operation,
+            deployment=self.deployment,
+            model=self.model,
+            key_id=self.key_id,
+            status=status,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
+        )
+
+
+class UsageRecorder:
+    def __init__(self, store: Store, flush_seconds: float) -> None:
+        self._store = store
+        self._flush_seconds = flush_seconds
+        self._pending: list[UsageRecord] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, record: UsageRecord) -> None:
+        self._pending.append(record)
+        if len(self._pending) > MAX_PENDING:
+            dropped = len(self._pending) - MAX_PENDING
+            del self._pending[:dropped]
+            log.error("usage store unavailable: dropped %d oldest usage records", dropped)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            await asyncio.to_thread(self._store.insert_usage, batch)
+        except Exception:
+            log.exception("writing %d usage records failed; will retry", len(batch))
+            self._pending[:0] = batch
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.flush()

@@ -1,0 +1,122 @@
+"""Shared fixtures: a real `stockade serve` process on loopback, set up through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+API_VERSION = "2024-10-21"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    key: str
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.env, *args, check=check)
+
+    def cli_json(self, *args: str) -> object:
+        return json.loads(self.cli("--json", *args).stdout)
+
+
+def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "stockade", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"stockade {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def start_server(env: dict[str, str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stockade", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"stockade serve exited:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    process.kill()
+    raise AssertionError(f"stockade serve did not start:\n{log_path.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("stockade")
+    env = {
+        **os.environ,
+        "STOCKADE_DATA_DIR": str(data_dir),
+        "STOCKADE_MAX_BODY_BYTES": str(1024 * 1024),
+        "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
+        "STOCKADE_REFRESH_SECONDS": "0.2",
+        "STOCKADE_USAGE_FLUSH_SECONDS": "0.1",
+    }
+    env.pop("STOCKADE_CONFIG", None)
+    run_cli(env, "deployments", "create", "--name", "gpt-4o", "--model", "smollm2-135m-instruct", "--capacity", "10")
+    run_cli(env, "deployments", "create", "--name", "text-embedding-3-small", "--model", "all-minilm-l6-v2")
+    key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
+    port = free_port()
+    process = start_server(env, data_dir / "server.log", port)
+    yield Server(f"http://127.0.0.1:{port}", key, data_dir, env, process)
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def azure(server: Server):  # type: ignore[no-untyped-def]
+    from openai import AzureOpenAI
+
+    return AzureOpenAI(azure_endpoint=server.url + "/", api_key=server.key, api_version=API_VERSION)
+
+
+@pytest.fixture(scope="session")
+def openai_v1(server: Server):  # type: ignore[no-untyped-def]
+    from openai import OpenAI
+
+    return OpenAI(base_url=server.url + "/openai/v1/", api_key=server.key)
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, headers={"api-key": server.key}, timeout=120) as client:
+        yield client
