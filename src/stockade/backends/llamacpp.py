@@ -20,6 +20,9 @@ from stockade.errors import ContextLengthExceeded, InvalidRequest
 from stockade.requests import ChatRequest, CompletionRequest
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+# llama.cpp's customary repetition penalty, always on: without it small models loop inside JSON
+# strings until max_tokens cuts them off. The API's presence/frequency penalties apply on top.
+REPEAT_PENALTY = 1.1
 
 
 @dataclass(slots=True)
@@ -261,6 +264,7 @@ class LlamaRunner:
             presence_penalty=job.presence_penalty,
             frequency_penalty=job.frequency_penalty,
             logit_bias=job.logit_bias,
+            repeat_penalty=REPEAT_PENALTY,
             grammar=self._grammar(job.grammar),
             stream=True,
         ):

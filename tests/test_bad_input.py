@@ -1,0 +1,147 @@
+"""Bad input gets a clear 4xx in Azure's error envelope: never a 500, and never a hung connection."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+from openai import AzureOpenAI
+
+from conftest import API_VERSION, Server
+
+CHAT = f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["x-request-id"]
+    return response.json()["error"]
+
+
+def test_malformed_json_is_a_400(http: httpx.Client) -> None:
+    error = error_of(http.post(CHAT, content=b'{"messages": [', headers={"content-type": "application/json"}), 400)
+    assert error["code"] == "invalid_json"
+
+
+def test_a_body_that_is_not_an_object_is_a_400(http: httpx.Client) -> None:
+    assert error_of(http.post(CHAT, json=["messages"]), 400)["code"] == "invalid_type"
+
+
+def test_wrong_type_names_the_parameter(http: httpx.Client) -> None:
+    error = error_of(http.post(CHAT, json={"messages": HELLO, "temperature": "hot"}), 400)
+    assert error["param"] == "temperature"
+    assert error["type"] == "invalid_request_error"
+
+
+def test_out_of_range_value_names_the_parameter(http: httpx.Client) -> None:
+    assert error_of(http.post(CHAT, json={"messages": HELLO, "top_p": 3}), 400)["param"] == "top_p"
+
+
+def test_bad_message_names_its_position(http: httpx.Client) -> None:
+    error = error_of(http.post(CHAT, json={"messages": [{"role": "wizard", "content": "hi"}]}), 400)
+    assert error["param"] == "messages[0].role"
+
+
+def test_empty_messages_is_a_400(http: httpx.Client) -> None:
+    assert error_of(http.post(CHAT, json={"messages": []}), 400)["param"] == "messages"
+
+
+def test_missing_messages_is_a_400(http: httpx.Client) -> None:
+    error = error_of(http.post(CHAT, json={"max_tokens": 5}), 400)
+    assert error["code"] == "missing_required_parameter" and error["param"] == "messages"
+
+
+def test_tool_choice_naming_an_absent_tool_is_a_400(http: httpx.Client) -> None:
+    body = {"messages": HELLO, "tool_choice": {"type": "function", "function": {"name": "nope"}}}
+    assert "nope" in error_of(http.post(CHAT, json=body), 400)["message"]
+
+
+def test_body_over_the_size_limit_is_a_413(http: httpx.Client) -> None:
+    huge = [{"role": "user", "content": "x" * (2 * 1024 * 1024)}]
+    assert error_of(http.post(CHAT, json={"messages": huge}), 413)["code"] == "request_too_large"
+
+
+def test_prompt_longer_than_the_context_is_context_length_exceeded(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        azure.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hello " * 3000}], max_tokens=10
+        )
+    assert caught.value.code == "context_length_exceeded"
+    assert "maximum context length is 2048 tokens" in caught.value.message
+
+
+def test_streamed_request_too_long_fails_before_the_stream_starts(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        azure.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hello " * 3000}], stream=True
+        )
+    assert caught.value.code == "context_length_exceeded"
+
+
+def test_unknown_deployment_is_deployment_not_found(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        azure.chat.completions.create(model="no-such-deployment", messages=HELLO)
+    assert caught.value.code == "DeploymentNotFound"
+
+
+def test_chat_on_an_embedding_deployment_is_operation_not_supported(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        azure.chat.completions.create(model="text-embedding-3-small", messages=HELLO)
+    assert caught.value.code == "OperationNotSupported"
+
+
+@pytest.mark.parametrize("query", ["", "?api-version=1999-01-01"])
+def test_missing_or_unknown_api_version_is_a_404(http: httpx.Client, query: str) -> None:
+    response = http.post(f"/openai/deployments/gpt-4o/chat/completions{query}", json={"messages": HELLO})
+    assert error_of(response, 404) == {"code": "404", "message": "Resource not found"}
+
+
+def test_unknown_path_is_azures_404(http: httpx.Client) -> None:
+    assert error_of(http.get("/openai/nowhere"), 404)["code"] == "404"
+
+
+def test_wrong_key_is_azures_401(server: Server) -> None:
+    client = AzureOpenAI(azure_endpoint=server.url + "/", api_key="0" * 32, api_version=API_VERSION)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert caught.value.code == "401"
+    assert caught.value.message.startswith("Error code: 401")
+    assert "invalid subscription key" in caught.value.body["message"]
+
+
+def test_missing_key_is_a_401(server: Server) -> None:
+    response = httpx.post(server.url + CHAT, json={"messages": HELLO})
+    assert error_of(response, 401)["code"] == "401"
+
+
+def test_langchain_style_body_is_accepted(http: httpx.Client) -> None:
+    body = {"model": None, "messages": HELLO, "max_completion_tokens": 3, "stream": False, "n": 1,
+            "temperature": 0.0, "parallel_tool_calls": True, "some_future_field": {"x": 1}}
+    assert http.post(CHAT, json=body).status_code == 200
+
+
+def test_v1_route_without_model_is_a_400(http: httpx.Client) -> None:
+    assert error_of(http.post("/openai/v1/chat/completions", json={"messages": HELLO}), 400)["param"] == "model"
+
+
+def test_client_disconnect_stops_generation(server: Server, azure: AzureOpenAI) -> None:
+    """The model serves one request at a time, so an abandoned long stream would delay the next."""
+    with httpx.stream(
+        "POST", server.url + CHAT, headers={"api-key": server.key}, timeout=60,
+        json={"messages": [{"role": "user", "content": "Write a very long story."}], "max_tokens": 1900,
+              "stream": True, "temperature": 1.0},
+    ) as response:
+        lines = response.iter_lines()
+        for _ in range(6):
+            next(lines)
+    started = time.monotonic()
+    azure.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=3)
+    # 1,900 tokens take well over ten seconds on this model; a stopped stream frees it at once.
+    assert time.monotonic() - started < 5
+    time.sleep(0.5)
+    usage = server.cli_json("usage", "list", "--limit", "5")
+    abandoned = [r for r in usage if r["status"] == 499]
+    assert abandoned and 0 < abandoned[0]["completion_tokens"] < 1900

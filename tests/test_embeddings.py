@@ -1,0 +1,77 @@
+"""Embeddings on the local sentence-transformers model."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import numpy as np
+import openai
+import pytest
+from openai import AzureOpenAI, OpenAI
+
+from conftest import API_VERSION
+
+EMBED = f"/openai/deployments/text-embedding-3-small/embeddings?api-version={API_VERSION}"
+
+
+def test_base64_and_float_encodings_carry_the_same_vector(http: httpx.Client) -> None:
+    as_float = http.post(EMBED, json={"input": "hello world", "encoding_format": "float"}).json()
+    as_base64 = http.post(EMBED, json={"input": "hello world", "encoding_format": "base64"}).json()
+    decoded = np.frombuffer(base64.b64decode(as_base64["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(decoded, np.array(as_float["data"][0]["embedding"], dtype="float32"), rtol=1e-6)
+
+
+def test_vectors_are_normalised_and_similar_texts_are_close(azure: AzureOpenAI) -> None:
+    data = azure.embeddings.create(
+        model="text-embedding-3-small", input=["A cat sits on the mat.", "A kitten rests on a rug.", "Quarterly tax law"]
+    ).data
+    cat, kitten, tax = (np.array(item.embedding) for item in data)
+    assert np.linalg.norm(cat) == pytest.approx(1.0, abs=1e-4)
+    assert cat @ kitten > cat @ tax
+
+
+def test_token_array_input_embeds_like_the_text_it_encodes(http: httpx.Client) -> None:
+    # all-MiniLM-L6-v2's own tokenizer: "hello world" is [7592, 2088].
+    by_text = http.post(EMBED, json={"input": "hello world", "encoding_format": "float"}).json()
+    by_tokens = http.post(EMBED, json={"input": [[7592, 2088]], "encoding_format": "float"}).json()
+    single = http.post(EMBED, json={"input": [7592, 2088], "encoding_format": "float"}).json()
+    np.testing.assert_allclose(by_tokens["data"][0]["embedding"], by_text["data"][0]["embedding"], atol=1e-5)
+    assert len(single["data"]) == 1
+
+
+def test_token_ids_outside_the_vocabulary_are_a_400(http: httpx.Client) -> None:
+    response = http.post(EMBED, json={"input": [[99_999_999]]})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "input"
+
+
+def test_dimensions_the_model_cannot_honour_is_a_400(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        azure.embeddings.create(model="text-embedding-3-small", input="hi", dimensions=256)
+    assert caught.value.param == "dimensions"
+
+
+def test_dimensions_equal_to_the_native_size_is_accepted(azure: AzureOpenAI) -> None:
+    assert len(azure.embeddings.create(model="text-embedding-3-small", input="hi", dimensions=384).data[0].embedding) == 384
+
+
+def test_empty_input_is_a_400(http: httpx.Client) -> None:
+    for bad in ("", [], [""]):
+        assert http.post(EMBED, json={"input": bad}).status_code == 400
+
+
+def test_input_longer_than_the_model_takes_is_context_length_exceeded(http: httpx.Client) -> None:
+    response = http.post(EMBED, json={"input": "word " * 600})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_v1_client_embeds_through_the_deployment_name(openai_v1: OpenAI) -> None:
+    response = openai_v1.embeddings.create(model="text-embedding-3-small", input=["one", "two", "three"])
+    assert [item.index for item in response.data] == [0, 1, 2]
+    assert response.model == "all-minilm-l6-v2"
+
+
+def test_embeddings_on_a_chat_deployment_is_operation_not_supported(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        azure.embeddings.create(model="gpt-4o", input="hi")
+    assert caught.value.code == "OperationNotSupported"
