@@ -31,6 +31,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/gateway.py
 
 lint: install

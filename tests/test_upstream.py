@@ -1,0 +1,114 @@
+"""Deployments served by an upstream OpenAI-compatible server.
+
+The upstream here is another real Stockade server (running llama.cpp), reached once as a plain
+OpenAI-compatible server (Bearer key, /v1 paths) and once as an Azure OpenAI resource (api-key
+header, deployment paths, api-version).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import openai
+import pytest
+from openai import AzureOpenAI
+
+from conftest import API_VERSION, Server, free_port, run_cli, start_server, stop
+
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+@pytest.fixture(scope="module")
+def gateway(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("gateway")
+    config = data_dir / "stockade.toml"
+    config.write_text(
+        f"""
+[upstreams.vllm]
+url = "{server.url}/openai/v1"
+kind = "openai"
+api_key = "{server.key}"
+models = ["gpt-4o"]
+embedding_models = ["text-embedding-3-small"]
+
+[upstreams.azure-east]
+url = "{server.url}/"
+kind = "azure"
+api_key = "{server.key}"
+api_version = "{API_VERSION}"
+models = ["gpt-4o"]
+
+[upstreams.down]
+url = "http://127.0.0.1:9/v1"
+models = ["ghost"]
+"""
+    )
+    env = {**server.env, "STOCKADE_DATA_DIR": str(data_dir), "STOCKADE_CONFIG": str(config)}
+    run_cli(env, "deployments", "create", "--name", "via-openai", "--model", "gpt-4o", "--backend", "vllm")
+    run_cli(env, "deployments", "create", "--name", "via-azure", "--model", "gpt-4o", "--backend", "azure-east")
+    run_cli(env, "deployments", "create", "--name", "embed", "--model", "text-embedding-3-small")
+    run_cli(env, "deployments", "create", "--name", "ghost", "--model", "ghost")
+    key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
+    port = free_port()
+    process = start_server(env, data_dir / "server.log", port)
+    yield Server(f"http://127.0.0.1:{port}", key, data_dir, env, process)
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def client(gateway: Server) -> AzureOpenAI:
+    return AzureOpenAI(azure_endpoint=gateway.url + "/", api_key=gateway.key, api_version=API_VERSION, max_retries=0)
+
+
+def test_models_list_shows_upstream_models_with_their_backend(gateway: Server) -> None:
+    models = {(m["id"], m["backend"]) for m in gateway.cli_json("models", "list")}
+    assert {("gpt-4o", "vllm"), ("gpt-4o", "azure-east"), ("smollm2-135m-instruct", "local")} <= models
+
+
+def test_model_offered_by_two_upstreams_needs_a_backend(gateway: Server) -> None:
+    result = gateway.cli("deployments", "create", "--name", "x", "--model", "gpt-4o", check=False)
+    assert result.returncode == 1 and "azure-east, vllm" in result.stderr
+
+
+@pytest.mark.parametrize("deployment", ["via-openai", "via-azure"])
+def test_chat_passes_through_the_upstream(client: AzureOpenAI, deployment: str) -> None:
+    response = client.chat.completions.create(model=deployment, messages=HELLO, max_tokens=4)
+    assert response.usage.completion_tokens == 4
+    assert response.model == "smollm2-135m-instruct"  # what the upstream reports
+
+
+@pytest.mark.parametrize("deployment", ["via-openai", "via-azure"])
+def test_stream_relays_chunks_and_usage(client: AzureOpenAI, deployment: str) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=deployment, messages=HELLO, max_tokens=6, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text and chunks[-1].usage.completion_tokens == 6
+
+
+def test_tool_calls_pass_through(client: AzureOpenAI) -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}
+    response = client.chat.completions.create(
+        model="via-openai", messages=HELLO, tools=[tool], tool_choice="required", max_tokens=40
+    )
+    assert json.loads(response.choices[0].message.tool_calls[0].function.arguments)["q"] is not None
+
+
+def test_embeddings_pass_through(client: AzureOpenAI) -> None:
+    response = client.embeddings.create(model="embed", input=["a", "b"])
+    assert len(response.data) == 2 and len(response.data[0].embedding) == 384
+
+
+def test_upstream_errors_keep_their_status_and_body(client: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="via-azure", messages=[{"role": "user", "content": "hi " * 3000}])
+    assert caught.value.code == "context_length_exceeded"
+
+
+def test_unreachable_upstream_is_a_503_that_says_what_to_check(client: AzureOpenAI) -> None:
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="ghost", messages=HELLO)
+    assert caught.value.status_code == 503 and "could not be reached" in caught.value.message
