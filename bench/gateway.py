@@ -22,7 +22,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import free_port, run_cli, start_server, stop  # noqa: E402
+from conftest import free_port, launch, run_cli, stop  # noqa: E402
 
 BODY = {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 16}
 LATENCY_REQUESTS = 3000
@@ -68,24 +68,23 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk (make bench installs it)")
     workdir = Path(tempfile.mkdtemp(prefix="stockade-bench-"))
-    mock_port, gateway_port = free_port(), free_port()
+    mock_port = free_port()
     mock = subprocess.Popen([sys.executable, str(Path(__file__).with_name("mock_upstream.py")), str(mock_port)])
     config = workdir / "stockade.toml"
     config.write_text(f'[upstreams.mock]\nurl = "http://127.0.0.1:{mock_port}/v1"\nmodels = ["mock-model"]\n')
     env = {**os.environ, "STOCKADE_DATA_DIR": str(workdir), "STOCKADE_CONFIG": str(config)}
     run_cli(env, "deployments", "create", "--name", "bench", "--model", "mock-model")
-    key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
-    gateway = start_server(env, workdir / "server.log", gateway_port)
+    gateway = launch(env, workdir)
     try:
         direct_url = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
-        gateway_url = f"http://127.0.0.1:{gateway_port}/openai/deployments/bench/chat/completions?api-version=2024-10-21"
-        auth = {"api-key": key}
+        gateway_url = f"{gateway.url}/openai/deployments/bench/chat/completions?api-version=2024-10-21"
+        auth = {"api-key": gateway.key}
         direct = latencies(direct_url, {}, LATENCY_REQUESTS)
         through = latencies(gateway_url, auth, LATENCY_REQUESTS)
         direct_rps = requests_per_second(direct_url, {}, workdir)
         gateway_rps = requests_per_second(gateway_url, auth, workdir)
     finally:
-        stop(gateway)
+        stop(gateway.process)
         mock.terminate()
     print(f"{'':34}{'direct':>10}{'stockade':>10}{'added':>10}")
     for label, q in (("latency p50, 1 connection (ms)", 50), ("latency p99, 1 connection (ms)", 99)):

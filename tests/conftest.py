@@ -81,6 +81,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def launch(env: dict[str, str], data_dir: Path) -> Server:
+    """Take key1 through the CLI, then start `stockade serve` on a free port."""
+    key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
+    port = free_port()
+    process = start_server(env, data_dir / "server.log", port)
+    return Server(f"http://127.0.0.1:{port}", key, data_dir, env, process)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("stockade")
@@ -95,11 +103,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.pop("STOCKADE_CONFIG", None)
     run_cli(env, "deployments", "create", "--name", "gpt-4o", "--model", "smollm2-135m-instruct", "--capacity", "10")
     run_cli(env, "deployments", "create", "--name", "text-embedding-3-small", "--model", "all-minilm-l6-v2")
-    key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
-    port = free_port()
-    process = start_server(env, data_dir / "server.log", port)
-    yield Server(f"http://127.0.0.1:{port}", key, data_dir, env, process)
-    stop(process)
+    running = launch(env, data_dir)
+    yield running
+    stop(running.process)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, free_port, run_cli, start_server, stop
+from conftest import API_VERSION, Server, launch, run_cli, stop
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -49,11 +49,9 @@ models = ["ghost"]
     run_cli(env, "deployments", "create", "--name", "via-azure", "--model", "gpt-4o", "--backend", "azure-east")
     run_cli(env, "deployments", "create", "--name", "embed", "--model", "text-embedding-3-small")
     run_cli(env, "deployments", "create", "--name", "ghost", "--model", "ghost")
-    key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
-    port = free_port()
-    process = start_server(env, data_dir / "server.log", port)
-    yield Server(f"http://127.0.0.1:{port}", key, data_dir, env, process)
-    stop(process)
+    running = launch(env, data_dir)
+    yield running
+    stop(running.process)
 
 
 @pytest.fixture(scope="module")

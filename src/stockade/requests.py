@@ -226,9 +226,7 @@ def _param_name(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             name += f"[{part}]"
-        elif part.startswith(_UNION_MEMBER_NAMES) or part.startswith("_"):
-            continue
-        elif part in ("function-after", "literal", "json-or-python"):
+        elif part.startswith(_UNION_MEMBER_NAMES) or part.startswith("_") or part in ("function-after", "literal", "json-or-python"):
             continue
         else:
             name += f".{part}" if name else part

@@ -60,16 +60,10 @@ def _handler(operation: str, *, classic: bool):  # type: ignore[no-untyped-def]
         call.deployment, call.model = deployment.name, deployment.model
         if not principal.allows(Permission.INFERENCE, deployment.name):
             raise PermissionDenied()
-        inference = resource.inference
         if body_type is EmbeddingRequest:
-            return json_response(await inference.embed(deployment, body, call))
-        if body_type is ChatRequest:
-            if body.stream:
-                return event_stream(await inference.chat_stream(deployment, body, call))
-            return json_response(await inference.chat(deployment, body, call))
-        if body.stream:
-            return event_stream(await inference.complete_stream(deployment, body, call))
-        return json_response(await inference.complete(deployment, body, call))
+            return json_response(await resource.inference.embed(deployment, body, call))
+        result = await resource.inference.generate(deployment, body, call)
+        return event_stream(result) if body.stream else json_response(result)
 
     return endpoint
 

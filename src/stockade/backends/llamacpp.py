@@ -184,7 +184,7 @@ class LlamaRunner:
     """Owns one llama.cpp model in a worker process."""
 
     def __init__(self, model_path: str, context_tokens: int, threads: int) -> None:
-        from llama_cpp import Llama
+        from llama_cpp import Llama, llama_vocab_is_eog
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = Llama(
@@ -201,6 +201,10 @@ class LlamaRunner:
             template=metadata["tokenizer.chat_template"], eos_token=eos, bos_token=bos
         )
         self._grammars: dict[str, Any] = {}
+        self._sampled = 0
+        self._generate = self.llm.generate
+        self.llm.generate = self._count_sampled  # type: ignore[method-assign]
+        self._eog = lambda token: llama_vocab_is_eog(self.llm._model.vocab, token)
 
     def info(self, _: Any = None) -> dict[str, Any]:
         return {"context_tokens": self.context_tokens}
@@ -212,7 +216,7 @@ class LlamaRunner:
         tokens, stop = self._prompt_tokens(job)
         prompt_tokens = len(tokens)
         budget = self.context_tokens - prompt_tokens
-        if job.max_tokens is not None and job.max_tokens > budget or budget <= 0:
+        if (job.max_tokens is not None and job.max_tokens > budget) or budget <= 0:
             requested = prompt_tokens + (job.max_tokens or 0)
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {self.context_tokens} tokens. However, "
@@ -252,7 +256,6 @@ class LlamaRunner:
         self, tokens: list[int], max_tokens: int, stop: list[str], seed: int | None, job: Job
     ) -> Iterator[tuple[str, Any]]:
         """Yields ("text", piece) items, then ("end", (finish_reason, completion_tokens))."""
-        generated = 0
         finish = "stop"
         for chunk in self.llm.create_completion(
             tokens,
@@ -268,14 +271,21 @@ class LlamaRunner:
             grammar=self._grammar(job.grammar),
             stream=True,
         ):
-            generated += 1
             choice = chunk["choices"][0]
             if choice["text"]:
                 yield "text", choice["text"]
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
-        # llama-cpp-python streams one chunk per sampled token plus a final empty one.
-        yield "end", (finish, max(generated - 1, 0))
+        yield "end", (finish, self._sampled)
+
+    def _count_sampled(self, *args: Any, **kwargs: Any) -> Iterator[int]:
+        """Wraps Llama.generate to count sampled tokens: streamed chunks are no measure, since
+        text that might begin a stop sequence is held back and merged."""
+        self._sampled = 0
+        for token in self._generate(*args, **kwargs):
+            if not self._eog(token):  # the end-of-generation token is not part of the reply
+                self._sampled += 1
+            yield token
 
     def _grammar(self, source: str | None) -> Any:
         if source is None:

@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -60,17 +60,17 @@ class Context:
 def main(
     ctx: typer.Context,
     config: Annotated[
-        Optional[Path], typer.Option(help="Configuration file (default: ./stockade.toml)", envvar="STOCKADE_CONFIG")
+        Path | None, typer.Option(help="Configuration file (default: ./stockade.toml)", envvar="STOCKADE_CONFIG")
     ] = None,
     data_dir: Annotated[
-        Optional[Path], typer.Option(help="Data directory (default: ./.stockade)", envvar="STOCKADE_DATA_DIR")
+        Path | None, typer.Option(help="Data directory (default: ./.stockade)", envvar="STOCKADE_DATA_DIR")
     ] = None,
     endpoint: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Manage a running server at this URL instead of the local data directory", envvar="STOCKADE_ENDPOINT"),
     ] = None,
     api_key: Annotated[
-        Optional[str], typer.Option(help="Key for --endpoint", envvar="STOCKADE_API_KEY")
+        str | None, typer.Option(help="Key for --endpoint", envvar="STOCKADE_API_KEY")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
 ) -> None:
@@ -102,8 +102,8 @@ def _time(value: float | None) -> str:
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default 127.0.0.1)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default 8000)")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
 ) -> None:
     """Run the service."""
     import uvicorn
@@ -162,7 +162,7 @@ def deployments_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="The deployment name clients pass as `model`")],
     model: Annotated[str, typer.Option(help="A model from `stockade models list`")],
-    backend: Annotated[Optional[str], typer.Option(help="Needed only when several backends offer the model")] = None,
+    backend: Annotated[str | None, typer.Option(help="Needed only when several backends offer the model")] = None,
     capacity: Annotated[int, typer.Option(help="Thousands of tokens per minute", min=1)] = 10,
 ) -> None:
     """Deploy a model under a name of your choosing."""
@@ -189,9 +189,9 @@ def deployments_show(ctx: typer.Context, name: str) -> None:
 def deployments_update(
     ctx: typer.Context,
     name: str,
-    model: Annotated[Optional[str], typer.Option(help="Serve another model under this name")] = None,
-    backend: Annotated[Optional[str], typer.Option()] = None,
-    capacity: Annotated[Optional[int], typer.Option(help="Thousands of tokens per minute", min=1)] = None,
+    model: Annotated[str | None, typer.Option(help="Serve another model under this name")] = None,
+    backend: Annotated[str | None, typer.Option()] = None,
+    capacity: Annotated[int | None, typer.Option(help="Thousands of tokens per minute", min=1)] = None,
 ) -> None:
     """Change a deployment's model or capacity; running servers pick it up without a restart."""
     body = {k: v for k, v in {"model": model, "backend": backend, "capacity": capacity}.items() if v is not None}
@@ -251,7 +251,7 @@ def keys_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="A name for the application")],
     role: Annotated[str, typer.Option(help="openai-user, openai-contributor or contributor")] = "openai-user",
-    deployment: Annotated[Optional[str], typer.Option(help="Limit the key to one deployment")] = None,
+    deployment: Annotated[str | None, typer.Option(help="Limit the key to one deployment")] = None,
 ) -> None:
     """Create an application key with a role, optionally limited to one deployment."""
     body = {"name": name, "role": role, "deployment": deployment}
@@ -272,7 +272,7 @@ def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="
 def usage_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-    deployment: Annotated[Optional[str], typer.Option()] = None,
+    deployment: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """The most recent calls: time, deployment, key, status, tokens and latency."""
     data = ctx.obj.call("GET", "/management/usage", limit=limit, deployment=deployment)["data"]

@@ -26,6 +26,16 @@ def fingerprint(model: str) -> str:
     return "fp_" + hashlib.sha256(f"{model}/{__version__}".encode()).hexdigest()[:10]
 
 
+def _head(id_prefix: str, object_type: str, model: str) -> dict[str, Any]:
+    return {
+        "id": new_id(id_prefix),
+        "object": object_type,
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": fingerprint(model),
+    }
+
+
 def usage(value: Usage) -> dict[str, int]:
     return {
         "prompt_tokens": value.prompt_tokens,
@@ -48,26 +58,16 @@ def chat_completion(result: Completion, model: str) -> dict[str, Any]:
                 "message": message,
             }
         )
-    model = result.model or model
     return {
-        "id": new_id("chatcmpl"),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": fingerprint(model),
+        **_head("chatcmpl", "chat.completion", result.model or model),
         "choices": choices,
         "usage": usage(result.usage),
     }
 
 
 def text_completion(result: Completion, model: str) -> dict[str, Any]:
-    model = result.model or model
     return {
-        "id": new_id("cmpl"),
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": fingerprint(model),
+        **_head("cmpl", "text_completion", result.model or model),
         "choices": [
             {
                 "index": choice.index,
@@ -88,13 +88,11 @@ class ChunkWriter:
         self.chat = chat
         self.include_usage = include_usage
         self._started: set[int] = set()
-        self._head: dict[str, Any] = {
-            "id": new_id("chatcmpl" if chat else "cmpl"),
-            "object": "chat.completion.chunk" if chat else "text_completion",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": fingerprint(model),
-        }
+        self._head = (
+            _head("chatcmpl", "chat.completion.chunk", model)
+            if chat
+            else _head("cmpl", "text_completion", model)
+        )
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         chunk = {**self._head, "choices": choices}

@@ -42,31 +42,22 @@ class Inference:
         call.prompt_tokens = usage.prompt_tokens
         call.completion_tokens = usage.completion_tokens
 
-    async def chat(self, deployment: Deployment, request: ChatRequest, call: Call) -> dict[str, Any]:
-        model = cast(ChatModel, await self._model(deployment, "chat", "chatCompletion"))
-        result = await model.chat(request)
+    async def generate(
+        self, deployment: Deployment, request: ChatRequest | CompletionRequest, call: Call
+    ) -> dict[str, Any] | Chunks:
+        """A chat or text completion: the whole body, or its chunks when the request streams."""
+        chat = isinstance(request, ChatRequest)
+        model = cast(
+            ChatModel, await self._model(deployment, "chat", "chatCompletion" if chat else "completion")
+        )
+        if request.stream:
+            stream = model.chat_stream(request) if chat else model.complete_stream(request)  # type: ignore[arg-type]
+            writer = bodies.ChunkWriter(deployment.model, chat=chat, include_usage=request.include_usage)
+            return await _primed(self._chunks(stream, writer, call))
+        result = await (model.chat(request) if chat else model.complete(request))  # type: ignore[arg-type]
         self._meter(call, result.usage)
-        return bodies.chat_completion(result, deployment.model)
-
-    async def chat_stream(self, deployment: Deployment, request: ChatRequest, call: Call) -> Chunks:
-        model = cast(ChatModel, await self._model(deployment, "chat", "chatCompletion"))
-        writer = bodies.ChunkWriter(deployment.model, chat=True, include_usage=request.include_usage)
-        return await _primed(self._chunks(model.chat_stream(request), writer, call))
-
-    async def complete(
-        self, deployment: Deployment, request: CompletionRequest, call: Call
-    ) -> dict[str, Any]:
-        model = cast(ChatModel, await self._model(deployment, "chat", "completion"))
-        result = await model.complete(request)
-        self._meter(call, result.usage)
-        return bodies.text_completion(result, deployment.model)
-
-    async def complete_stream(
-        self, deployment: Deployment, request: CompletionRequest, call: Call
-    ) -> Chunks:
-        model = cast(ChatModel, await self._model(deployment, "chat", "completion"))
-        writer = bodies.ChunkWriter(deployment.model, chat=False, include_usage=request.include_usage)
-        return await _primed(self._chunks(model.complete_stream(request), writer, call))
+        build = bodies.chat_completion if chat else bodies.text_completion
+        return build(result, deployment.model)
 
     async def embed(
         self, deployment: Deployment, request: EmbeddingRequest, call: Call
