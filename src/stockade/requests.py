@@ -207,7 +207,6 @@ def _as_invalid_request(exc: ValidationError) -> InvalidRequest:
         )
     if first["type"] == "model_type":
         return InvalidRequest("The request body must be a JSON object.", code="invalid_type")
-    # A union reports one error per member; the path without member names is what callers know.
     param = _param_name(first["loc"])
     if first["type"] == "missing":
         return InvalidRequest(
@@ -218,15 +217,18 @@ def _as_invalid_request(exc: ValidationError) -> InvalidRequest:
     )
 
 
-_UNION_MEMBER_NAMES = ("str", "list", "int", "dict", "float", "bool", "function-after", "constrained")
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 
 
 def _param_name(loc: tuple[int | str, ...]) -> str:
+    """``messages[0].content`` from pydantic's location, leaving out the tags it adds for union
+    members and validators (``list[str]``, ``function-after[...]``, ``_Message``): field names
+    never contain brackets or hyphens, nor start with an underscore."""
     name = ""
     for part in loc:
         if isinstance(part, int):
             name += f"[{part}]"
-        elif part.startswith(_UNION_MEMBER_NAMES) or part.startswith("_") or part in ("function-after", "literal", "json-or-python"):
+        elif part in _TYPE_TAGS or "[" in part or "-" in part or part.startswith("_"):
             continue
         else:
             name += f".{part}" if name else part
