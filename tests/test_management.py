@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server
+from conftest import API_VERSION, Server, run_cli
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -87,8 +87,6 @@ def test_cli_manages_a_remote_server_with_a_key(server: Server) -> None:
 
 def test_cli_without_key_for_remote_endpoint_explains_what_to_do(server: Server) -> None:
     env_without_key = {k: v for k, v in server.env.items() if k != "STOCKADE_API_KEY"}
-    from conftest import run_cli
-
     result = run_cli(env_without_key, "--endpoint", server.url, "deployments", "list", check=False)
     assert result.returncode == 1 and "--api-key" in result.stderr
 
@@ -177,3 +175,10 @@ def test_prompts_and_replies_never_reach_the_store_or_the_log(server: Server, az
     answer = reply.choices[0].message.content.strip()
     if len(answer) > 20:
         assert answer.encode() not in at_rest
+
+
+def test_classic_models_route_needs_an_api_version_and_v1_does_not(http: httpx.Client) -> None:
+    assert http.get("/openai/models").status_code == 404
+    assert http.get(f"/openai/models/all-minilm-l6-v2?api-version={API_VERSION}").json()["id"] == "all-minilm-l6-v2"
+    assert http.get("/openai/v1/models").status_code == 200
+    assert http.get("/v1/models/nothing-here").status_code == 404

@@ -88,21 +88,25 @@ def _azure_model(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-async def list_models(request: Request) -> Response:
-    _check_api_version(request, classic=request.url.path.startswith("/openai/models"))
-    authenticate(request)
-    resource: Resource = request.app.state.resource
-    return json_response({"object": "list", "data": [_azure_model(s) for s in resource.models()]})
+def _models_handlers(*, classic: bool):  # type: ignore[no-untyped-def]
+    """List and show the deployable models; classic routes require an api-version."""
 
+    async def list_models(request: Request) -> Response:
+        _check_api_version(request, classic)
+        authenticate(request)
+        resource: Resource = request.app.state.resource
+        return json_response({"object": "list", "data": [_azure_model(s) for s in resource.models()]})
 
-async def get_model(request: Request) -> Response:
-    _check_api_version(request, classic=request.url.path.startswith("/openai/models"))
-    authenticate(request)
-    resource: Resource = request.app.state.resource
-    for spec in resource.models():
-        if spec.id == request.path_params["model"]:
-            return json_response(_azure_model(spec))
-    raise ResourceNotFound()
+    async def get_model(request: Request) -> Response:
+        _check_api_version(request, classic)
+        authenticate(request)
+        resource: Resource = request.app.state.resource
+        for spec in resource.models():
+            if spec.id == request.path_params["model"]:
+                return json_response(_azure_model(spec))
+        raise ResourceNotFound()
+
+    return list_models, get_model
 
 
 def routes() -> list[Route]:
@@ -115,17 +119,15 @@ def routes() -> list[Route]:
         Route(f"/openai/deployments/{{deployment}}/{path}", _handler(op, classic=True), methods=["POST"])
         for path, op in table
     ]
-    for prefix in ("/openai/v1", "/v1"):
-        result += [
-            Route(f"{prefix}/{path}", _handler(op, classic=False), methods=["POST"])
-            for path, op in table
-        ]
+    for prefix, classic in (("/openai", True), ("/openai/v1", False), ("/v1", False)):
+        if not classic:
+            result += [
+                Route(f"{prefix}/{path}", _handler(op, classic=False), methods=["POST"])
+                for path, op in table
+            ]
+        list_models, get_model = _models_handlers(classic=classic)
         result += [
             Route(f"{prefix}/models", list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model:path}}", get_model, methods=["GET"]),
         ]
-    result += [
-        Route("/openai/models", list_models, methods=["GET"]),
-        Route("/openai/models/{model:path}", get_model, methods=["GET"]),
-    ]
     return result

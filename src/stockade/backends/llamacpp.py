@@ -206,12 +206,6 @@ class LlamaRunner:
         self.llm.generate = self._count_sampled  # type: ignore[method-assign]
         self._eog = lambda token: llama_vocab_is_eog(self.llm._model.vocab, token)
 
-    def info(self, _: Any = None) -> dict[str, Any]:
-        return {"context_tokens": self.context_tokens}
-
-    def count_tokens(self, job: Job) -> int:
-        return len(self._prompt_tokens(job)[0])
-
     def generate(self, job: Job) -> Iterator[Delta | Usage]:
         tokens, stop = self._prompt_tokens(job)
         prompt_tokens = len(tokens)
@@ -371,9 +365,6 @@ class LlamaCppChatModel:
 
     def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Delta | Usage]:
         return self.workers.stream("generate", completion_job(request))
-
-    async def count_tokens(self, request: ChatRequest) -> int:
-        return await self.workers.call("count_tokens", chat_job(request))
 
     async def close(self) -> None:
         await self.workers.close()
