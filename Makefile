@@ -33,6 +33,7 @@ test: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/quotas.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

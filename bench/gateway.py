@@ -1,6 +1,6 @@
 """Gateway overhead: Stockade in front of a fixed-cost mock upstream versus the mock called directly.
 
-Auth (api-key) and usage logging stay on, as in production. Prints the latency Stockade adds at
+Auth (api-key), rate limiting and usage logging stay on, as in production. Prints the latency Stockade adds at
 one connection (p50/p99) and the requests per second one Stockade worker sustains at 32
 connections (measured with wrk). Run with `make bench`.
 """
@@ -69,11 +69,15 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk (make bench installs it)")
     workdir = Path(tempfile.mkdtemp(prefix="stockade-bench-"))
     mock_port = free_port()
-    mock = subprocess.Popen([sys.executable, str(Path(__file__).with_name("mock_upstream.py")), str(mock_port)])
+    mock = subprocess.Popen([sys.executable, str(ROOT / "tests" / "mock_upstream.py"), str(mock_port)])
     config = workdir / "stockade.toml"
     config.write_text(f'[upstreams.mock]\nurl = "http://127.0.0.1:{mock_port}/v1"\nmodels = ["mock-model"]\n')
     env = {**os.environ, "STOCKADE_DATA_DIR": str(workdir), "STOCKADE_CONFIG": str(config)}
-    run_cli(env, "deployments", "create", "--name", "bench", "--model", "mock-model")
+    # Limits stay on, as in production, with room for far more than the benchmark sends:
+    # 100,000 capacity = 100M TPM and 600,000 RPM (10,000 calls per second).
+    run_cli(env, "quota", "set", "mock-model", "--capacity", "100000")
+    run_cli(env, "deployments", "create", "--name", "bench", "--model", "mock-model",
+            "--capacity", "100000")
     gateway = launch(env, workdir)
     try:
         direct_url = f"http://127.0.0.1:{mock_port}/v1/chat/completions"

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 API_VERSION = "2024-10-21"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TESTS = Path(__file__).resolve().parent
 
 
 def free_port() -> int:
@@ -81,6 +86,81 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+@contextlib.contextmanager
+def postgres_schema_url() -> Iterator[str]:
+    """A database URL on a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"stockade_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is needed: {exc}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def mock_upstream() -> Iterator[str]:
+    """tests/mock_upstream.py on a free port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(TESTS / "mock_upstream.py"), str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/tally", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def start_of_next_window(seconds: int, margin: float = 0.05) -> None:
+    """Sleep until just after the next rate-limit window begins (windows align to Unix time)."""
+    now = time.time()
+    time.sleep(seconds - now % seconds + margin)
+
+
+def replica_env(
+    tmp: Path, database_url: str, upstream: str, redis_url: str, **extra: str
+) -> dict[str, str]:
+    """Settings for replicas on one store and one Redis, in front of the mock upstream."""
+    config = tmp / "stockade.toml"
+    config.write_text(f'[upstreams.mock]\nurl = "{upstream}/v1"\nmodels = ["mock-model"]\n')
+    env = {
+        **os.environ,
+        "STOCKADE_DATA_DIR": str(tmp),
+        "STOCKADE_CONFIG": str(config),
+        "STOCKADE_DATABASE_URL": database_url,
+        "STOCKADE_REDIS_URL": redis_url,
+        "STOCKADE_REFRESH_SECONDS": "0.2",
+        **extra,
+    }
+    return env
+
+
+def start_replicas(env: dict[str, str], data_dir: Path, count: int) -> list[Server]:
+    """``count`` servers on one store, all taking the same key1."""
+    key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
+    replicas = []
+    for index in range(count):
+        port = free_port()
+        process = start_server(env, data_dir / f"replica-{index}.log", port)
+        replicas.append(Server(f"http://127.0.0.1:{port}", key, data_dir, env, process))
+    return replicas
+
+
 def launch(env: dict[str, str], data_dir: Path) -> Server:
     """Take key1 through the CLI, then start `stockade serve` on a free port."""
     key = json.loads(run_cli(env, "--json", "keys", "regenerate", "key1").stdout)["key"]
@@ -101,8 +181,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "STOCKADE_USAGE_FLUSH_SECONDS": "0.1",
     }
     env.pop("STOCKADE_CONFIG", None)
-    run_cli(env, "deployments", "create", "--name", "gpt-4o", "--model", "smollm2-135m-instruct", "--capacity", "10")
-    run_cli(env, "deployments", "create", "--name", "text-embedding-3-small", "--model", "all-minilm-l6-v2")
+    run_cli(env, "deployments", "create", "--name", "gpt-4o", "--model", "smollm2-135m-instruct", "--capacity", "500")
+    run_cli(env, "deployments", "create", "--name", "text-embedding-3-small", "--model", "all-minilm-l6-v2", "--capacity", "500")
     running = launch(env, data_dir)
     yield running
     stop(running.process)

@@ -45,10 +45,10 @@ models = ["ghost"]
 """
     )
     env = {**server.env, "STOCKADE_DATA_DIR": str(data_dir), "STOCKADE_CONFIG": str(config)}
-    run_cli(env, "deployments", "create", "--name", "via-openai", "--model", "gpt-4o", "--backend", "vllm")
-    run_cli(env, "deployments", "create", "--name", "via-azure", "--model", "gpt-4o", "--backend", "azure-east")
-    run_cli(env, "deployments", "create", "--name", "embed", "--model", "text-embedding-3-small")
-    run_cli(env, "deployments", "create", "--name", "ghost", "--model", "ghost")
+    run_cli(env, "deployments", "create", "--name", "via-openai", "--model", "gpt-4o", "--backend", "vllm", "--capacity", "100")
+    run_cli(env, "deployments", "create", "--name", "via-azure", "--model", "gpt-4o", "--backend", "azure-east", "--capacity", "100")
+    run_cli(env, "deployments", "create", "--name", "embed", "--model", "text-embedding-3-small", "--capacity", "100")
+    run_cli(env, "deployments", "create", "--name", "ghost", "--model", "ghost", "--capacity", "100")
     running = launch(env, data_dir)
     yield running
     stop(running.process)

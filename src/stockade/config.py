@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +43,33 @@ class LocalModelSettings(BaseModel):
     queue_size: int = Field(32, ge=1, description="Requests that may wait for a busy model")
 
 
+class LimitSettings(BaseModel):
+    window_seconds: int = Field(
+        10,
+        description="Per-minute limits are also enforced over windows this long (Azure uses 1 or "
+        "10 seconds); must divide 60",
+    )
+    default_max_tokens: int = Field(
+        1024, ge=1, description="Completion tokens reserved per choice when a call sets no max_tokens"
+    )
+    default_quota: int = Field(
+        1000, ge=1, description="Each model's quota in capacity units (1 = 1,000 TPM) unless set"
+    )
+    replicas: int = Field(
+        1,
+        ge=1,
+        description="Replicas sharing Redis; while Redis is unreachable each enforces 1/replicas "
+        "of every limit",
+    )
+
+    @field_validator("window_seconds")
+    @classmethod
+    def _divides_minute(cls, value: int) -> int:
+        if value < 1 or 60 % value:
+            raise ValueError("window_seconds must divide 60 (1, 2, 3, 5, 6, 10, 15, 20, 30 or 60)")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STOCKADE_", env_nested_delimiter="__", extra="ignore"
@@ -62,6 +89,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     access_log: bool = Field(True, description="uvicorn's access log: method, path and status only")
     local: LocalModelSettings = LocalModelSettings()
+    limits: LimitSettings = LimitSettings()
+    redis_url: str | None = Field(
+        None, description="redis://host:6379/0 to share rate limits across replicas"
+    )
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
 
     @property

@@ -102,16 +102,20 @@ class PayloadTooLarge(ServiceError):
     type = "invalid_request_error"
 
 
-class ServerBusy(ServiceError):
+class TooManyRequests(ServiceError):
+    """429 with the retry hints the openai SDK obeys: it reads ``retry-after-ms`` first, and
+    sleeps exactly that long when it is at most 120 seconds."""
+
     status = 429
     code = "429"
 
-    def __init__(self, message: str, retry_after_seconds: float = 1.0) -> None:
+    def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
+        retry_after_ms = max(1, retry_after_ms)
         super().__init__(
             message,
             headers={
-                "retry-after": str(max(1, round(retry_after_seconds))),
-                "retry-after-ms": str(int(retry_after_seconds * 1000)),
+                "retry-after": str(-(-retry_after_ms // 1000)),
+                "retry-after-ms": str(retry_after_ms),
             },
         )
 

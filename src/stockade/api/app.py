@@ -13,10 +13,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stockade.api import inference, management
+from stockade.api.auth import authorize
 from stockade.api.middleware import CallMiddleware
 from stockade.api.responses import error_response, json_response
+from stockade.auth import Permission
 from stockade.core import Resource
 from stockade.errors import ResourceNotFound, ServiceError
+from stockade.telemetry import metrics
 
 KeysCreated = Callable[[dict[str, str]], None]
 
@@ -39,6 +42,12 @@ async def health(_: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+async def metrics_endpoint(request: Request) -> Response:
+    authorize(request, Permission.READ)
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
 def create_app(
     resource: Resource,
     *,
@@ -58,7 +67,12 @@ def create_app(
             await resource.close()
 
     app = Starlette(
-        routes=[Route("/healthz", health, methods=["GET"]), *inference.routes(), *management.routes()],
+        routes=[
+            Route("/healthz", health, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *inference.routes(),
+            *management.routes(),
+        ],
         middleware=[Middleware(CallMiddleware, usage=resource.usage)],
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
         lifespan=lifespan,

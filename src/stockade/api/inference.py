@@ -61,8 +61,8 @@ def _handler(operation: str, *, classic: bool):  # type: ignore[no-untyped-def]
         if not principal.allows(Permission.INFERENCE, deployment.name):
             raise PermissionDenied()
         if body_type is EmbeddingRequest:
-            return json_response(await resource.inference.embed(deployment, body, call))
-        result = await resource.inference.generate(deployment, body, call)
+            return json_response(await resource.inference.embed(deployment, body, call, principal))
+        result = await resource.inference.generate(deployment, body, call, principal)
         return event_stream(result) if body.stream else json_response(result)
 
     return endpoint

@@ -1,4 +1,4 @@
-"""The management API the command line uses: models, deployments, keys and usage."""
+"""The management API the command line uses: models, deployments, quotas, keys and usage."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from stockade.api.body import read_body
 from stockade.api.responses import json_response
 from stockade.auth import Permission
 from stockade.core import Resource
+from stockade.core.resource import ModelQuota
+from stockade.quotas import Limit
 from stockade.requests import parse
 from stockade.store import ApiKey
 
@@ -37,10 +39,26 @@ class DeploymentUpdate(_Body):
     capacity: Annotated[int, Field(ge=1)] | None = None
 
 
+PerMinute = Annotated[int, Field(ge=1)] | None
+
+
 class KeyCreate(_Body):
     name: str
     role: str
     deployment: str | None = None
+    tokens_per_minute: PerMinute = None
+    requests_per_minute: PerMinute = None
+
+
+class KeyLimits(_Body):
+    """Fields left out keep their value; null removes that limit."""
+
+    tokens_per_minute: PerMinute = None
+    requests_per_minute: PerMinute = None
+
+
+class QuotaSet(_Body):
+    capacity: Annotated[int, Field(ge=1)]
 
 
 def _resource(request: Request) -> Resource:
@@ -112,8 +130,22 @@ async def list_keys(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     authorize(request, Permission.KEYS)
     body = await _body(request, KeyCreate)
-    key, secret = await _resource(request).create_application_key(body.name, body.role, body.deployment)
+    limit = None
+    if body.tokens_per_minute is not None or body.requests_per_minute is not None:
+        limit = Limit(body.tokens_per_minute, body.requests_per_minute)
+    key, secret = await _resource(request).create_application_key(
+        body.name, body.role, body.deployment, limit
+    )
     return json_response(_key(key, secret), status=201)
+
+
+async def update_key(request: Request) -> Response:
+    authorize(request, Permission.KEYS)
+    body: KeyLimits = await _body(request, KeyLimits)
+    key = await _resource(request).set_key_limit(
+        request.path_params["id"], **{field: getattr(body, field) for field in body.model_fields_set}
+    )
+    return json_response(_key(key))
 
 
 async def regenerate_key(request: Request) -> Response:
@@ -126,6 +158,40 @@ async def revoke_key(request: Request) -> Response:
     authorize(request, Permission.KEYS)
     await _resource(request).revoke_key(request.path_params["id"])
     return Response(status_code=204)
+
+
+def _quota(quota: ModelQuota) -> dict[str, Any]:
+    return {
+        "model": quota.model,
+        "quota": quota.quota,
+        "allocated": quota.allocated,
+        "available": max(0, quota.quota - quota.allocated),
+        "deployments": [
+            {
+                "name": use.deployment.name,
+                "capacity": use.deployment.capacity,
+                "tokens_per_minute": Limit.for_capacity(use.deployment.capacity).tokens_per_minute,
+                "requests_per_minute": Limit.for_capacity(use.deployment.capacity).requests_per_minute,
+                "tokens_last_minute": use.last_minute.tokens,
+                "requests_last_minute": use.last_minute.requests,
+            }
+            for use in quota.deployments
+        ],
+    }
+
+
+async def list_quotas(request: Request) -> Response:
+    authorize(request, Permission.READ)
+    return json_response({"data": [_quota(q) for q in await _resource(request).quotas()]})
+
+
+async def set_quota(request: Request) -> Response:
+    authorize(request, Permission.QUOTAS)
+    body: QuotaSet = await _body(request, QuotaSet)
+    resource = _resource(request)
+    await resource.set_quota(request.path_params["model"], body.capacity)
+    quota = next(q for q in await resource.quotas() if q.model == request.path_params["model"])
+    return json_response(_quota(quota))
 
 
 async def list_usage(request: Request) -> Response:
@@ -151,6 +217,9 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/keys", list_keys, methods=["GET"]),
         Route(f"{PREFIX}/keys", create_key, methods=["POST"]),
         Route(f"{PREFIX}/keys/{{name}}/regenerate", regenerate_key, methods=["POST"]),
+        Route(f"{PREFIX}/keys/{{id}}", update_key, methods=["PATCH"]),
         Route(f"{PREFIX}/keys/{{id}}", revoke_key, methods=["DELETE"]),
+        Route(f"{PREFIX}/quotas", list_quotas, methods=["GET"]),
+        Route(f"{PREFIX}/quotas/{{model:path}}", set_quota, methods=["PUT"]),
         Route(f"{PREFIX}/usage", list_usage, methods=["GET"]),
     ]

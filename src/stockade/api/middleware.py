@@ -41,6 +41,14 @@ class CallMiddleware:
                 started = True
                 status = message["status"]
                 message["headers"] = list(message.get("headers", ())) + id_headers
+                if call.remaining_tokens is not None:
+                    message["headers"].append(
+                        (b"x-ratelimit-remaining-tokens", str(call.remaining_tokens).encode())
+                    )
+                if call.remaining_requests is not None:
+                    message["headers"].append(
+                        (b"x-ratelimit-remaining-requests", str(call.remaining_requests).encode())
+                    )
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finished = True
                 if call.operation != "unknown":

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from stockade.auth.roles import ADMIN, ROLE_PERMISSIONS, Permission
+from stockade.quotas.limits import Limit
 from stockade.store.records import ApiKey
 
 ADMIN_KEY_NAMES = ("key1", "key2")
@@ -26,7 +27,12 @@ def digest(secret: str) -> str:
 
 
 def new_key(
-    name: str, *, kind: str, role: str, deployment: str | None = None
+    name: str,
+    *,
+    kind: str,
+    role: str,
+    deployment: str | None = None,
+    limit: Limit | None = None,
 ) -> tuple[ApiKey, str]:
     """A key record and its secret; the secret is returned once and never stored."""
     secret = generate_secret()
@@ -39,6 +45,8 @@ def new_key(
         secret_hash=digest(secret),
         hint=secret[-4:],
         created_at=time.time(),
+        tokens_per_minute=limit.tokens_per_minute if limit else None,
+        requests_per_minute=limit.requests_per_minute if limit else None,
     )
     return record, secret
 
@@ -51,6 +59,7 @@ class Principal:
     name: str
     role: str
     deployment: str | None = None
+    limit: Limit | None = None  # an application key's own TPM/RPM limit
 
     def allows(self, permission: Permission, deployment: str | None = None) -> bool:
         if permission not in ROLE_PERMISSIONS.get(self.role, Permission(0)):
@@ -79,4 +88,7 @@ class KeyRing:
         # check itself reveals nothing about how much of a digest matched.
         if key is None or not hmac.compare_digest(key.secret_hash, presented):
             return None
-        return Principal(id=key.id, name=key.name, role=key.role, deployment=key.deployment)
+        limit = None
+        if key.tokens_per_minute is not None or key.requests_per_minute is not None:
+            limit = Limit(key.tokens_per_minute, key.requests_per_minute)
+        return Principal(key.id, key.name, key.role, key.deployment, limit)

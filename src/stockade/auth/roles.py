@@ -9,7 +9,8 @@ class Permission(enum.Flag):
     INFERENCE = enum.auto()  # chat, completions, embeddings
     READ = enum.auto()  # view models, deployments and usage
     DEPLOYMENTS = enum.auto()  # create, update and delete deployments
-    KEYS = enum.auto()  # list, create, regenerate and revoke keys
+    KEYS = enum.auto()  # list, create, regenerate and revoke keys, and set their limits
+    QUOTAS = enum.auto()  # set models' quotas
 
 
 ADMIN = "admin"
@@ -19,11 +20,12 @@ CONTRIBUTOR = "Cognitive Services Contributor"
 
 ROLE_PERMISSIONS: dict[str, Permission] = {
     # key1/key2: whoever holds a resource key may do everything, as on Azure.
-    ADMIN: Permission.INFERENCE | Permission.READ | Permission.DEPLOYMENTS | Permission.KEYS,
+    ADMIN: Permission.INFERENCE | Permission.READ | Permission.DEPLOYMENTS | Permission.KEYS
+    | Permission.QUOTAS,
     OPENAI_USER: Permission.INFERENCE | Permission.READ,
     OPENAI_CONTRIBUTOR: Permission.INFERENCE | Permission.READ | Permission.DEPLOYMENTS,
     # Azure's Cognitive Services Contributor manages the resource but may not call models.
-    CONTRIBUTOR: Permission.READ | Permission.DEPLOYMENTS | Permission.KEYS,
+    CONTRIBUTOR: Permission.READ | Permission.DEPLOYMENTS | Permission.KEYS | Permission.QUOTAS,
 }
 
 # Short names accepted on the command line and in the management API.

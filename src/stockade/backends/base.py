@@ -57,6 +57,10 @@ class Embeddings:
 
 
 class ChatModel(Protocol):
+    async def prompt_tokens(self, request: ChatRequest | CompletionRequest) -> int:
+        """The prompt's size in tokens, for admission before the call runs."""
+        ...
+
     async def chat(self, request: ChatRequest) -> Completion: ...
 
     def chat_stream(self, request: ChatRequest) -> AsyncIterator[Delta | Usage]: ...
@@ -69,6 +73,8 @@ class ChatModel(Protocol):
 
 
 class EmbeddingModel(Protocol):
+    async def prompt_tokens(self, request: EmbeddingRequest) -> int: ...
+
     async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
 
     async def close(self) -> None: ...

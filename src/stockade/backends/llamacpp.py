@@ -6,6 +6,7 @@ grammars, so even a 135M-parameter model returns valid JSON and well-formed tool
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -47,17 +48,28 @@ class Job:
 # -- building a job from a request (parent process) -----------------------------------------
 
 
+def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
+    """The messages as the chat template sees them, with the instructions for tools added."""
+    messages = [_template_message(message) for message in request.messages]
+    if request.tools and _tool_choice(request) != "none":
+        _describe_tools(messages, request.tools)
+    return messages
+
+
+def _tool_choice(request: ChatRequest) -> str | dict[str, Any]:
+    return request.tool_choice or ("auto" if request.tools else "none")
+
+
 def chat_job(request: ChatRequest) -> Job:
     if request.logprobs:
         raise InvalidRequest("logprobs are not supported by local models", param="logprobs")
-    messages = [_template_message(message) for message in request.messages]
+    messages = chat_messages(request)
     grammar, tool_mode = None, None
-    tool_choice = request.tool_choice or ("auto" if request.tools else "none")
+    tool_choice = _tool_choice(request)
     if request.tools and tool_choice != "none":
         functions = [tool.function for tool in request.tools]
         if isinstance(tool_choice, dict):
             functions = [f for f in functions if f.name == tool_choice["function"]["name"]]
-        _describe_tools(messages, request.tools)
         call_grammar = _json_schema_grammar(_tool_call_schema(functions))
         if tool_choice == "auto":
             grammar, tool_mode = _call_or_text_grammar(call_grammar), "auto"
@@ -71,18 +83,23 @@ def chat_job(request: ChatRequest) -> Job:
     return _job(request, messages, request.completion_limit, grammar=grammar, tool_mode=tool_mode)
 
 
+def completion_prompt(request: CompletionRequest) -> str | list[int]:
+    """The one prompt of a text completion: text, or token ids."""
+    prompt = request.prompt
+    if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
+        prompt = prompt[0]
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+        raise InvalidRequest("local models take one prompt per request", param="prompt")
+    return prompt  # type: ignore[return-value]
+
+
 def completion_job(request: CompletionRequest) -> Job:
     if request.echo or request.suffix or request.logprobs or (request.best_of or 1) > 1:
         raise InvalidRequest(
             "echo, suffix, logprobs and best_of are not supported by local models",
             param="prompt",
         )
-    prompt = request.prompt
-    if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
-        prompt = prompt[0]
-    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
-        raise InvalidRequest("local models take one prompt per request", param="prompt")
-    return _job(request, prompt, request.completion_limit, chat=False)
+    return _job(request, completion_prompt(request), request.completion_limit, chat=False)
 
 
 def _job(
@@ -177,6 +194,44 @@ def _call_or_text_grammar(call_grammar: str) -> str:
     )
 
 
+# -- prompts to tokens (worker processes, and the server for rate limiting) --------------------
+
+
+class Prompter:
+    """Applies the model's chat template and tokenizes, exactly as generation will."""
+
+    def __init__(self, llm: Any) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = llm
+        eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "ignore")
+        bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "ignore")
+        self.formatter = Jinja2ChatFormatter(
+            template=llm.metadata["tokenizer.chat_template"], eos_token=eos, bos_token=bos
+        )
+
+    @classmethod
+    def vocabulary_only(cls, model_path: str) -> Prompter:
+        """A prompter that loads the model's vocabulary and not its weights."""
+        from llama_cpp import Llama
+
+        return cls(Llama(model_path=model_path, vocab_only=True, verbose=False))
+
+    def tokens(
+        self, prompt: str | list[int] | list[dict[str, str]], stop: list[str], *, chat: bool
+    ) -> tuple[list[int], list[str]]:
+        """The prompt's tokens, and the stop sequences with the chat template's own added."""
+        if isinstance(prompt, list) and (not prompt or isinstance(prompt[0], int)):
+            return list(prompt), stop  # type: ignore[arg-type]
+        if chat:
+            formatted = self.formatter(messages=prompt)
+            template_stop = [formatted.stop] if isinstance(formatted.stop, str) else formatted.stop
+            stop = stop + [s for s in template_stop or () if s]
+            return self.llm.tokenize(formatted.prompt.encode(), add_bos=False, special=True), stop
+        assert isinstance(prompt, str)
+        return self.llm.tokenize(prompt.encode(), add_bos=True, special=False), stop
+
+
 # -- the runner (worker process) ---------------------------------------------------------------
 
 
@@ -185,7 +240,6 @@ class LlamaRunner:
 
     def __init__(self, model_path: str, context_tokens: int, threads: int) -> None:
         from llama_cpp import Llama, llama_vocab_is_eog
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = Llama(
             model_path=model_path,
@@ -194,12 +248,7 @@ class LlamaRunner:
             verbose=False,
         )
         self.context_tokens = min(context_tokens, self.llm.n_ctx())
-        metadata = self.llm.metadata
-        eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode("utf-8", "ignore")
-        bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode("utf-8", "ignore")
-        self.formatter = Jinja2ChatFormatter(
-            template=metadata["tokenizer.chat_template"], eos_token=eos, bos_token=bos
-        )
+        self.prompter = Prompter(self.llm)
         self._grammars: dict[str, Any] = {}
         self._sampled = 0
         self._generate = self.llm.generate
@@ -207,7 +256,7 @@ class LlamaRunner:
         self._eog = lambda token: llama_vocab_is_eog(self.llm._model.vocab, token)
 
     def generate(self, job: Job) -> Iterator[Delta | Usage]:
-        tokens, stop = self._prompt_tokens(job)
+        tokens, stop = self.prompter.tokens(job.prompt, job.stop, chat=job.chat)
         prompt_tokens = len(tokens)
         budget = self.context_tokens - prompt_tokens
         if (job.max_tokens is not None and job.max_tokens > budget) or budget <= 0:
@@ -235,16 +284,6 @@ class LlamaRunner:
             else:
                 completion_tokens += yield from self._tool_output(index, pieces, job.tool_mode)
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-
-    def _prompt_tokens(self, job: Job) -> tuple[list[int], list[str]]:
-        if isinstance(job.prompt, list) and (not job.prompt or isinstance(job.prompt[0], int)):
-            return list(job.prompt), job.stop
-        if job.chat:
-            formatted = self.formatter(messages=job.prompt)
-            template_stop = [formatted.stop] if isinstance(formatted.stop, str) else formatted.stop
-            stop = job.stop + [s for s in template_stop or () if s]
-            return self.llm.tokenize(formatted.prompt.encode(), add_bos=False, special=True), stop
-        return self.llm.tokenize(job.prompt.encode(), add_bos=True, special=False), job.stop
 
     def _sample(
         self, tokens: list[int], max_tokens: int, stop: list[str], seed: int | None, job: Job
@@ -339,6 +378,7 @@ class LlamaCppChatModel:
     """A ChatModel whose generation runs in llama.cpp worker processes."""
 
     def __init__(self, name: str, model_path: str, settings: Any) -> None:
+        self.model_path = model_path
         self.workers = ModelWorkers(
             "stockade.backends.llamacpp:LlamaRunner",
             {
@@ -350,9 +390,20 @@ class LlamaCppChatModel:
             processes=settings.local.chat_workers,
             queue_size=settings.local.queue_size,
         )
+        self._prompter: Prompter | None = None
 
     async def start(self) -> None:
         await self.workers.start()
+        self._prompter = await asyncio.to_thread(Prompter.vocabulary_only, self.model_path)
+
+    async def prompt_tokens(self, request: ChatRequest | CompletionRequest) -> int:
+        return await asyncio.to_thread(self._count, request)
+
+    def _count(self, request: ChatRequest | CompletionRequest) -> int:
+        assert self._prompter is not None, "start() first"
+        if isinstance(request, ChatRequest):
+            return len(self._prompter.tokens(chat_messages(request), [], chat=True)[0])
+        return len(self._prompter.tokens(completion_prompt(request), [], chat=False)[0])
 
     async def chat(self, request: ChatRequest) -> Completion:
         return await collect(self.chat_stream(request))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -57,11 +58,24 @@ class SentenceRunner:
         return self.tokenizer.batch_decode(token_lists, skip_special_tokens=True)
 
 
+def _tokenizer(model_path: str) -> Any:
+    """The model's fast tokenizer alone (the Rust ``tokenizers`` library, no torch), counting
+    whole inputs as the worker does."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(os.path.join(model_path, "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 class SentenceEmbeddingModel:
     """An EmbeddingModel served by sentence-transformers worker processes."""
 
     def __init__(self, name: str, model_path: str, dimensions: int, settings: Any) -> None:
         self.dimensions = dimensions
+        self.model_path = model_path
+        self._tokenizer: Any = None
         self.workers = ModelWorkers(
             "stockade.backends.sentence:SentenceRunner",
             {"model_path": model_path, "max_tokens": 512, "threads": settings.local.threads},
@@ -72,6 +86,14 @@ class SentenceEmbeddingModel:
 
     async def start(self) -> None:
         await self.workers.start()
+        self._tokenizer = await asyncio.to_thread(_tokenizer, self.model_path)
+
+    async def prompt_tokens(self, request: EmbeddingRequest) -> int:
+        inputs = request.inputs()
+        if inputs and isinstance(inputs[0], list):
+            return sum(len(ids) for ids in inputs)
+        encoded = await asyncio.to_thread(self._tokenizer.encode_batch, inputs)
+        return sum(len(encoding.ids) for encoding in encoded)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         if request.dimensions is not None and request.dimensions != self.dimensions:

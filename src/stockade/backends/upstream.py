@@ -16,6 +16,7 @@ import orjson
 from stockade.backends.base import Choice, Completion, Delta, Embeddings, Usage
 from stockade.config import UpstreamSettings
 from stockade.errors import BackendUnavailable, UpstreamError
+from stockade.quotas.estimate import approximate_prompt_tokens
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 
 _JSON = {"Content-Type": "application/json"}
@@ -123,6 +124,9 @@ class UpstreamModel:
         body = request.model_dump(exclude_none=True, by_alias=True)
         body["model"] = self.model
         return body
+
+    async def prompt_tokens(self, request: ChatRequest | CompletionRequest | EmbeddingRequest) -> int:
+        return approximate_prompt_tokens(request)
 
     async def chat(self, request: ChatRequest) -> Completion:
         return _completion(await self.upstream.post(self.model, "chat/completions", self._body(request)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from stockade.errors import BackendUnavailable, ServerBusy, ServiceError
+from stockade.errors import BackendUnavailable, ServiceError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +180,10 @@ class ModelWorkers:
         if self._closed:
             raise BackendUnavailable(f"model {self.name} is shutting down")
         if self._idle.empty() and self._waiting >= self._queue_size:
-            raise ServerBusy(
+            raise TooManyRequests(
                 f"The model behind this deployment is busy ({self._waiting} requests waiting). "
                 "Retry after a short wait.",
-                retry_after_seconds=1.0,
+                retry_after_ms=1000,
             )
         self._waiting += 1
         try:

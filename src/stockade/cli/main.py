@@ -24,10 +24,14 @@ models_app = typer.Typer(help="Models that can be deployed.", no_args_is_help=Tr
 deployments_app = typer.Typer(help="Deployments: your names for models.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: the resource's key1/key2 and application keys.", no_args_is_help=True)
 usage_app = typer.Typer(help="Metadata of recent calls (never their content).", no_args_is_help=True)
+quota_app = typer.Typer(
+    help="Quota per model, which deployments' capacity draws from.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_app, name="usage")
+app.add_typer(quota_app, name="quota")
 
 console = Console()
 errors = Console(stderr=True)
@@ -215,11 +219,17 @@ def deployments_delete(
 # -- keys --------------------------------------------------------------------------------------
 
 
+def _per_minute(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
 def _key_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("name", "id", "kind", "role", "deployment", "ends with", "created")
+    table = Table("name", "id", "kind", "role", "deployment", "TPM", "RPM", "ends with", "created")
     for k in rows:
         table.add_row(
-            k["name"], k["id"], k["kind"], k["role"], k["deployment"] or "(all)", "…" + k["hint"], _time(k["created_at"])
+            k["name"], k["id"], k["kind"], k["role"], k["deployment"] or "(all)",
+            _per_minute(k["tokens_per_minute"]), _per_minute(k["requests_per_minute"]),
+            "…" + k["hint"], _time(k["created_at"]),
         )
     return table
 
@@ -252,10 +262,28 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A name for the application")],
     role: Annotated[str, typer.Option(help="openai-user, openai-contributor or contributor")] = "openai-user",
     deployment: Annotated[str | None, typer.Option(help="Limit the key to one deployment")] = None,
+    tpm: Annotated[int | None, typer.Option(help="The key's own tokens-per-minute limit", min=1)] = None,
+    rpm: Annotated[int | None, typer.Option(help="The key's own requests-per-minute limit", min=1)] = None,
 ) -> None:
-    """Create an application key with a role, optionally limited to one deployment."""
-    body = {"name": name, "role": role, "deployment": deployment}
+    """Create an application key with a role, optionally limited to one deployment and rate."""
+    body = {"name": name, "role": role, "deployment": deployment,
+            "tokens_per_minute": tpm, "requests_per_minute": rpm}
     _show_secret(ctx, ctx.obj.call("POST", "/management/keys", body))
+
+
+@keys_app.command("update")
+def keys_update(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The id from `keys list`")],
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute; 0 removes the limit", min=0)] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute; 0 removes the limit", min=0)] = None,
+) -> None:
+    """Change an application key's own rate limits; running servers apply them at once."""
+    body = {field: value or None
+            for field, value in (("tokens_per_minute", tpm), ("requests_per_minute", rpm))
+            if value is not None}
+    key = ctx.obj.call("PATCH", f"/management/keys/{key_id}", body)
+    ctx.obj.emit(key, _key_table([key]))
 
 
 @keys_app.command("revoke")
@@ -263,6 +291,44 @@ def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="
     """Revoke an application key."""
     ctx.obj.call("DELETE", f"/management/keys/{key_id}")
     errors.print(f"Revoked key {key_id}.")
+
+
+# -- quota -------------------------------------------------------------------------------------
+
+
+@quota_app.command("show")
+def quota_show(ctx: typer.Context) -> None:
+    """Each model's quota, the capacity its deployments hold, and their use over the last minute."""
+    data = ctx.obj.call("GET", "/management/quotas")["data"]
+    table = Table("model", "deployment", "capacity", "TPM", "RPM", "tokens, last min", "calls, last min")
+    for quota in data:
+        table.add_row(
+            f"[bold]{quota['model']}[/bold]", "", f"{quota['allocated']} of {quota['quota']}",
+            f"{quota['quota'] * 1000:,} quota", "", "", "", end_section=not quota["deployments"],
+        )
+        for i, d in enumerate(quota["deployments"]):
+            table.add_row(
+                "", d["name"], str(d["capacity"]), f"{d['tokens_per_minute']:,}",
+                f"{d['requests_per_minute']:,}", f"{d['tokens_last_minute']:,}",
+                f"{d['requests_last_minute']:,}", end_section=i == len(quota["deployments"]) - 1,
+            )
+    ctx.obj.emit(data, table)
+
+
+@quota_app.command("set")
+def quota_set(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="A model from `stockade models list`")],
+    capacity: Annotated[int, typer.Option(help="Thousands of tokens per minute for all its deployments", min=1)],
+) -> None:
+    """Set a model's quota: the capacity all its deployments may hold together."""
+    quota = ctx.obj.call("PUT", f"/management/quotas/{model}", {"capacity": capacity})
+    errors.print(
+        f"Quota of {model}: {quota['quota']} ({quota['quota'] * 1000:,} TPM), "
+        f"{quota['allocated']} allocated, {quota['available']} available."
+    )
+    if ctx.obj.as_json:
+        ctx.obj.emit(quota)
 
 
 # -- usage -------------------------------------------------------------------------------------

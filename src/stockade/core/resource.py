@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import dataclass
 
 from stockade.auth import ADMIN_KEY_NAMES, KeyRing, new_key, resolve_role
 from stockade.auth.roles import ADMIN
@@ -18,7 +19,8 @@ from stockade.backends.registry import ModelRegistry
 from stockade.config import Settings
 from stockade.core.inference import Inference
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
-from stockade.store import ApiKey, Deployment, Store, UsageRecord
+from stockade.quotas import Limit, create_limiter
+from stockade.store import ApiKey, Deployment, QuotaExceeded, RecentUse, Store, UsageRecord
 from stockade.telemetry import UsageRecorder
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ class Resource:
         self.settings = settings
         self.store = store or Store(settings.store_url)
         self.registry = ModelRegistry(settings)
-        self.inference = Inference(self.registry)
+        self.limiter = create_limiter(settings)
+        self.inference = Inference(self.registry, self.limiter, settings.limits.default_max_tokens)
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
         self.keys = KeyRing()
         self._deployments: dict[str, Deployment] = {}
@@ -55,6 +58,7 @@ class Resource:
         if self._refresher is not None:
             self._refresher.cancel()
         await self.usage.stop()
+        await self.limiter.close()
         await self.registry.close()
         self.store.close()
 
@@ -141,7 +145,12 @@ class Resource:
         spec = self._resolve_model(model, backend)
         now = time.time()
         deployment = Deployment(name, spec.id, spec.backend, capacity, now, now)
-        if not await asyncio.to_thread(self.store.insert_deployment, deployment):
+        default_quota = self.settings.limits.default_quota
+        try:
+            inserted = await asyncio.to_thread(self.store.insert_deployment, deployment, default_quota)
+        except QuotaExceeded as exc:
+            raise _insufficient_quota(exc) from None
+        if not inserted:
             raise Conflict(f"A deployment named {name!r} already exists.", code="DeploymentExists")
         await self.refresh()
         return deployment
@@ -166,7 +175,13 @@ class Resource:
             changes.update(model=spec.id, backend=spec.backend)
         if not changes:
             return current
-        updated = await asyncio.to_thread(lambda: self.store.update_deployment(name, **changes))
+        default_quota = self.settings.limits.default_quota
+        try:
+            updated = await asyncio.to_thread(
+                lambda: self.store.update_deployment(name, default_quota, **changes)
+            )
+        except QuotaExceeded as exc:
+            raise _insufficient_quota(exc) from None
         if updated is None:
             raise DeploymentNotFound()
         await self.refresh()
@@ -175,6 +190,44 @@ class Resource:
     async def delete_deployment(self, name: str) -> None:
         if not await asyncio.to_thread(self.store.delete_deployment, name):
             raise DeploymentNotFound()
+        await self.refresh()
+
+    # -- quotas ---------------------------------------------------------------------------------
+
+    async def quotas(self) -> list[ModelQuota]:
+        """Every model's quota, what its deployments hold, and what they used this last minute."""
+        since = time.time() - 60
+        await self.usage.flush()
+        quotas, deployments, used = await asyncio.to_thread(
+            lambda: (self.store.model_quotas(), self.store.list_deployments(),
+                     self.store.use_since(since))
+        )
+        models = sorted({spec.id for spec in self.registry.catalogue()} | set(quotas)
+                        | {d.model for d in deployments})
+        return [
+            ModelQuota(
+                model,
+                quotas.get(model, self.settings.limits.default_quota),
+                [
+                    DeploymentUse(d, used.get(d.name, RecentUse(0, 0)))
+                    for d in deployments if d.model == model
+                ],
+            )
+            for model in models
+        ]
+
+    async def set_quota(self, model: str, capacity: int) -> None:
+        _check_capacity(capacity)
+        try:
+            await asyncio.to_thread(self.store.set_model_quota, model, capacity)
+        except QuotaExceeded as exc:
+            raise InvalidRequest(
+                f"The deployments of {model} already hold {exc.allocated} capacity, more than a "
+                f"quota of {capacity}. Lower their capacity first "
+                "(`stockade deployments update NAME --capacity N`).",
+                code="QuotaBelowAllocation",
+                param="capacity",
+            ) from None
         await self.refresh()
 
     async def recent_usage(self, limit: int, deployment: str | None = None) -> list[UsageRecord]:
@@ -199,7 +252,7 @@ class Resource:
         return updated, secret
 
     async def create_application_key(
-        self, name: str, role: str, deployment: str | None = None
+        self, name: str, role: str, deployment: str | None = None, limit: Limit | None = None
     ) -> tuple[ApiKey, str]:
         if not KEY_NAME.match(name) or name in ADMIN_KEY_NAMES:
             raise InvalidRequest(
@@ -215,11 +268,29 @@ class Resource:
         if deployment is not None and deployment not in self._deployments:
             await self.refresh()
             self.deployment(deployment)
-        record, secret = new_key(name, kind="application", role=canonical, deployment=deployment)
+        record, secret = new_key(
+            name, kind="application", role=canonical, deployment=deployment, limit=limit
+        )
         if not await asyncio.to_thread(self.store.insert_key, record):
             raise Conflict(f"An active key named {name!r} already exists.", code="KeyExists")
         await self.refresh()
         return record, secret
+
+    async def set_key_limit(self, key_id: str, **changes: int | None) -> ApiKey:
+        """Change an application key's tokens_per_minute and/or requests_per_minute."""
+        current = next((k for k in await self.list_keys() if k.id == key_id), None)
+        updated = None
+        if current is not None:
+            tokens = changes.get("tokens_per_minute", current.tokens_per_minute)
+            requests = changes.get("requests_per_minute", current.requests_per_minute)
+            updated = await asyncio.to_thread(self.store.set_key_limits, key_id, tokens, requests)
+        if updated is None:
+            raise NotFound(
+                f"No active application key has id {key_id!r} (admin keys have no limits of "
+                "their own)."
+            )
+        await self.refresh()
+        return updated
 
     async def revoke_key(self, key_id: str) -> None:
         if not await asyncio.to_thread(self.store.revoke_key, key_id):
@@ -228,6 +299,35 @@ class Resource:
                 "not revoked)."
             )
         await self.refresh()
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentUse:
+    deployment: Deployment
+    last_minute: RecentUse
+
+
+@dataclass(frozen=True, slots=True)
+class ModelQuota:
+    model: str
+    quota: int  # capacity units, 1 = 1,000 TPM
+    deployments: list[DeploymentUse]
+
+    @property
+    def allocated(self) -> int:
+        return sum(use.deployment.capacity for use in self.deployments)
+
+
+def _insufficient_quota(exc: QuotaExceeded) -> InvalidRequest:
+    left = max(0, exc.quota - exc.allocated)
+    return InvalidRequest(
+        f"This operation requires {exc.requested} capacity of model {exc.model}, but only {left} "
+        f"is left (quota {exc.quota}, allocated {exc.allocated}; 1 unit = 1,000 tokens per "
+        f"minute). Ask for at most {left}, lower another deployment's capacity, or raise the "
+        f"quota with `stockade quota set {exc.model} --capacity N`.",
+        code="InsufficientQuota",
+        param="capacity",
+    )
 
 
 def _check_capacity(capacity: int) -> None:

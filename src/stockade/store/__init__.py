@@ -1,6 +1,6 @@
 """Persistence: SQLAlchemy Core tables, Alembic migrations and the Store that uses them."""
 
-from stockade.store.records import ApiKey, Deployment, UsageRecord
-from stockade.store.store import Store
+from stockade.store.records import ApiKey, Deployment, RecentUse, UsageRecord
+from stockade.store.store import QuotaExceeded, Store
 
-__all__ = ["ApiKey", "Deployment", "Store", "UsageRecord"]
+__all__ = ["ApiKey", "Deployment", "QuotaExceeded", "RecentUse", "Store", "UsageRecord"]

@@ -26,6 +26,16 @@ class ApiKey:
     hint: str
     created_at: float
     revoked_at: float | None = None
+    tokens_per_minute: int | None = None  # the key's own limits, on top of the deployment's
+    requests_per_minute: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentUse:
+    """What a deployment processed over the last minute."""
+
+    tokens: int
+    requests: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from stockade.store.records import ApiKey, Deployment, UsageRecord
-from stockade.store.tables import api_keys, deployments, resource_meta, usage_records
+from stockade.store.records import ApiKey, Deployment, RecentUse, UsageRecord
+from stockade.store.tables import api_keys, deployments, model_quotas, resource_meta, usage_records
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,6 +28,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _active_application_key(key_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None), api_keys.c.kind == "application"
+    )
+
+
+class QuotaExceeded(Exception):
+    """A model's deployments would need more capacity than its quota."""
+
+    def __init__(self, model: str, quota: int, allocated: int, requested: int) -> None:
+        super().__init__(f"quota {quota} for {model}: {allocated} allocated, {requested} requested")
+        self.model = model
+        self.quota = quota
+        self.allocated = allocated
+        self.requested = requested
 
 
 class Store:
@@ -86,29 +103,82 @@ class Store:
             ).first()
         return Deployment(**row._mapping) if row else None
 
-    def insert_deployment(self, deployment: Deployment) -> bool:
-        """Insert unless the name is taken; returns whether it was inserted."""
+    def insert_deployment(self, deployment: Deployment, default_quota: int) -> bool:
+        """Insert unless the name is taken; returns whether it was inserted. Raises
+        ``QuotaExceeded`` if the model's quota has too little left for its capacity."""
         with self.engine.begin() as connection:
+            # Bumping first takes the write lock, so that concurrent changes cannot both spend
+            # the same remaining quota.
+            self._bump(connection)
             exists = connection.scalar(
                 sa.select(deployments.c.name).where(deployments.c.name == deployment.name)
             )
             if exists:
+                connection.rollback()
                 return False
+            self._check_quota(connection, deployment.model, deployment.capacity, default_quota)
             connection.execute(deployments.insert().values(**dataclasses.asdict(deployment)))
-            self._bump(connection)
         return True
 
-    def update_deployment(self, name: str, **values: Any) -> Deployment | None:
+    def update_deployment(self, name: str, default_quota: int, **values: Any) -> Deployment | None:
         with self.engine.begin() as connection:
-            updated = connection.execute(
+            self._bump(connection)
+            row = connection.execute(sa.select(deployments).where(deployments.c.name == name)).first()
+            if row is None:
+                connection.rollback()
+                return None
+            changed = dataclasses.replace(Deployment(**row._mapping), **values)
+            self._check_quota(connection, changed.model, changed.capacity, default_quota, name)
+            connection.execute(
                 deployments.update()
                 .where(deployments.c.name == name)
                 .values(**values, updated_at=time.time())
             )
-            if updated.rowcount == 0:
-                return None
-            self._bump(connection)
         return self.get_deployment(name)
+
+    @staticmethod
+    def _allocated(connection: sa.Connection, model: str, excluding: str | None = None) -> int:
+        query = sa.select(sa.func.coalesce(sa.func.sum(deployments.c.capacity), 0)).where(
+            deployments.c.model == model
+        )
+        if excluding is not None:
+            query = query.where(deployments.c.name != excluding)
+        return int(connection.scalar(query) or 0)
+
+    def _check_quota(
+        self,
+        connection: sa.Connection,
+        model: str,
+        capacity: int,
+        default_quota: int,
+        excluding: str | None = None,
+    ) -> None:
+        quota = connection.scalar(
+            sa.select(model_quotas.c.capacity).where(model_quotas.c.model == model)
+        )
+        quota = default_quota if quota is None else int(quota)
+        allocated = self._allocated(connection, model, excluding)
+        if allocated + capacity > quota:
+            raise QuotaExceeded(model, quota, allocated, capacity)
+
+    # -- quotas --------------------------------------------------------------------------------
+
+    def model_quotas(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return {row.model: row.capacity for row in connection.execute(sa.select(model_quotas))}
+
+    def set_model_quota(self, model: str, capacity: int) -> None:
+        """Raises ``QuotaExceeded`` (requested 0) if deployments already hold more."""
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            allocated = self._allocated(connection, model)
+            if capacity < allocated:
+                raise QuotaExceeded(model, capacity, allocated, 0)
+            updated = connection.execute(
+                model_quotas.update().where(model_quotas.c.model == model).values(capacity=capacity)
+            )
+            if updated.rowcount == 0:
+                connection.execute(model_quotas.insert().values(model=model, capacity=capacity))
 
     def delete_deployment(self, name: str) -> bool:
         with self.engine.begin() as connection:
@@ -157,15 +227,27 @@ class Store:
             ).one()
         return ApiKey(**row._mapping)
 
+    def set_key_limits(
+        self, key_id: str, tokens_per_minute: int | None, requests_per_minute: int | None
+    ) -> ApiKey | None:
+        """Set an active application key's own limits (None removes one)."""
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                api_keys.update()
+                .where(_active_application_key(key_id))
+                .values(tokens_per_minute=tokens_per_minute, requests_per_minute=requests_per_minute)
+            )
+            if updated.rowcount == 0:
+                return None
+            self._bump(connection)
+            row = connection.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).one()
+        return ApiKey(**row._mapping)
+
     def revoke_key(self, key_id: str) -> bool:
         with self.engine.begin() as connection:
             revoked = connection.execute(
                 api_keys.update()
-                .where(
-                    api_keys.c.id == key_id,
-                    api_keys.c.revoked_at.is_(None),
-                    api_keys.c.kind == "application",
-                )
+                .where(_active_application_key(key_id))
                 .values(revoked_at=time.time())
             )
             if revoked.rowcount:
@@ -179,6 +261,26 @@ class Store:
         if rows:
             with self.engine.begin() as connection:
                 connection.execute(usage_records.insert(), rows)
+
+    def use_since(self, since: float) -> dict[str, RecentUse]:
+        """Tokens and admitted calls (all but 429s) per deployment since ``since``."""
+        tokens = sa.func.coalesce(
+            sa.func.sum(usage_records.c.prompt_tokens + usage_records.c.completion_tokens), 0
+        )
+        query = (
+            sa.select(usage_records.c.deployment, tokens, sa.func.count())
+            .where(
+                usage_records.c.ts >= since,
+                usage_records.c.status != 429,
+                usage_records.c.deployment.is_not(None),
+            )
+            .group_by(usage_records.c.deployment)
+        )
+        with self.engine.connect() as connection:
+            return {
+                name: RecentUse(int(used), int(calls))
+                for name, used, calls in connection.execute(query)
+            }
 
     def recent_usage(self, limit: int = 50, deployment: str | None = None) -> Sequence[UsageRecord]:
         query = sa.select(*[c for c in usage_records.c if c.name != "id"])

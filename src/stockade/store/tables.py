@@ -38,6 +38,17 @@ api_keys = sa.Table(
     sa.Column("hint", sa.String(8), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
+    sa.Column("tokens_per_minute", sa.Integer, nullable=True),
+    sa.Column("requests_per_minute", sa.Integer, nullable=True),
+)
+
+# Quota per model, in capacity units (1 = 1,000 TPM), that its deployments share. A model without
+# a row has the configured default.
+model_quotas = sa.Table(
+    "model_quotas",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("capacity", sa.Integer, nullable=False),
 )
 
 # Metadata of every call. Bodies are never stored.

@@ -27,6 +27,9 @@ class Call:
     key_id: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # What the rate limits still allow after this call was admitted (x-ratelimit-remaining-*).
+    remaining_tokens: int | None = None
+    remaining_requests: int | None = None
 
     def record(self, status: int) -> UsageRecord:
         return UsageRecord(

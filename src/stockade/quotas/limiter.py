@@ -1,0 +1,103 @@
+"""Admission: reserve a request's estimated tokens in every bucket it draws on, or refuse it.
+
+``LocalLimiter`` keeps the counters in this process (the embedded default). ``RedisLimiter`` keeps
+them in Redis, where one script checks and charges all buckets atomically, so any number of
+replicas share one limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from stockade.errors import TooManyRequests
+from stockade.quotas.limits import Bucket, Clock, Counters, Refusal, Remaining, refusal
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Tokens held for one admitted call until it completes and its real usage is known."""
+
+    buckets: list[Bucket]
+    cost: int
+    minute: int
+    window: int
+    remaining: Remaining
+    settled: bool = False
+    local: bool = False  # held by a replica's fallback counters while Redis was unreachable
+
+
+class Limiter(Protocol):
+    window_seconds: int
+
+    async def reserve(self, buckets: list[Bucket], cost: int, operation: str) -> Reservation:
+        """Admit a call reserving ``cost`` tokens, or raise ``TooManyRequests``."""
+        ...
+
+    async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
+        """Correct the reservation to what the call really used (see ``Counters.adjust``)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def too_many_requests(refused: Refusal, operation: str) -> TooManyRequests:
+    """Azure's 429 wording, naming the limit and how to raise it."""
+    limit = refused.bucket.limit
+    if refused.kind == "token":
+        what = f"{limit.tokens_per_minute:,} tokens per minute"
+    else:
+        what = f"{limit.requests_per_minute:,} requests per minute"
+    seconds = -(-refused.wait_ms // 1000)
+    return TooManyRequests(
+        f"Requests to the {operation} Operation have exceeded the {refused.kind} rate limit of "
+        f"{refused.bucket.label} ({what}). Please retry after "
+        f"{seconds} second{'s' if seconds != 1 else ''}. {refused.bucket.remedy}".rstrip(),
+        retry_after_ms=refused.wait_ms,
+    )
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LocalLimiter:
+    """Counters in this process's memory: exact for one server, with no extra service."""
+
+    def __init__(self, window_seconds: int, *, clock: Callable[[], int] | None = None) -> None:
+        self.window_seconds = window_seconds
+        self._now = clock or wall_clock_ms
+        self._counters: dict[str, Counters] = {}
+
+    def _clock(self) -> Clock:
+        return Clock(self._now(), self.window_seconds)
+
+    async def reserve(self, buckets: list[Bucket], cost: int, operation: str) -> Reservation:
+        clock = self._clock()
+        counters = [self._counters.setdefault(bucket.scope, Counters()) for bucket in buckets]
+        refusals = []
+        for bucket, used in zip(buckets, counters, strict=True):
+            used.roll(clock)
+            if (refused := refusal(bucket, used, cost, clock)) is not None:
+                refusals.append(refused)
+        if refusals:
+            raise too_many_requests(max(refusals, key=lambda r: r.wait_ms), operation)
+        for used in counters:
+            used.charge(cost)
+        remaining = Remaining.after(buckets, counters, self.window_seconds)
+        return Reservation(buckets, cost, clock.minute, clock.window, remaining)
+
+    async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
+        if reservation.settled:
+            return
+        reservation.settled = True
+        clock = self._clock()
+        delta = actual_tokens - reservation.cost
+        for bucket in reservation.buckets:
+            counters = self._counters.setdefault(bucket.scope, Counters())
+            counters.adjust(reservation.minute, reservation.window, delta, clock)
+
+    async def close(self) -> None:
+        self._counters.clear()

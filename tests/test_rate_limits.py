@@ -1,0 +1,244 @@
+"""Rate limits and quotas as Azure OpenAI applies them, through the openai SDK against a server.
+
+The server here uses 2-second windows (Azure uses 1 or 10) so that tests wait little; deployments
+are created per test so that each starts with empty counters.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+from openai import AzureOpenAI
+
+from conftest import API_VERSION, Server, launch, run_cli, start_of_next_window, stop
+
+WINDOW = 2
+SAY_HI = [{"role": "user", "content": "Say hi"}]
+CHAT_MODEL = "smollm2-135m-instruct"
+EMBEDDING_MODEL = "all-minilm-l6-v2"
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("limited")
+    env = {
+        **os.environ,
+        "STOCKADE_DATA_DIR": str(data_dir),
+        "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
+        "STOCKADE_REFRESH_SECONDS": "0.2",
+        "STOCKADE_USAGE_FLUSH_SECONDS": "0.1",
+        "STOCKADE_LIMITS__WINDOW_SECONDS": str(WINDOW),
+    }
+    env.pop("STOCKADE_CONFIG", None)
+    # Deployed before the start, so that both models are loaded when the tests begin.
+    run_cli(env, "deployments", "create", "--name", "warm-chat", "--model", CHAT_MODEL, "--capacity", "1")
+    run_cli(env, "deployments", "create", "--name", "warm-embed", "--model", EMBEDDING_MODEL, "--capacity", "1")
+    running = launch(env, data_dir)
+    yield running
+    stop(running.process)
+
+
+@pytest.fixture
+def admin(limited: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=limited.url, headers={"api-key": limited.key}, timeout=60) as client:
+        yield client
+
+
+def client(server: Server, key: str | None = None, max_retries: int = 0) -> AzureOpenAI:
+    return AzureOpenAI(azure_endpoint=server.url + "/", api_key=key or server.key,
+                       api_version=API_VERSION, max_retries=max_retries)
+
+
+def deploy(admin: httpx.Client, capacity: int, model: str = CHAT_MODEL) -> str:
+    name = f"d-{uuid.uuid4().hex[:8]}"
+    response = admin.put(f"/management/deployments/{name}", json={"model": model, "capacity": capacity})
+    assert response.status_code == 201, response.text
+    return name
+
+
+def say_hi(sdk: AzureOpenAI, deployment: str) -> openai.types.chat.ChatCompletion:
+    return sdk.chat.completions.create(model=deployment, messages=SAY_HI, max_tokens=3)
+
+
+# -- headers and refusals --------------------------------------------------------------------------
+
+
+def test_a_success_reports_the_tokens_and_requests_left(limited: Server, admin: httpx.Client) -> None:
+    name = deploy(admin, 60)  # 60,000 TPM and 360 RPM: 2,000 tokens and 12 calls per window
+    raw = client(limited).chat.completions.with_raw_response.create(
+        model=name, messages=SAY_HI, max_tokens=3
+    )
+    usage = raw.parse().usage
+    assert usage is not None
+    # The reservation is the prompt, counted by the model's own tokenizer, plus max_tokens.
+    assert raw.headers["x-ratelimit-remaining-tokens"] == str(2000 - usage.prompt_tokens - 3)
+    assert raw.headers["x-ratelimit-remaining-requests"] == "11"
+
+
+def test_a_stream_reports_what_is_left_too(limited: Server, admin: httpx.Client) -> None:
+    name = deploy(admin, 60)
+    raw = client(limited).chat.completions.with_raw_response.create(
+        model=name, messages=SAY_HI, max_tokens=3, stream=True
+    )
+    assert raw.headers["x-ratelimit-remaining-requests"] == "11"
+    assert list(raw.parse())
+
+
+def test_a_burst_past_the_window_gets_azures_429(limited: Server, admin: httpx.Client) -> None:
+    name = deploy(admin, 1)  # 6 RPM: one call per 2-second window
+    sdk = client(limited)
+    start_of_next_window(WINDOW)
+    say_hi(sdk, name)
+    with pytest.raises(openai.RateLimitError) as caught:
+        say_hi(sdk, name)
+    error = caught.value
+    assert error.code == "429"
+    assert "exceeded the call rate limit of deployment" in error.message
+    retry_ms = int(error.response.headers["retry-after-ms"])
+    assert 0 < retry_ms <= WINDOW * 1000
+    assert error.response.headers["retry-after"] == str(-(-retry_ms // 1000))
+
+
+def test_the_sdk_waits_out_the_hint_and_succeeds(limited: Server, admin: httpx.Client) -> None:
+    name = deploy(admin, 1)
+    sdk = client(limited, max_retries=2)
+    start_of_next_window(WINDOW)
+    say_hi(sdk, name)
+    raw = sdk.chat.completions.with_raw_response.create(model=name, messages=SAY_HI, max_tokens=3)
+    assert raw.retries_taken == 1
+    assert raw.parse().choices
+
+
+def call_with_retry(client, max_retries=5, **kwargs):  # type: ignore[no-untyped-def]
+    """The seed guide's retry loop, as it is written there."""
+    from openai import RateLimitError
+
+    for attempt in range(max_retries):
+        try:
+            return client.chat.completions.create(**kwargs)
+        except RateLimitError:
+            if attempt == max_retries - 1:
+                raise
+            wait = (2**attempt) + random.uniform(0, 1)
+            print(f"Rate limited. Waiting {wait:.1f}s before retry {attempt + 1}/{max_retries}")
+            time.sleep(wait)
+    raise Exception("Max retries exceeded")
+
+
+def test_the_seed_guides_retry_loop_recovers(
+    limited: Server, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = deploy(admin, 1)
+    sdk = client(limited)
+    start_of_next_window(WINDOW)
+    say_hi(sdk, name)
+    completion = call_with_retry(sdk, model=name, messages=SAY_HI, max_tokens=3)
+    assert completion.choices
+    assert "Rate limited. Waiting" in capsys.readouterr().out
+
+
+def test_a_token_limit_refuses_what_does_not_fit(limited: Server, admin: httpx.Client) -> None:
+    name = deploy(admin, 60, EMBEDDING_MODEL)
+    key = admin.post(
+        "/management/keys",
+        json={"name": f"k-{uuid.uuid4().hex[:6]}", "role": "openai-user", "tokens_per_minute": 600},
+    ).json()["key"]  # 20 tokens per window
+    sdk = client(limited, key)
+    text = "one two three four five six"  # 8 tokens with the model's [CLS] and [SEP]
+    start_of_next_window(WINDOW)
+    assert sdk.embeddings.create(model=name, input=text).usage.prompt_tokens == 8
+    sdk.embeddings.create(model=name, input=text)
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk.embeddings.create(model=name, input=text)
+    assert "exceeded the token rate limit of API key" in caught.value.message
+    assert "600 tokens per minute" in caught.value.message
+
+
+def test_a_keys_limit_applies_on_top_of_the_deployments(
+    limited: Server, admin: httpx.Client
+) -> None:
+    name = deploy(admin, 60)
+    key = admin.post(
+        "/management/keys",
+        json={"name": f"k-{uuid.uuid4().hex[:6]}", "role": "openai-user", "requests_per_minute": 30},
+    ).json()["key"]  # one call per window
+    start_of_next_window(WINDOW)
+    say_hi(client(limited, key), name)
+    with pytest.raises(openai.RateLimitError) as caught:
+        say_hi(client(limited, key), name)
+    assert "call rate limit of API key" in caught.value.message
+    say_hi(client(limited), name)  # the deployment itself still has room
+
+
+def test_a_capacity_change_applies_without_a_restart(limited: Server, admin: httpx.Client) -> None:
+    name = deploy(admin, 1)
+    limited.cli("deployments", "update", name, "--capacity", "60")
+    time.sleep(0.5)  # the server re-reads deployments every 0.2 s
+    raw = client(limited).chat.completions.with_raw_response.create(
+        model=name, messages=SAY_HI, max_tokens=3
+    )
+    assert raw.headers["x-ratelimit-remaining-requests"] == "11"
+
+
+# -- quota -------------------------------------------------------------------------------------
+
+
+def test_a_deployment_beyond_the_models_quota_is_refused_saying_what_is_left(
+    limited: Server,
+) -> None:
+    model = "all-minilm-l6-v2"
+    quota = limited.cli_json("quota", "show")
+    allocated = next(q for q in quota if q["model"] == model)["allocated"]  # type: ignore[union-attr]
+    limited.cli("quota", "set", model, "--capacity", str(allocated + 5))
+    try:
+        result = limited.cli(
+            "deployments", "create", "--name", "too-big", "--model", model, "--capacity", "6",
+            check=False,
+        )
+        assert result.returncode == 1
+        message = " ".join(result.stderr.split())  # unwrap the terminal's line breaks
+        assert "requires 6 capacity" in message and "only 5 is left" in message
+        limited.cli("deployments", "create", "--name", "fits", "--model", model, "--capacity", "5")
+    finally:
+        limited.cli("deployments", "delete", "fits", "--yes", check=False)
+        limited.cli("quota", "set", model, "--capacity", "1000")
+
+
+def test_quota_show_lists_quota_allocation_and_last_minutes_use(
+    limited: Server, admin: httpx.Client
+) -> None:
+    name = deploy(admin, 7)
+    usage = say_hi(client(limited), name).usage
+    assert usage is not None
+    time.sleep(0.3)  # usage is written in batches every 0.1 s
+    quota = next(q for q in limited.cli_json("quota", "show") if q["model"] == CHAT_MODEL)  # type: ignore[union-attr]
+    assert quota["quota"] == 1000
+    deployment = next(d for d in quota["deployments"] if d["name"] == name)
+    assert deployment == {
+        "name": name,
+        "capacity": 7,
+        "tokens_per_minute": 7000,
+        "requests_per_minute": 42,
+        "tokens_last_minute": usage.total_tokens,
+        "requests_last_minute": 1,
+    }
+    assert quota["allocated"] == sum(d["capacity"] for d in quota["deployments"])
+
+
+def test_throttled_calls_show_in_the_metrics(limited: Server, admin: httpx.Client) -> None:
+    name = deploy(admin, 1)
+    sdk = client(limited)
+    start_of_next_window(WINDOW)
+    say_hi(sdk, name)
+    with pytest.raises(openai.RateLimitError):
+        say_hi(sdk, name)
+    metrics = admin.get("/metrics").text
+    assert f'stockade_rate_limit_decisions_total{{decision="throttled",deployment="{name}"}} 1.0' in metrics
+    assert f'stockade_rate_limit_decisions_total{{decision="admitted",deployment="{name}"}} 1.0' in metrics
