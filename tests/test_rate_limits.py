@@ -242,3 +242,25 @@ def test_throttled_calls_show_in_the_metrics(limited: Server, admin: httpx.Clien
     metrics = admin.get("/metrics").text
     assert f'stockade_rate_limit_decisions_total{{decision="throttled",deployment="{name}"}} 1.0' in metrics
     assert f'stockade_rate_limit_decisions_total{{decision="admitted",deployment="{name}"}} 1.0' in metrics
+    assert 'stockade_rate_limiter{stockade_rate_limiter="local"} 1.0' in metrics
+
+
+def test_a_keys_limits_are_set_and_removed_from_the_command_line(limited: Server) -> None:
+    created = limited.cli_json("keys", "create", "--name", f"k-{uuid.uuid4().hex[:6]}", "--tpm", "6000")
+    assert (created["tokens_per_minute"], created["requests_per_minute"]) == (6000, None)  # type: ignore[index]
+    updated = limited.cli_json("keys", "update", created["id"], "--rpm", "60")  # type: ignore[index]
+    assert (updated["tokens_per_minute"], updated["requests_per_minute"]) == (6000, 60)  # type: ignore[index]
+    cleared = limited.cli_json("keys", "update", created["id"], "--tpm", "0")  # type: ignore[index]
+    assert (cleared["tokens_per_minute"], cleared["requests_per_minute"]) == (None, 60)  # type: ignore[index]
+
+
+def test_invalid_quotas_and_limits_get_400_and_unknown_keys_404(admin: httpx.Client) -> None:
+    zero_quota = admin.put(f"/management/quotas/{CHAT_MODEL}", json={"capacity": 0})
+    assert zero_quota.status_code == 400
+    assert zero_quota.json()["error"]["param"] == "capacity"
+    negative = admin.post("/management/keys", json={"name": "neg", "role": "openai-user",
+                                                    "tokens_per_minute": -5})
+    assert negative.status_code == 400
+    assert negative.json()["error"]["param"] == "tokens_per_minute"
+    unknown = admin.patch("/management/keys/nope", json={"requests_per_minute": 60})
+    assert unknown.status_code == 404

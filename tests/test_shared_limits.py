@@ -135,10 +135,12 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.stop()
 
 
-def redis_up(server: Server) -> float:
+def limiter_state(server: Server) -> str:
     metrics = httpx.get(f"{server.url}/metrics", headers={"api-key": server.key}).text
-    line = next(row for row in metrics.splitlines() if row.startswith("stockade_rate_limiter_redis_up "))
-    return float(line.split()[1])
+    return next(
+        row.split('"')[1] for row in metrics.splitlines()
+        if row.startswith("stockade_rate_limiter{") and row.endswith(" 1.0")
+    )
 
 
 def test_without_redis_each_replica_keeps_its_share_and_recovers(
@@ -159,7 +161,7 @@ def test_without_redis_each_replica_keeps_its_share_and_recovers(
 
         try:
             hello()
-            assert redis_up(replica) == 1
+            assert limiter_state(replica) == "redis"
             private_redis.stop()
             start_of_next_window(WINDOW, margin=0.2)
             outcomes = []
@@ -170,11 +172,11 @@ def test_without_redis_each_replica_keeps_its_share_and_recovers(
                 except openai.RateLimitError:
                     outcomes.append("429")
             assert outcomes == ["ok", "ok", "ok", "429", "429"]
-            assert redis_up(replica) == 0
+            assert limiter_state(replica) == "fallback"
             private_redis.start()
             time.sleep(1.2)  # the limiter tries Redis again a second after a failure
             hello()
-            assert redis_up(replica) == 1
+            assert limiter_state(replica) == "redis"
         finally:
             stop(replica.process)
         log = (tmp_path / "replica-0.log").read_text()

@@ -93,9 +93,9 @@ class Inference:
 
     async def _settle(self, reservation: Reservation, call: Call) -> None:
         """Correct the reservation to the tokens the call really used (0 if it failed early)."""
+        if reservation.settled:  # a stream that failed at its first item is settled twice
+            return
         await self.limiter.settle(reservation, call.prompt_tokens + call.completion_tokens)
-        metrics.TOKENS.labels(call.deployment, "prompt").inc(call.prompt_tokens)
-        metrics.TOKENS.labels(call.deployment, "completion").inc(call.completion_tokens)
 
     async def generate(
         self,

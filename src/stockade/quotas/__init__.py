@@ -31,4 +31,7 @@ def create_limiter(settings: Settings) -> Limiter:
         from stockade.quotas.redis import RedisLimiter
 
         return RedisLimiter(settings.redis_url, limits.window_seconds, limits.replicas)
+    from stockade.telemetry import metrics
+
+    metrics.LIMITER_STATE.state("local")
     return LocalLimiter(limits.window_seconds)

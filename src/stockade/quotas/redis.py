@@ -7,7 +7,7 @@ request an empty window lets through. Windows follow Redis's clock, not the repl
 
 If Redis cannot be reached, each replica falls back to local counters with its share of every
 limit (the limit divided by ``limits.replicas``), logs it, and shows it in the
-``stockade_rate_limiter_redis_up`` metric; it tries Redis again after ``RETRY_SECONDS``.
+``stockade_rate_limiter`` metric (state "fallback"); it tries Redis again after ``RETRY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class RedisLimiter:
         self._settle = self.redis.register_script(SETTLE)
         self.fallback = LocalLimiter(window_seconds, clock=clock)
         self._down_until = 0.0
-        metrics.LIMITER_REDIS_UP.set(1)
+        metrics.LIMITER_STATE.state("redis")
 
     def _keys(self, buckets: list[Bucket]) -> list[str]:
         return [self.prefix + bucket.scope for bucket in buckets]
@@ -168,13 +168,13 @@ class RedisLimiter:
                 "Redis is unreachable (%s); limiting locally with 1/%d of each limit until it is "
                 "back", exc, self.replicas,
             )
-            metrics.LIMITER_REDIS_UP.set(0)
+            metrics.LIMITER_STATE.state("fallback")
         self._down_until = time.monotonic() + RETRY_SECONDS
 
     def _recovered(self) -> None:
         if self._down_until != 0.0:
             log.warning("Redis is reachable again; rate limits are shared across replicas again")
-            metrics.LIMITER_REDIS_UP.set(1)
+            metrics.LIMITER_STATE.state("redis")
             self._down_until = 0.0
 
     def _share(self, bucket: Bucket) -> Bucket:
