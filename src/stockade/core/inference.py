@@ -92,9 +92,8 @@ class Inference:
         return reservation
 
     async def _settle(self, reservation: Reservation, call: Call) -> None:
-        """Correct the reservation to the tokens the call really used (0 if it failed early)."""
-        if reservation.settled:  # a stream that failed at its first item is settled twice
-            return
+        """Correct the reservation to the tokens the call really used (0 if it failed early);
+        settling again, as a stream that fails at its first item does, changes nothing."""
         await self.limiter.settle(reservation, call.prompt_tokens + call.completion_tokens)
 
     async def generate(

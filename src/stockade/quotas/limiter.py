@@ -37,7 +37,8 @@ class Limiter(Protocol):
         ...
 
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
-        """Correct the reservation to what the call really used (see ``Counters.adjust``)."""
+        """Correct the reservation to what the call really used (see ``Counters.adjust``).
+        Settling a reservation again changes nothing."""
         ...
 
     async def close(self) -> None: ...
