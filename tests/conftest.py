@@ -132,22 +132,33 @@ def start_of_next_window(seconds: int, margin: float = 0.05) -> None:
     time.sleep(seconds - now % seconds + margin)
 
 
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """Settings for a test server on its own data directory, quick to notice changes; any
+    configuration file of the caller's environment is ignored unless ``extra`` names one."""
+    env = {key: value for key, value in os.environ.items() if key != "STOCKADE_CONFIG"}
+    return {
+        **env,
+        "STOCKADE_DATA_DIR": str(data_dir),
+        "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
+        "STOCKADE_REFRESH_SECONDS": "0.2",
+        "STOCKADE_USAGE_FLUSH_SECONDS": "0.1",
+        **extra,
+    }
+
+
 def replica_env(
     tmp: Path, database_url: str, upstream: str, redis_url: str, **extra: str
 ) -> dict[str, str]:
     """Settings for replicas on one store and one Redis, in front of the mock upstream."""
     config = tmp / "stockade.toml"
     config.write_text(f'[upstreams.mock]\nurl = "{upstream}/v1"\nmodels = ["mock-model"]\n')
-    env = {
-        **os.environ,
-        "STOCKADE_DATA_DIR": str(tmp),
-        "STOCKADE_CONFIG": str(config),
-        "STOCKADE_DATABASE_URL": database_url,
-        "STOCKADE_REDIS_URL": redis_url,
-        "STOCKADE_REFRESH_SECONDS": "0.2",
+    return server_env(
+        tmp,
+        STOCKADE_CONFIG=str(config),
+        STOCKADE_DATABASE_URL=database_url,
+        STOCKADE_REDIS_URL=redis_url,
         **extra,
-    }
-    return env
+    )
 
 
 def start_replicas(env: dict[str, str], data_dir: Path, count: int) -> list[Server]:
@@ -172,15 +183,7 @@ def launch(env: dict[str, str], data_dir: Path) -> Server:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("stockade")
-    env = {
-        **os.environ,
-        "STOCKADE_DATA_DIR": str(data_dir),
-        "STOCKADE_MAX_BODY_BYTES": str(1024 * 1024),
-        "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
-        "STOCKADE_REFRESH_SECONDS": "0.2",
-        "STOCKADE_USAGE_FLUSH_SECONDS": "0.1",
-    }
-    env.pop("STOCKADE_CONFIG", None)
+    env = server_env(data_dir, STOCKADE_MAX_BODY_BYTES=str(1024 * 1024))
     run_cli(env, "deployments", "create", "--name", "gpt-4o", "--model", "smollm2-135m-instruct", "--capacity", "500")
     run_cli(env, "deployments", "create", "--name", "text-embedding-3-small", "--model", "all-minilm-l6-v2", "--capacity", "500")
     running = launch(env, data_dir)

@@ -6,7 +6,6 @@ are created per test so that each starts with empty counters.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 import uuid
@@ -17,7 +16,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, launch, run_cli, start_of_next_window, stop
+from conftest import API_VERSION, Server, launch, run_cli, server_env, start_of_next_window, stop
 
 WINDOW = 2
 SAY_HI = [{"role": "user", "content": "Say hi"}]
@@ -28,15 +27,7 @@ EMBEDDING_MODEL = "all-minilm-l6-v2"
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("limited")
-    env = {
-        **os.environ,
-        "STOCKADE_DATA_DIR": str(data_dir),
-        "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
-        "STOCKADE_REFRESH_SECONDS": "0.2",
-        "STOCKADE_USAGE_FLUSH_SECONDS": "0.1",
-        "STOCKADE_LIMITS__WINDOW_SECONDS": str(WINDOW),
-    }
-    env.pop("STOCKADE_CONFIG", None)
+    env = server_env(data_dir, STOCKADE_LIMITS__WINDOW_SECONDS=str(WINDOW))
     # Deployed before the start, so that both models are loaded when the tests begin.
     run_cli(env, "deployments", "create", "--name", "warm-chat", "--model", CHAT_MODEL, "--capacity", "1")
     run_cli(env, "deployments", "create", "--name", "warm-embed", "--model", EMBEDDING_MODEL, "--capacity", "1")

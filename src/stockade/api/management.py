@@ -15,7 +15,7 @@ from stockade.api.body import read_body
 from stockade.api.responses import json_response
 from stockade.auth import Permission
 from stockade.core import Resource
-from stockade.core.resource import ModelQuota
+from stockade.core.resource import DeploymentUse, ModelQuota
 from stockade.quotas import Limit
 from stockade.requests import parse
 from stockade.store import ApiKey
@@ -166,17 +166,19 @@ def _quota(quota: ModelQuota) -> dict[str, Any]:
         "quota": quota.quota,
         "allocated": quota.allocated,
         "available": max(0, quota.quota - quota.allocated),
-        "deployments": [
-            {
-                "name": use.deployment.name,
-                "capacity": use.deployment.capacity,
-                "tokens_per_minute": Limit.for_capacity(use.deployment.capacity).tokens_per_minute,
-                "requests_per_minute": Limit.for_capacity(use.deployment.capacity).requests_per_minute,
-                "tokens_last_minute": use.last_minute.tokens,
-                "requests_last_minute": use.last_minute.requests,
-            }
-            for use in quota.deployments
-        ],
+        "deployments": [_deployment_use(use) for use in quota.deployments],
+    }
+
+
+def _deployment_use(use: DeploymentUse) -> dict[str, Any]:
+    limit = Limit.for_capacity(use.deployment.capacity)
+    return {
+        "name": use.deployment.name,
+        "capacity": use.deployment.capacity,
+        "tokens_per_minute": limit.tokens_per_minute,
+        "requests_per_minute": limit.requests_per_minute,
+        "tokens_last_minute": use.last_minute.tokens,
+        "requests_last_minute": use.last_minute.requests,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -18,8 +19,11 @@ from stockade.telemetry import Call, metrics
 Chunks = AsyncIterator[dict[str, Any]]
 
 
-def buckets(deployment: Deployment, principal: Principal) -> list[Bucket]:
-    """The limits a call draws on: its deployment's, and its key's if the key has one."""
+@functools.lru_cache(maxsize=4096)
+def buckets(deployment: Deployment, principal: Principal) -> tuple[Bucket, ...]:
+    """The limits a call draws on: its deployment's, and its key's if the key has one.
+
+    Cached: both arguments are immutable, and a changed deployment or key is a new value."""
     drawn = [
         Bucket(
             f"d:{deployment.name}",
@@ -38,7 +42,7 @@ def buckets(deployment: Deployment, principal: Principal) -> list[Bucket]:
                 f"To raise it, change the key's limits (`stockade keys update {principal.id}`).",
             )
         )
-    return drawn
+    return tuple(drawn)
 
 
 class Inference:

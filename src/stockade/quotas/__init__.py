@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from stockade.quotas.estimate import approximate_prompt_tokens, reserved_tokens
 from stockade.quotas.limiter import Limiter, LocalLimiter, Reservation
 from stockade.quotas.limits import Bucket, Limit, Remaining
+from stockade.telemetry import metrics
 
 if TYPE_CHECKING:
     from stockade.config import Settings
@@ -31,7 +32,5 @@ def create_limiter(settings: Settings) -> Limiter:
         from stockade.quotas.redis import RedisLimiter
 
         return RedisLimiter(settings.redis_url, limits.window_seconds, limits.replicas)
-    from stockade.telemetry import metrics
-
     metrics.LIMITER_STATE.state("local")
     return LocalLimiter(limits.window_seconds)

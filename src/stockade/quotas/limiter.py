@@ -8,7 +8,7 @@ replicas share one limit.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +20,7 @@ from stockade.quotas.limits import Bucket, Clock, Counters, Refusal, Remaining, 
 class Reservation:
     """Tokens held for one admitted call until it completes and its real usage is known."""
 
-    buckets: list[Bucket]
+    buckets: Sequence[Bucket]
     cost: int
     minute: int
     window: int
@@ -32,7 +32,7 @@ class Reservation:
 class Limiter(Protocol):
     window_seconds: int
 
-    async def reserve(self, buckets: list[Bucket], cost: int, operation: str) -> Reservation:
+    async def reserve(self, buckets: Sequence[Bucket], cost: int, operation: str) -> Reservation:
         """Admit a call reserving ``cost`` tokens, or raise ``TooManyRequests``."""
         ...
 
@@ -75,7 +75,7 @@ class LocalLimiter:
     def _clock(self) -> Clock:
         return Clock(self._now(), self.window_seconds)
 
-    async def reserve(self, buckets: list[Bucket], cost: int, operation: str) -> Reservation:
+    async def reserve(self, buckets: Sequence[Bucket], cost: int, operation: str) -> Reservation:
         clock = self._clock()
         counters = [self._counters.setdefault(bucket.scope, Counters()) for bucket in buckets]
         refusals = []

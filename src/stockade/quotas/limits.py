@@ -13,6 +13,7 @@ limit, so the total admitted in a window exceeds the limit by at most one reques
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -148,7 +149,7 @@ class Remaining:
     requests: int | None
 
     @staticmethod
-    def after(buckets: list[Bucket], counters: list[Counters], window_seconds: int) -> Remaining:
+    def after(buckets: Sequence[Bucket], counters: Sequence[Counters], window_seconds: int) -> Remaining:
         tokens: int | None = None
         requests: int | None = None
         for bucket, used in zip(buckets, counters, strict=True):

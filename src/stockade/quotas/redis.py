@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from redis.asyncio import Redis
@@ -155,7 +155,7 @@ class RedisLimiter:
         self._down_until = 0.0
         metrics.LIMITER_STATE.state("redis")
 
-    def _keys(self, buckets: list[Bucket]) -> list[str]:
+    def _keys(self, buckets: Sequence[Bucket]) -> list[str]:
         return [self.prefix + bucket.scope for bucket in buckets]
 
     def _available(self) -> bool:
@@ -191,7 +191,7 @@ class RedisLimiter:
     def _now(self) -> int | str:
         return "" if self._clock is None else self._clock()
 
-    async def reserve(self, buckets: list[Bucket], cost: int, operation: str) -> Reservation:
+    async def reserve(self, buckets: Sequence[Bucket], cost: int, operation: str) -> Reservation:
         if self._available():
             args: list[int | str] = [cost, self.window_seconds, self._now()]
             for bucket in buckets:
