@@ -1,8 +1,9 @@
 """Gateway overhead: Stockade in front of a fixed-cost mock upstream versus the mock called directly.
 
-Auth (api-key), rate limiting and usage logging stay on, as in production. Prints the latency Stockade adds at
+Auth, rate limiting and usage logging stay on, as in production. Prints the latency Stockade adds at
 one connection (p50/p99) and the requests per second one Stockade worker sustains at 32
-connections (measured with wrk). Run with `make bench`.
+connections (measured with wrk), once with an API key and once with a bearer token from the
+built-in token service. Run with `make bench`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def requests_per_second(url: str, headers: dict[str, str], workdir: Path) -> flo
     return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
 
 
+def managed_identity_token(env: dict[str, str], url: str) -> str:
+    """A token for a managed identity holding OpenAI User, from the server's own token service."""
+    identity = json.loads(run_cli(env, "--json", "identities", "create", "--name", "bench").stdout)
+    run_cli(env, "roles", "assign", "--identity", identity["id"], "--role", "openai-user")
+    time.sleep(1.5)  # the server re-reads role assignments every refresh_seconds
+    response = httpx.get(
+        f"{url}/msi/token",
+        params={"api-version": "2019-08-01", "resource": "https://cognitiveservices.azure.com"},
+        headers={"x-identity-header": identity["environment"]["IDENTITY_HEADER"]},
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk (make bench installs it)")
@@ -82,19 +97,21 @@ def main() -> None:
     try:
         direct_url = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
         gateway_url = f"{gateway.url}/openai/deployments/bench/chat/completions?api-version=2024-10-21"
-        auth = {"api-key": gateway.key}
+        credentials = {"api key": {"api-key": gateway.key},
+                       "bearer token": {"authorization": f"Bearer {managed_identity_token(env, gateway.url)}"}}
         direct = latencies(direct_url, {}, LATENCY_REQUESTS)
-        through = latencies(gateway_url, auth, LATENCY_REQUESTS)
         direct_rps = requests_per_second(direct_url, {}, workdir)
-        gateway_rps = requests_per_second(gateway_url, auth, workdir)
+        through = {name: latencies(gateway_url, auth, LATENCY_REQUESTS) for name, auth in credentials.items()}
+        gateway_rps = {name: requests_per_second(gateway_url, auth, workdir) for name, auth in credentials.items()}
     finally:
         stop(gateway.process)
         mock.terminate()
-    print(f"{'':34}{'direct':>10}{'stockade':>10}{'added':>10}")
-    for label, q in (("latency p50, 1 connection (ms)", 50), ("latency p99, 1 connection (ms)", 99)):
-        d, g = percentile(direct, q), percentile(through, q)
-        print(f"{label:34}{d:10.3f}{g:10.3f}{g - d:10.3f}")
-    print(f"{'requests/s, 32 connections':34}{direct_rps:10.0f}{gateway_rps:10.0f}")
+    for name in credentials:
+        print(f"{'stockade with ' + name:34}{'direct':>10}{'stockade':>10}{'added':>10}")
+        for label, q in (("latency p50, 1 connection (ms)", 50), ("latency p99, 1 connection (ms)", 99)):
+            d, g = percentile(direct, q), percentile(through[name], q)
+            print(f"{label:34}{d:10.3f}{g:10.3f}{g - d:10.3f}")
+        print(f"{'requests/s, 32 connections':34}{direct_rps:10.0f}{gateway_rps[name]:10.0f}")
     with sqlite3.connect(workdir / "stockade.db") as db:
         recorded = db.execute("select count(*) from usage_records").fetchone()[0]
     print(f"usage records written during the run: {recorded}")

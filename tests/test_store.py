@@ -12,7 +12,18 @@ import pytest
 
 from conftest import postgres_schema_url
 from stockade.auth import new_key
-from stockade.store import Deployment, QuotaExceeded, RecentUse, Store, UsageRecord
+from stockade.store import (
+    AuditEvent,
+    Deployment,
+    Identity,
+    QuotaExceeded,
+    RecentUse,
+    ResourceProperties,
+    RoleAssignment,
+    SigningKey,
+    Store,
+    UsageRecord,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -139,3 +150,76 @@ def test_use_since_sums_tokens_and_admitted_calls_per_deployment(store: Store) -
 
     store.insert_usage([record(200, now), record(200, now), record(429, now), record(200, now - 120)])
     assert store.use_since(now - 60) == {"a": RecentUse(14, 2)}
+
+
+def signing_key(kid: str, created_at: float) -> SigningKey:
+    return SigningKey(kid, "encrypted", {"kid": kid, "kty": "RSA"}, created_at)
+
+
+def test_rotating_signing_keys_publishes_the_current_and_the_previous(store: Store) -> None:
+    for index in range(3):
+        store.add_signing_key(signing_key(f"k{index}", 1000.0 + index))
+    keys = store.signing_keys()
+    assert [k.kid for k in keys] == ["k2", "k1"]
+    assert keys[0].retired_at is None and keys[1].retired_at == 1002.0
+    assert keys[0].public_jwk == {"kid": "k2", "kty": "RSA"}
+
+
+def test_a_first_signing_key_is_added_only_once(store: Store) -> None:
+    assert store.add_signing_key(signing_key("a", 1.0), only_if_none=True)
+    assert not store.add_signing_key(signing_key("b", 2.0), only_if_none=True)
+    assert [k.kid for k in store.signing_keys()] == ["a"]
+
+
+def test_the_tenant_id_is_chosen_once(store: Store) -> None:
+    assert store.tenant_id() == store.tenant_id()
+
+
+def test_resource_properties_round_trip(store: Store) -> None:
+    assert store.resource_properties() == ResourceProperties()
+    wanted = ResourceProperties(True, "Deny", ("10.0.0.0/8", "2001:db8::/32"))
+    store.set_resource_properties(wanted)
+    assert store.resource_properties() == wanted
+
+
+def identity(name: str, kind: str = "managed") -> Identity:
+    return Identity(name, kind, name, f"client-{name}", f"object-{name}", f"hash-{name}", "hint", 1.0, 1.0)
+
+
+def test_identity_names_are_unique_per_kind(store: Store) -> None:
+    assert store.insert_identity(identity("app"))
+    assert not store.insert_identity(dataclasses.replace(identity("app"), id="other", client_id="c2", object_id="o2", secret_hash="h2"))
+
+
+def test_deleting_an_identity_removes_its_role_assignments(store: Store) -> None:
+    store.insert_identity(identity("app"))
+    store.insert_role_assignment(RoleAssignment("r1", "reader", None, "tenant", "object-app", None, 1.0))
+    store.insert_role_assignment(RoleAssignment("r2", "reader", None, "tenant", "someone-else", None, 1.0))
+    assert store.delete_identity("app", "tenant")
+    assert [a.id for a in store.list_role_assignments()] == ["r2"]
+
+
+def test_an_identical_role_assignment_is_not_duplicated(store: Store) -> None:
+    first = store.insert_role_assignment(RoleAssignment("r1", "reader", "gpt-4o", None, None, "key", 1.0))
+    again = store.insert_role_assignment(RoleAssignment("r2", "reader", "gpt-4o", None, None, "key", 2.0))
+    assert again == first and len(store.list_role_assignments()) == 1
+
+
+def test_a_rotated_identity_secret_replaces_the_old_digest(store: Store) -> None:
+    store.insert_identity(identity("app"))
+    updated = store.replace_identity_secret("app", "new-hash", "wxyz")
+    assert updated is not None and updated.secret_hash == "new-hash"
+    assert [i.secret_hash for i in store.list_identities()] == ["new-hash"]
+
+
+def test_audit_events_are_listed_newest_first_and_filtered_by_action(store: Store) -> None:
+    for index, action in enumerate(["roles.assign", "keys.create", "roles.remove"]):
+        store.insert_audit(AuditEvent(float(index), "id", "who", "127.0.0.1", action, None, 201))
+    assert [e.action for e in store.list_audit()] == ["roles.remove", "keys.create", "roles.assign"]
+    assert [e.action for e in store.list_audit(action="roles.")] == ["roles.remove", "roles.assign"]
+
+
+def test_usage_records_name_token_principals_by_their_object_id(store: Store) -> None:
+    object_id = "f56f7d39-b458-4388-b8af-cec57cc30e63"  # longer than a key id
+    store.insert_usage([UsageRecord(1.0, "r", "ChatCompletions_Create", "a", "m", object_id, 200, 1, 1, 1.0)])
+    assert store.recent_usage()[0].key_id == object_id

@@ -6,6 +6,7 @@ Nested values use ``__`` in variable names, e.g. ``STOCKADE_LOCAL__CHAT_WORKERS=
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,6 +71,49 @@ class LimitSettings(BaseModel):
         return value
 
 
+COGNITIVE_SERVICES = "https://cognitiveservices.azure.com"
+
+
+class IssuerSettings(BaseModel):
+    """An identity provider whose tokens are accepted, e.g. a Microsoft Entra tenant."""
+
+    issuer: str = Field(description="The exact iss claim, e.g. https://sts.windows.net/<tenant>/")
+    jwks_url: str | None = Field(
+        None, description="Where its signing keys are published; fetched, cached, refreshed on an unknown kid"
+    )
+    jwks_file: Path | None = Field(None, description="Or a JWKS file of its keys, for closed networks")
+    audiences: list[str] = Field(
+        default_factory=lambda: [COGNITIVE_SERVICES], description="Accepted aud values"
+    )
+    tenants: list[str] = Field(default_factory=list, description="Accepted tid values; empty = any")
+
+
+class AuthSettings(BaseModel):
+    issuers: list[IssuerSettings] = Field(default_factory=list)
+    audiences: list[str] = Field(
+        default_factory=lambda: [COGNITIVE_SERVICES],
+        description="Resources the built-in token service issues tokens for",
+    )
+    clock_skew_seconds: int = Field(60, ge=0, le=600, description="Allowed clock skew for exp and nbf")
+    token_lifetime_seconds: int = Field(3600, ge=300, le=86400)
+    public_url: str | None = Field(
+        None,
+        description="The URL clients reach this service at; names the token service's issuer. "
+        "Default: from host, port and TLS",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Encrypts the token service's signing keys in the store; replicas must share "
+        "it. Default: a key file in data_dir",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses (CIDR) whose X-Forwarded-For is believed"
+    )
+    failed_attempts_per_minute: int = Field(
+        20, ge=1, description="Failed authentications a source may make per minute before 429"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STOCKADE_", env_nested_delimiter="__", extra="ignore"
@@ -94,12 +138,31 @@ class Settings(BaseSettings):
         None, description="redis://host:6379/0 to share rate limits across replicas"
     )
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
+    auth: AuthSettings = AuthSettings()
+    tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
+    tls_private_key: Path | None = Field(None, description="Its PEM private key")
+    tls_self_signed: bool = Field(
+        False, description="Serve HTTPS with a certificate generated in data_dir/tls"
+    )
 
     @property
     def store_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'stockade.db').resolve()}"
+
+    @property
+    def public_url(self) -> str:
+        if self.auth.public_url:
+            return self.auth.public_url.rstrip("/")
+        scheme = "https" if self.tls_certificate or self.tls_self_signed else "http"
+        if self.host in ("127.0.0.1", "::1"):
+            host = "localhost"
+        elif self.host in ("0.0.0.0", "::"):
+            host = socket.getfqdn()
+        else:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     @classmethod
     def settings_customise_sources(

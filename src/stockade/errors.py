@@ -58,6 +58,52 @@ class Unauthorized(ServiceError):
         )
 
 
+class InvalidToken(ServiceError):
+    """A bearer token that is malformed, badly signed, expired, from an untrusted issuer or for
+    another audience. Azure answers all of these alike, without the ``error`` wrapper, so that
+    nothing tells a caller which check failed."""
+
+    status = 401
+
+    def __init__(self, audience: str = "https://cognitiveservices.azure.com") -> None:
+        super().__init__(
+            f"Unauthorized. Access token is missing, invalid, audience is incorrect ({audience}), "
+            "or have expired."
+        )
+
+    def body(self) -> dict[str, Any]:
+        return {"statusCode": self.status, "message": self.message}
+
+
+class TenantMismatch(ServiceError):
+    """A valid token from a trusted issuer, but for a tenant this resource does not accept."""
+
+    status = 400
+    code = "Tenant provided in token does not match resource token"
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"Token tenant {tenant} does not match resource tenant.")
+
+
+class LocalAuthDisabled(ServiceError):
+    status = 403
+    code = "AuthenticationTypeDisabled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Key based authentication is disabled for this resource. Use a Microsoft Entra ID "
+            "(bearer) token, or enable keys with `stockade local-auth enable`."
+        )
+
+
+class NetworkDenied(ServiceError):
+    status = 403
+    code = "403"
+
+    def __init__(self) -> None:
+        super().__init__("Access denied due to Virtual Network/Firewall rules.")
+
+
 class PermissionDenied(ServiceError):
     # Azure answers a missing role with 401, not 403.
     status = 401

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api import inference, management
+from stockade.api import access, identity, inference, management
 from stockade.api.auth import authorize
 from stockade.api.middleware import CallMiddleware
+from stockade.api.network import NetworkMiddleware
 from stockade.api.responses import error_response, json_response
 from stockade.auth import Permission
 from stockade.core import Resource
@@ -43,7 +44,7 @@ async def health(_: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    authorize(request, Permission.READ)
+    await authorize(request, Permission.READ)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 
@@ -72,8 +73,13 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *inference.routes(),
             *management.routes(),
+            *access.routes(),
+            *identity.routes(),
         ],
-        middleware=[Middleware(CallMiddleware, usage=resource.usage)],
+        middleware=[
+            Middleware(CallMiddleware, usage=resource.usage),
+            Middleware(NetworkMiddleware, access=resource.access),
+        ],
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -1,38 +1,57 @@
-"""Who is calling: the ``api-key`` header, or a key sent as ``Authorization: Bearer``."""
+"""Who is calling: the ``api-key`` header, or ``Authorization: Bearer`` with a token or a key."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
 from stockade.auth import Permission, Principal
+from stockade.auth.network import IPAddress
 from stockade.core import Resource
-from stockade.errors import PermissionDenied, Unauthorized
+from stockade.errors import PermissionDenied
 
 LOCAL_PRINCIPAL_SCOPE_KEY = "stockade.principal"
+CLIENT_ADDRESS_STATE_KEY = "client_address"
+PRINCIPAL_STATE_KEY = "principal"
 
 
-def authenticate(request: Request) -> Principal:
+def client_address(request: Request) -> IPAddress | None:
+    """The caller's address as the network middleware resolved it."""
+    return request.scope["state"].get(CLIENT_ADDRESS_STATE_KEY)
+
+
+async def authenticate(request: Request) -> Principal:
     # The command line's in-process client puts its principal in the ASGI scope; nothing that
     # arrives over the network can set scope entries.
     preset = request.scope.get(LOCAL_PRINCIPAL_SCOPE_KEY)
     if preset is not None:
         return preset
     resource: Resource = request.app.state.resource
-    secret = request.headers.get("api-key")
-    if secret is None:
-        authorization = request.headers.get("authorization", "")
-        scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() == "bearer":
-            secret = credentials.strip()
-    principal = resource.keys.authenticate(secret) if secret else None
-    if principal is None:
-        raise Unauthorized()
-    return principal
+    bearer = None
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        bearer = credentials.strip()
+    # With both headers, the key wins: that is what the openai SDK sends when a caller adds an
+    # Authorization header of their own for a proxy in between.
+    return await resource.access.authenticate(
+        request.headers.get("api-key"), bearer, client_address(request)
+    )
 
 
-def authorize(request: Request, permission: Permission, deployment: str | None = None) -> Principal:
-    principal = authenticate(request)
+async def authorize(
+    request: Request, permission: Permission, deployment: str | None = None
+) -> Principal:
+    principal = await authenticate(request)
+    request.scope["state"][PRINCIPAL_STATE_KEY] = principal
     request.scope["state"]["call"].key_id = principal.id
     if not principal.allows(permission, deployment):
-        raise PermissionDenied()
+        raise denied(principal)
     return principal
+
+
+def denied(principal: Principal) -> PermissionDenied:
+    if principal.kind != "entra":
+        return PermissionDenied()
+    return PermissionDenied(
+        f"The principal `{principal.id}` lacks the required role to perform this operation. "
+        f"Assign one with `stockade roles assign --object-id {principal.id} --role openai-user`."
+    )

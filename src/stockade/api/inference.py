@@ -8,14 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api.auth import authenticate
+from stockade.api.auth import authenticate, denied
 from stockade.api.body import read_body
 from stockade.api.responses import event_stream, json_response
 from stockade.auth import Permission
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
 from stockade.core.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
-from stockade.errors import InvalidRequest, PermissionDenied, ResourceNotFound
+from stockade.errors import InvalidRequest, ResourceNotFound
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest, parse
 
 # operation id (as Azure names it in errors and logs) -> request type
@@ -43,7 +43,7 @@ def _handler(operation: str, *, classic: bool):  # type: ignore[no-untyped-def]
         call = request.scope["state"]["call"]
         call.operation = operation
         _check_api_version(request, classic)
-        principal = authenticate(request)
+        principal = await authenticate(request)
         call.key_id = principal.id
         body = parse(body_type, await read_body(request, resource.settings.max_body_bytes))
         if classic:
@@ -59,7 +59,7 @@ def _handler(operation: str, *, classic: bool):  # type: ignore[no-untyped-def]
         deployment = resource.deployment(name)
         call.deployment, call.model = deployment.name, deployment.model
         if not principal.allows(Permission.INFERENCE, deployment.name):
-            raise PermissionDenied()
+            raise denied(principal)
         if body_type is EmbeddingRequest:
             return json_response(await resource.inference.embed(deployment, body, call, principal))
         result = await resource.inference.generate(deployment, body, call, principal)
@@ -93,13 +93,13 @@ def _models_handlers(*, classic: bool):  # type: ignore[no-untyped-def]
 
     async def list_models(request: Request) -> Response:
         _check_api_version(request, classic)
-        authenticate(request)
+        await authenticate(request)
         resource: Resource = request.app.state.resource
         return json_response({"object": "list", "data": [_azure_model(s) for s in resource.models()]})
 
     async def get_model(request: Request) -> Response:
         _check_api_version(request, classic)
-        authenticate(request)
+        await authenticate(request)
         resource: Resource = request.app.state.resource
         for spec in resource.models():
             if spec.id == request.path_params["model"]:

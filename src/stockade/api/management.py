@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stockade.api.audit import audited_route
 from stockade.api.auth import authorize
 from stockade.api.body import read_body
 from stockade.api.responses import json_response
@@ -23,17 +24,17 @@ from stockade.store import ApiKey
 PREFIX = "/management"
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-class DeploymentCreate(_Body):
+class DeploymentCreate(Body):
     model: str
     backend: str | None = None
     capacity: Annotated[int, Field(ge=1)] = 10
 
 
-class DeploymentUpdate(_Body):
+class DeploymentUpdate(Body):
     model: str | None = None
     backend: str | None = None
     capacity: Annotated[int, Field(ge=1)] | None = None
@@ -42,7 +43,7 @@ class DeploymentUpdate(_Body):
 PerMinute = Annotated[int, Field(ge=1)] | None
 
 
-class KeyCreate(_Body):
+class KeyCreate(Body):
     name: str
     role: str
     deployment: str | None = None
@@ -50,23 +51,23 @@ class KeyCreate(_Body):
     requests_per_minute: PerMinute = None
 
 
-class KeyLimits(_Body):
+class KeyLimits(Body):
     """Fields left out keep their value; null removes that limit."""
 
     tokens_per_minute: PerMinute = None
     requests_per_minute: PerMinute = None
 
 
-class QuotaSet(_Body):
+class QuotaSet(Body):
     capacity: Annotated[int, Field(ge=1)]
 
 
-def _resource(request: Request) -> Resource:
+def resource_of(request: Request) -> Resource:
     return request.app.state.resource
 
 
-async def _body(request: Request, body_type: type[_Body]) -> Any:
-    return parse(body_type, await read_body(request, _resource(request).settings.max_body_bytes))
+async def body_of(request: Request, body_type: type[Body]) -> Any:
+    return parse(body_type, await read_body(request, resource_of(request).settings.max_body_bytes))
 
 
 def _key(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
@@ -77,86 +78,86 @@ def _key(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
 
 
 async def list_models(request: Request) -> Response:
-    authorize(request, Permission.READ)
+    await authorize(request, Permission.READ)
     return json_response(
         {
             "data": [
                 {k: v for k, v in dataclasses.asdict(spec).items() if k != "factory"}
-                for spec in _resource(request).models()
+                for spec in resource_of(request).models()
             ]
         }
     )
 
 
 async def list_deployments(request: Request) -> Response:
-    authorize(request, Permission.READ)
-    return json_response({"data": [dataclasses.asdict(d) for d in _resource(request).deployments()]})
+    await authorize(request, Permission.READ)
+    return json_response({"data": [dataclasses.asdict(d) for d in resource_of(request).deployments()]})
 
 
 async def show_deployment(request: Request) -> Response:
-    authorize(request, Permission.READ)
-    return json_response(dataclasses.asdict(_resource(request).deployment(request.path_params["name"])))
+    await authorize(request, Permission.READ)
+    return json_response(dataclasses.asdict(resource_of(request).deployment(request.path_params["name"])))
 
 
 async def create_deployment(request: Request) -> Response:
-    authorize(request, Permission.DEPLOYMENTS)
-    body = await _body(request, DeploymentCreate)
-    deployment = await _resource(request).create_deployment(
+    await authorize(request, Permission.DEPLOYMENTS)
+    body = await body_of(request, DeploymentCreate)
+    deployment = await resource_of(request).create_deployment(
         request.path_params["name"], body.model, body.backend, body.capacity
     )
     return json_response(dataclasses.asdict(deployment), status=201)
 
 
 async def update_deployment(request: Request) -> Response:
-    authorize(request, Permission.DEPLOYMENTS)
-    body = await _body(request, DeploymentUpdate)
-    deployment = await _resource(request).update_deployment(
+    await authorize(request, Permission.DEPLOYMENTS)
+    body = await body_of(request, DeploymentUpdate)
+    deployment = await resource_of(request).update_deployment(
         request.path_params["name"], model=body.model, backend=body.backend, capacity=body.capacity
     )
     return json_response(dataclasses.asdict(deployment))
 
 
 async def delete_deployment(request: Request) -> Response:
-    authorize(request, Permission.DEPLOYMENTS)
-    await _resource(request).delete_deployment(request.path_params["name"])
+    await authorize(request, Permission.DEPLOYMENTS)
+    await resource_of(request).delete_deployment(request.path_params["name"])
     return Response(status_code=204)
 
 
 async def list_keys(request: Request) -> Response:
-    authorize(request, Permission.KEYS)
-    return json_response({"data": [_key(key) for key in await _resource(request).list_keys()]})
+    await authorize(request, Permission.KEYS)
+    return json_response({"data": [_key(key) for key in await resource_of(request).list_keys()]})
 
 
 async def create_key(request: Request) -> Response:
-    authorize(request, Permission.KEYS)
-    body = await _body(request, KeyCreate)
+    await authorize(request, Permission.KEYS)
+    body = await body_of(request, KeyCreate)
     limit = None
     if body.tokens_per_minute is not None or body.requests_per_minute is not None:
         limit = Limit(body.tokens_per_minute, body.requests_per_minute)
-    key, secret = await _resource(request).create_application_key(
+    key, secret = await resource_of(request).create_application_key(
         body.name, body.role, body.deployment, limit
     )
     return json_response(_key(key, secret), status=201)
 
 
 async def update_key(request: Request) -> Response:
-    authorize(request, Permission.KEYS)
-    body: KeyLimits = await _body(request, KeyLimits)
-    key = await _resource(request).set_key_limit(
+    await authorize(request, Permission.KEYS)
+    body: KeyLimits = await body_of(request, KeyLimits)
+    key = await resource_of(request).set_key_limit(
         request.path_params["id"], **{field: getattr(body, field) for field in body.model_fields_set}
     )
     return json_response(_key(key))
 
 
 async def regenerate_key(request: Request) -> Response:
-    authorize(request, Permission.KEYS)
-    key, secret = await _resource(request).regenerate_admin_key(request.path_params["name"])
+    await authorize(request, Permission.KEYS)
+    key, secret = await resource_of(request).regenerate_admin_key(request.path_params["name"])
     return json_response(_key(key, secret))
 
 
 async def revoke_key(request: Request) -> Response:
-    authorize(request, Permission.KEYS)
-    await _resource(request).revoke_key(request.path_params["id"])
+    await authorize(request, Permission.KEYS)
+    await resource_of(request).revoke_key(request.path_params["id"])
     return Response(status_code=204)
 
 
@@ -183,22 +184,22 @@ def _deployment_use(use: DeploymentUse) -> dict[str, Any]:
 
 
 async def list_quotas(request: Request) -> Response:
-    authorize(request, Permission.READ)
-    return json_response({"data": [_quota(q) for q in await _resource(request).quotas()]})
+    await authorize(request, Permission.READ)
+    return json_response({"data": [_quota(q) for q in await resource_of(request).quotas()]})
 
 
 async def set_quota(request: Request) -> Response:
-    authorize(request, Permission.QUOTAS)
-    body: QuotaSet = await _body(request, QuotaSet)
-    resource = _resource(request)
+    await authorize(request, Permission.QUOTAS)
+    body: QuotaSet = await body_of(request, QuotaSet)
+    resource = resource_of(request)
     await resource.set_quota(request.path_params["model"], body.capacity)
     quota = next(q for q in await resource.quotas() if q.model == request.path_params["model"])
     return json_response(_quota(quota))
 
 
 async def list_usage(request: Request) -> Response:
-    authorize(request, Permission.READ)
-    resource = _resource(request)
+    await authorize(request, Permission.READ)
+    resource = resource_of(request)
     await resource.usage.flush()
     try:
         limit = min(max(int(request.query_params.get("limit", "50")), 1), 1000)
@@ -213,15 +214,15 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/models", list_models, methods=["GET"]),
         Route(f"{PREFIX}/deployments", list_deployments, methods=["GET"]),
         Route(f"{PREFIX}/deployments/{{name}}", show_deployment, methods=["GET"]),
-        Route(f"{PREFIX}/deployments/{{name}}", create_deployment, methods=["PUT"]),
-        Route(f"{PREFIX}/deployments/{{name}}", update_deployment, methods=["PATCH"]),
-        Route(f"{PREFIX}/deployments/{{name}}", delete_deployment, methods=["DELETE"]),
+        audited_route(f"{PREFIX}/deployments/{{name}}", create_deployment, "PUT", "deployments.create"),
+        audited_route(f"{PREFIX}/deployments/{{name}}", update_deployment, "PATCH", "deployments.update"),
+        audited_route(f"{PREFIX}/deployments/{{name}}", delete_deployment, "DELETE", "deployments.delete"),
         Route(f"{PREFIX}/keys", list_keys, methods=["GET"]),
-        Route(f"{PREFIX}/keys", create_key, methods=["POST"]),
-        Route(f"{PREFIX}/keys/{{name}}/regenerate", regenerate_key, methods=["POST"]),
-        Route(f"{PREFIX}/keys/{{id}}", update_key, methods=["PATCH"]),
-        Route(f"{PREFIX}/keys/{{id}}", revoke_key, methods=["DELETE"]),
+        audited_route(f"{PREFIX}/keys", create_key, "POST", "keys.create"),
+        audited_route(f"{PREFIX}/keys/{{name}}/regenerate", regenerate_key, "POST", "keys.regenerate"),
+        audited_route(f"{PREFIX}/keys/{{id}}", update_key, "PATCH", "keys.update"),
+        audited_route(f"{PREFIX}/keys/{{id}}", revoke_key, "DELETE", "keys.revoke"),
         Route(f"{PREFIX}/quotas", list_quotas, methods=["GET"]),
-        Route(f"{PREFIX}/quotas/{{model:path}}", set_quota, methods=["PUT"]),
+        audited_route(f"{PREFIX}/quotas/{{model:path}}", set_quota, "PUT", "quotas.set"),
         Route(f"{PREFIX}/usage", list_usage, methods=["GET"]),
     ]

@@ -7,9 +7,10 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stockade.auth.roles import ADMIN, ROLE_PERMISSIONS, Permission
+from stockade.auth.roles import ADMIN, Grant, Permission
 from stockade.quotas.limits import Limit
 from stockade.store.records import ApiKey
 
@@ -53,23 +54,22 @@ def new_key(
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: for now an API key; Entra-style tokens will map onto the same shape."""
+    """Who is calling: an API key, or the holder of a token (``kind`` "entra"), with the roles
+    they hold. Hashable, so that rate-limit buckets can be cached per principal."""
 
     id: str
     name: str
-    role: str
-    deployment: str | None = None
+    grants: tuple[Grant, ...]
     limit: Limit | None = None  # an application key's own TPM/RPM limit
+    kind: str = "key"
 
     def allows(self, permission: Permission, deployment: str | None = None) -> bool:
-        if permission not in ROLE_PERMISSIONS.get(self.role, Permission(0)):
-            return False
-        return self.deployment is None or deployment is None or deployment == self.deployment
+        return any(grant.allows(permission, deployment) for grant in self.grants)
 
 
 # Used by the command line acting on a local data directory: whoever can read the store's files
 # already holds every secret in it, so they act as the resource owner.
-LOCAL_OPERATOR = Principal(id="local", name="local operator", role=ADMIN)
+LOCAL_OPERATOR = Principal(id="local", name="local operator", grants=(Grant(ADMIN),))
 
 
 class KeyRing:
@@ -79,8 +79,13 @@ class KeyRing:
     def __init__(self) -> None:
         self._by_digest: dict[str, tuple[str, Principal]] = {}
 
-    def load(self, keys: list[ApiKey]) -> None:
-        self._by_digest = {key.secret_hash: (key.secret_hash, _principal(key)) for key in keys}
+    def load(self, keys: list[ApiKey], assigned: Mapping[str, tuple[Grant, ...]] | None = None) -> None:
+        """``assigned`` maps key ids to the roles assigned to them on top of their own."""
+        assigned = assigned or {}
+        self._by_digest = {
+            key.secret_hash: (key.secret_hash, _principal(key, assigned.get(key.id, ())))
+            for key in keys
+        }
 
     def authenticate(self, secret: str) -> Principal | None:
         presented = digest(secret)
@@ -92,8 +97,8 @@ class KeyRing:
         return found[1]
 
 
-def _principal(key: ApiKey) -> Principal:
+def _principal(key: ApiKey, assigned: tuple[Grant, ...]) -> Principal:
     limit = None
     if key.tokens_per_minute is not None or key.requests_per_minute is not None:
         limit = Limit(key.tokens_per_minute, key.requests_per_minute)
-    return Principal(key.id, key.name, key.role, key.deployment, limit)
+    return Principal(key.id, key.name, (Grant(key.role, key.deployment), *assigned), limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class Permission(enum.Flag):
@@ -11,6 +12,8 @@ class Permission(enum.Flag):
     DEPLOYMENTS = enum.auto()  # create, update and delete deployments
     KEYS = enum.auto()  # list, create, regenerate and revoke keys, and set their limits
     QUOTAS = enum.auto()  # set models' quotas
+    ACCESS = enum.auto()  # identities, role assignments, network rules, local auth, signing keys
+    AUDIT = enum.auto()  # read the audit log
 
 
 ADMIN = "admin"
@@ -20,12 +23,11 @@ CONTRIBUTOR = "Cognitive Services Contributor"
 
 ROLE_PERMISSIONS: dict[str, Permission] = {
     # key1/key2: whoever holds a resource key may do everything, as on Azure.
-    ADMIN: Permission.INFERENCE | Permission.READ | Permission.DEPLOYMENTS | Permission.KEYS
-    | Permission.QUOTAS,
+    ADMIN: ~Permission(0),
     OPENAI_USER: Permission.INFERENCE | Permission.READ,
     OPENAI_CONTRIBUTOR: Permission.INFERENCE | Permission.READ | Permission.DEPLOYMENTS,
     # Azure's Cognitive Services Contributor manages the resource but may not call models.
-    CONTRIBUTOR: Permission.READ | Permission.DEPLOYMENTS | Permission.KEYS | Permission.QUOTAS,
+    CONTRIBUTOR: ~Permission.INFERENCE,
 }
 
 # Short names accepted on the command line and in the management API.
@@ -34,6 +36,23 @@ ROLE_ALIASES = {
     "openai-contributor": OPENAI_CONTRIBUTOR,
     "contributor": CONTRIBUTOR,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A role at a scope: the whole resource (``deployment`` None) or one deployment."""
+
+    role: str
+    deployment: str | None = None
+
+    def allows(self, permission: Permission, deployment: str | None = None) -> bool:
+        if permission not in ROLE_PERMISSIONS.get(self.role, Permission(0)):
+            return False
+        # A deployment-scoped grant covers its deployment, and reading resource-wide lists
+        # (models, deployments), but no other resource-wide operation such as managing keys.
+        if self.deployment is None or deployment == self.deployment:
+            return True
+        return deployment is None and permission == Permission.READ
 
 
 def resolve_role(name: str) -> str | None:

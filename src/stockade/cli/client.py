@@ -25,10 +25,13 @@ class CommandError(Exception):
 
 
 class ManagementClient:
-    def __init__(self, settings: Settings, endpoint: str | None, api_key: str | None) -> None:
+    def __init__(
+        self, settings: Settings, endpoint: str | None, api_key: str | None, token: str | None = None
+    ) -> None:
         self.settings = settings
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.api_key = api_key
+        self.token = token
         self.created_keys: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
@@ -44,10 +47,14 @@ class ManagementClient:
     def _remote(
         self, method: str, path: str, body: dict[str, Any] | None, query: dict[str, Any]
     ) -> httpx.Response:
-        if not self.api_key:
+        if self.api_key:
+            headers = {"api-key": self.api_key}
+        elif self.token:
+            headers = {"authorization": f"Bearer {self.token}"}
+        else:
             raise CommandError(
-                "--endpoint needs a key: pass --api-key or set STOCKADE_API_KEY "
-                "(key1 or key2, or an application key with the right role)"
+                "--endpoint needs a credential: pass --api-key or set STOCKADE_API_KEY (key1 or "
+                "key2, or an application key with the right role), or a token with --token"
             )
         try:
             return httpx.request(
@@ -55,7 +62,7 @@ class ManagementClient:
                 self.endpoint + path,
                 json=body,
                 params=query,
-                headers={"api-key": self.api_key},
+                headers=headers,
                 timeout=60,
             )
         except httpx.HTTPError as exc:

@@ -31,17 +31,40 @@ app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_app, name="usage")
+identities_app = typer.Typer(
+    help="Managed identities: tokens for your applications, as Azure App Service gives them.",
+    no_args_is_help=True,
+)
+principals_app = typer.Typer(
+    help="Service principals: client id and secret for OAuth 2.0 client credentials.",
+    no_args_is_help=True,
+)
+roles_app = typer.Typer(help="Role assignments for tokens' principals and keys.", no_args_is_help=True)
+network_app = typer.Typer(help="Network rules: which addresses may call.", no_args_is_help=True)
+local_auth_app = typer.Typer(help="Key (local) authentication, as Azure's disableLocalAuth.", no_args_is_help=True)
+signing_keys_app = typer.Typer(help="The token service's signing keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of management actions.", no_args_is_help=True)
 app.add_typer(quota_app, name="quota")
+app.add_typer(identities_app, name="identities")
+app.add_typer(principals_app, name="principals")
+app.add_typer(roles_app, name="roles")
+app.add_typer(network_app, name="network")
+app.add_typer(local_auth_app, name="local-auth")
+app.add_typer(signing_keys_app, name="signing-keys")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 errors = Console(stderr=True)
 
 
 class Context:
-    def __init__(self, settings: Settings, endpoint: str | None, api_key: str | None, as_json: bool):
+    def __init__(
+        self, settings: Settings, endpoint: str | None, api_key: str | None, token: str | None,
+        as_json: bool,
+    ):
         self.settings = settings
         self.as_json = as_json
-        self.client = ManagementClient(settings, endpoint, api_key)
+        self.client = ManagementClient(settings, endpoint, api_key, token)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         try:
@@ -76,6 +99,10 @@ def main(
     api_key: Annotated[
         str | None, typer.Option(help="Key for --endpoint", envvar="STOCKADE_API_KEY")
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Or a bearer token for --endpoint", envvar="STOCKADE_TOKEN"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
 ) -> None:
     try:
@@ -83,7 +110,7 @@ def main(
     except Exception as exc:
         errors.print(f"[red]error:[/red] invalid configuration: {exc}")
         raise typer.Exit(2) from None
-    ctx.obj = Context(settings, endpoint, api_key, as_json)
+    ctx.obj = Context(settings, endpoint, api_key, token, as_json)
 
 
 def show_created_keys(keys: dict[str, str]) -> None:
@@ -108,31 +135,54 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    tls_certificate: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain)")
+    ] = None,
+    tls_private_key: Annotated[Path | None, typer.Option("--tls-key", help="Its PEM private key")] = None,
+    tls_self_signed: Annotated[
+        bool, typer.Option("--tls-self-signed", help="Serve HTTPS with a generated self-signed certificate")
+    ] = False,
 ) -> None:
     """Run the service."""
     import uvicorn
 
     from stockade.api import create_app
     from stockade.core import Resource
+    from stockade.tls import self_signed_certificate
 
     settings: Settings = ctx.obj.settings
-    host = host or settings.host
-    port = port or settings.port
+    changes: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port}
+    if tls_self_signed or (settings.tls_self_signed and not tls_certificate):
+        tls_certificate, tls_private_key = self_signed_certificate(settings.data_dir / "tls")
+        changes["tls_self_signed"] = True
+        errors.print(
+            f"Serving HTTPS with the self-signed certificate {tls_certificate}; clients trust it "
+            f"with [bold]REQUESTS_CA_BUNDLE={tls_certificate}[/bold] (azure-identity, requests) "
+            f"or [bold]SSL_CERT_FILE={tls_certificate}[/bold] (httpx, the openai SDK)."
+        )
+    if tls_certificate or tls_private_key:
+        if not (tls_certificate and tls_private_key):
+            errors.print("[red]error:[/red] --tls-cert and --tls-key go together")
+            raise typer.Exit(2)
+        changes.update(tls_certificate=tls_certificate, tls_private_key=tls_private_key)
+    settings = settings.model_copy(update=changes)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     resource = Resource(settings)
-    errors.print(
-        f"[bold]Stockade[/bold] on http://{host}:{port}/  store: {settings.store_url}"
-    )
+    errors.print(f"[bold]Stockade[/bold] on {settings.public_url}/  store: {settings.store_url}")
     application = create_app(resource, on_keys_created=show_created_keys)
     uvicorn.run(
         application,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=10,
+        # X-Forwarded-For is believed only from auth.trusted_proxies, by Stockade itself.
+        proxy_headers=False,
+        ssl_certfile=settings.tls_certificate,
+        ssl_keyfile=settings.tls_private_key,
     )
 
 
@@ -348,4 +398,250 @@ def usage_list(
             _time(r["ts"]), r["operation"], r["deployment"] or "", r["key_id"] or "", str(r["status"]),
             str(r["prompt_tokens"]), str(r["completion_tokens"]), f"{r['latency_ms']:.1f}",
         )
+    ctx.obj.emit(data, table)
+
+
+# -- identities and service principals ---------------------------------------------------------
+
+
+def _identity_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("name", "id", "client id", "object id", "secret ends with", "secret set")
+    for i in rows:
+        table.add_row(i["name"], i["id"], i["client_id"], i["object_id"], "…" + i["hint"],
+                      _time(i["secret_created_at"]))
+    return table
+
+
+def _show_identity_secret(ctx: typer.Context, identity: dict[str, Any]) -> None:
+    if ctx.obj.as_json:
+        ctx.obj.emit(identity)
+        return
+    console.print(_identity_table([identity]))
+    for name, value in identity["environment"].items():
+        console.print(f"{name}=[bold]{value}[/bold]")
+    errors.print(
+        "Set these in the application's environment. The secret is shown only this once; "
+        "Stockade keeps only its hash."
+    )
+    if identity["kind"] == "service-principal":
+        errors.print(
+            "azure-identity: ClientSecretCredential(tenant_id, client_id, client_secret, "
+            "authority=AZURE_AUTHORITY_HOST, disable_instance_discovery=True)."
+        )
+    errors.print(
+        f"Give it a role: [bold]stockade roles assign --identity {identity['id']} "
+        "--role openai-user[/bold]"
+    )
+
+
+def _create_identity(ctx: typer.Context, kind: str, name: str) -> None:
+    _show_identity_secret(ctx, ctx.obj.call("POST", "/management/identities", {"name": name, "kind": kind}))
+
+
+def _list_identities(ctx: typer.Context, kind: str) -> None:
+    data = ctx.obj.call("GET", "/management/identities", kind=kind)["data"]
+    ctx.obj.emit(data, _identity_table(data))
+
+
+def _reset_identity_secret(ctx: typer.Context, identity: str) -> None:
+    _show_identity_secret(ctx, ctx.obj.call("POST", f"/management/identities/{identity}/secret"))
+
+
+def _delete_identity(ctx: typer.Context, identity: str) -> None:
+    ctx.obj.call("DELETE", f"/management/identities/{identity}")
+    errors.print(f"Deleted {identity} and its role assignments.")
+
+
+IdentityName = Annotated[str, typer.Option(help="A name for the application using it")]
+IdentityReference = Annotated[str, typer.Argument(help="Its name or id")]
+
+
+@identities_app.command("create")
+def identities_create(ctx: typer.Context, name: IdentityName) -> None:
+    """Create a managed identity; prints IDENTITY_ENDPOINT and IDENTITY_HEADER for the app."""
+    _create_identity(ctx, "managed", name)
+
+
+@identities_app.command("list")
+def identities_list(ctx: typer.Context) -> None:
+    """Managed identities (their secrets are never shown again)."""
+    _list_identities(ctx, "managed")
+
+
+@identities_app.command("reset-secret")
+def identities_reset_secret(ctx: typer.Context, identity: IdentityReference) -> None:
+    """A new IDENTITY_HEADER; the old one stops working at once."""
+    _reset_identity_secret(ctx, identity)
+
+
+@identities_app.command("delete")
+def identities_delete(ctx: typer.Context, identity: IdentityReference) -> None:
+    """Delete a managed identity and its role assignments."""
+    _delete_identity(ctx, identity)
+
+
+@principals_app.command("create")
+def principals_create(ctx: typer.Context, name: IdentityName) -> None:
+    """Create a service principal; prints its client id and secret (once) and the tenant."""
+    _create_identity(ctx, "service-principal", name)
+
+
+@principals_app.command("list")
+def principals_list(ctx: typer.Context) -> None:
+    """Service principals (their secrets are never shown again)."""
+    _list_identities(ctx, "service-principal")
+
+
+@principals_app.command("reset-secret")
+def principals_reset_secret(ctx: typer.Context, principal: IdentityReference) -> None:
+    """A new client secret; the old one stops working at once."""
+    _reset_identity_secret(ctx, principal)
+
+
+@principals_app.command("delete")
+def principals_delete(ctx: typer.Context, principal: IdentityReference) -> None:
+    """Delete a service principal and its role assignments."""
+    _delete_identity(ctx, principal)
+
+
+# -- roles -------------------------------------------------------------------------------------
+
+
+@roles_app.command("assign")
+def roles_assign(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option(help="openai-user, openai-contributor or contributor")],
+    identity: Annotated[str | None, typer.Option(help="A managed identity or service principal of this service")] = None,
+    object_id: Annotated[str | None, typer.Option(help="The oid of another issuer's principal")] = None,
+    tenant_id: Annotated[str | None, typer.Option(help="Its tid (default: this service's tenant)")] = None,
+    key: Annotated[str | None, typer.Option(help="An application key's id")] = None,
+    deployment: Annotated[str | None, typer.Option(help="Scope: one deployment (default: the whole resource)")] = None,
+) -> None:
+    """Give a principal a role at the resource or at one deployment."""
+    body = {"role": role, "identity": identity, "object_id": object_id, "tenant_id": tenant_id,
+            "key_id": key, "deployment": deployment}
+    assignment = ctx.obj.call("POST", "/management/roles", body)
+    ctx.obj.emit(assignment, _roles_table([assignment]))
+
+
+def _roles_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("id", "role", "scope", "principal", "assigned")
+    for a in rows:
+        principal = f"key {a['key_id']}" if a["key_id"] else f"{a['object_id']} (tenant {a['tenant_id']})"
+        table.add_row(a["id"], a["role"], a["deployment"] or "(resource)", principal, _time(a["created_at"]))
+    return table
+
+
+@roles_app.command("list")
+def roles_list(ctx: typer.Context) -> None:
+    """All role assignments."""
+    data = ctx.obj.call("GET", "/management/roles")["data"]
+    ctx.obj.emit(data, _roles_table(data))
+
+
+@roles_app.command("remove")
+def roles_remove(ctx: typer.Context, assignment_id: Annotated[str, typer.Argument(help="The id from `roles list`")]) -> None:
+    """Remove a role assignment; running servers apply it at once."""
+    ctx.obj.call("DELETE", f"/management/roles/{assignment_id}")
+    errors.print(f"Removed role assignment {assignment_id}.")
+
+
+# -- resource access settings ------------------------------------------------------------------
+
+
+def _show_access(ctx: typer.Context, properties: dict[str, Any]) -> None:
+    if ctx.obj.as_json:
+        ctx.obj.emit(properties)
+        return
+    acls = properties["network_acls"]
+    console.print(f"key authentication: [bold]{'disabled' if properties['disable_local_auth'] else 'enabled'}[/bold]")
+    console.print(f"network default action: [bold]{acls['default_action']}[/bold]")
+    console.print("allowed ranges: " + (", ".join(acls["ip_rules"]) or "(none)"))
+    console.print(f"token issuer: {properties['issuer']}")
+
+
+def _update_resource(ctx: typer.Context, body: dict[str, Any]) -> None:
+    _show_access(ctx, ctx.obj.call("PATCH", "/management/resource", body))
+
+
+@network_app.command("show")
+def network_show(ctx: typer.Context) -> None:
+    """The default action and allowed ranges."""
+    _show_access(ctx, ctx.obj.call("GET", "/management/resource"))
+
+
+@network_app.command("default")
+def network_default(ctx: typer.Context, action: Annotated[str, typer.Argument(help="allow or deny")]) -> None:
+    """Allow every address, or deny all but the allowed ranges."""
+    _update_resource(ctx, {"network_acls": {"default_action": action}})
+
+
+def _edit_rules(ctx: typer.Context, add: list[str], remove: list[str]) -> None:
+    rules = ctx.obj.call("GET", "/management/resource")["network_acls"]["ip_rules"]
+    rules = [r for r in rules + add if r not in remove]
+    _update_resource(ctx, {"network_acls": {"ip_rules": rules}})
+
+
+@network_app.command("allow")
+def network_allow(ctx: typer.Context, ranges: Annotated[list[str], typer.Argument(help="IPv4/IPv6 addresses or CIDR ranges")]) -> None:
+    """Let these ranges through when the default action is deny."""
+    _edit_rules(ctx, ranges, [])
+
+
+@network_app.command("remove")
+def network_remove(ctx: typer.Context, ranges: Annotated[list[str], typer.Argument(help="Ranges as `network show` lists them")]) -> None:
+    """Stop letting these ranges through."""
+    _edit_rules(ctx, [], ranges)
+
+
+@local_auth_app.command("disable")
+def local_auth_disable(ctx: typer.Context) -> None:
+    """Refuse API keys: only tokens are accepted (the local command line keeps working)."""
+    _update_resource(ctx, {"disable_local_auth": True})
+
+
+@local_auth_app.command("enable")
+def local_auth_enable(ctx: typer.Context) -> None:
+    """Accept API keys again."""
+    _update_resource(ctx, {"disable_local_auth": False})
+
+
+# -- signing keys ------------------------------------------------------------------------------
+
+
+def _signing_keys_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("kid", "created", "state")
+    for k in rows:
+        table.add_row(k["kid"], _time(k["created_at"]), "retired (still published)" if k["retired_at"] else "signing")
+    return table
+
+
+@signing_keys_app.command("list")
+def signing_keys_list(ctx: typer.Context) -> None:
+    """The published keys: the one that signs and the one before it."""
+    data = ctx.obj.call("GET", "/management/signing-keys")["data"]
+    ctx.obj.emit(data, _signing_keys_table(data))
+
+
+@signing_keys_app.command("rotate")
+def signing_keys_rotate(ctx: typer.Context) -> None:
+    """Sign with a new key. Tokens of the previous key stay valid; older keys' tokens stop working."""
+    key = ctx.obj.call("POST", "/management/signing-keys/rotate")
+    ctx.obj.emit(key, _signing_keys_table([key]))
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    action: Annotated[str | None, typer.Option(help="Only actions starting with this, e.g. roles.")] = None,
+) -> None:
+    """Recent management actions: when, who, from where, what, and the outcome."""
+    data = ctx.obj.call("GET", "/management/audit", limit=limit, action=action)["data"]
+    table = Table("time", "who", "from", "action", "target", "status")
+    for e in data:
+        table.add_row(_time(e["ts"]), e["actor"], e["source"], e["action"], e["target"] or "", str(e["status"]))
     ctx.obj.emit(data, table)

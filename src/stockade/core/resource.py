@@ -8,25 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from dataclasses import dataclass
 
-from stockade.auth import ADMIN_KEY_NAMES, KeyRing, new_key, resolve_role
+from stockade.auth import ADMIN_KEY_NAMES, new_key, resolve_role
 from stockade.auth.roles import ADMIN
 from stockade.backends.base import ModelSpec
 from stockade.backends.registry import ModelRegistry
 from stockade.config import Settings
+from stockade.core.access import Access
 from stockade.core.inference import Inference
+from stockade.core.names import NAME
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
 from stockade.quotas import Limit, create_limiter
-from stockade.store import ApiKey, Deployment, QuotaExceeded, RecentUse, Store, UsageRecord
+from stockade.store import (
+    ApiKey,
+    Deployment,
+    QuotaExceeded,
+    RecentUse,
+    RoleAssignment,
+    Store,
+    UsageRecord,
+)
 from stockade.telemetry import UsageRecorder
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class Resource:
@@ -37,7 +44,7 @@ class Resource:
         self.limiter = create_limiter(settings)
         self.inference = Inference(self.registry, self.limiter, settings.limits.default_max_tokens)
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
-        self.keys = KeyRing()
+        self.access = Access(settings, self.store, changed=self.refresh)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
         self._refresher: asyncio.Task[None] | None = None
@@ -48,6 +55,7 @@ class Resource:
         """Migrate the store, load caches; returns admin keys created on first start (name: secret)."""
         await asyncio.to_thread(self.store.migrate)
         created = await asyncio.to_thread(self._ensure_admin_keys)
+        await asyncio.to_thread(self.access.prepare)
         await self.refresh()
         if background:
             self.usage.start()
@@ -59,6 +67,7 @@ class Resource:
             self._refresher.cancel()
         await self.usage.stop()
         await self.limiter.close()
+        await self.access.close()
         await self.registry.close()
         self.store.close()
 
@@ -76,11 +85,11 @@ class Resource:
         revision = await asyncio.to_thread(self.store.revision)
         if revision == self._revision:
             return
-        deployments, keys = await asyncio.to_thread(
-            lambda: (self.store.list_deployments(), self.store.active_keys())
+        deployments, access = await asyncio.to_thread(
+            lambda: (self.store.list_deployments(), self.access.read())
         )
         self._deployments = {d.name: d for d in deployments}
-        self.keys.load(keys)
+        self.access.load(access)
         self._revision = revision
 
     async def _refresh_forever(self) -> None:
@@ -113,6 +122,12 @@ class Resource:
             raise DeploymentNotFound()
         return deployment
 
+    async def check_deployment_exists(self, name: str | None) -> None:
+        """For scopes named in management calls: fresh from the store, not the cache."""
+        if name is not None and name not in self._deployments:
+            await self.refresh()
+            self.deployment(name)
+
     def deployments(self) -> list[Deployment]:
         return sorted(self._deployments.values(), key=lambda d: d.name)
 
@@ -135,7 +150,7 @@ class Resource:
     async def create_deployment(
         self, name: str, model: str, backend: str | None = None, capacity: int = 10
     ) -> Deployment:
-        if not DEPLOYMENT_NAME.match(name):
+        if not NAME.match(name):
             raise InvalidRequest(
                 "A deployment name has 1 to 64 letters, digits, '.', '_' or '-', and starts with "
                 "a letter or digit.",
@@ -254,7 +269,7 @@ class Resource:
     async def create_application_key(
         self, name: str, role: str, deployment: str | None = None, limit: Limit | None = None
     ) -> tuple[ApiKey, str]:
-        if not KEY_NAME.match(name) or name in ADMIN_KEY_NAMES:
+        if not NAME.match(name) or name in ADMIN_KEY_NAMES:
             raise InvalidRequest(
                 "A key name has 1 to 64 letters, digits, '.', '_' or '-' and is not key1 or key2.",
                 param="name",
@@ -265,9 +280,7 @@ class Resource:
                 f"Unknown role {role!r}; use openai-user, openai-contributor or contributor.",
                 param="role",
             )
-        if deployment is not None and deployment not in self._deployments:
-            await self.refresh()
-            self.deployment(deployment)
+        await self.check_deployment_exists(deployment)
         record, secret = new_key(
             name, kind="application", role=canonical, deployment=deployment, limit=limit
         )
@@ -291,6 +304,18 @@ class Resource:
             )
         await self.refresh()
         return updated
+
+    async def assign_role(self, role: str, *, deployment: str | None = None, key_id: str | None = None,
+                          **principal: str | None) -> RoleAssignment:
+        """Assign a role (see ``Access.assign_role``) after checking its scope and key exist."""
+        await self.check_deployment_exists(deployment)
+        if key_id is not None and not any(
+            key.id == key_id and key.kind == "application" for key in await self.list_keys()
+        ):
+            raise NotFound(
+                f"No active application key has id {key_id!r} (key1 and key2 hold every role)."
+            )
+        return await self.access.assign_role(role, deployment=deployment, key_id=key_id, **principal)
 
     async def revoke_key(self, key_id: str) -> None:
         if not await asyncio.to_thread(self.store.revoke_key, key_id):

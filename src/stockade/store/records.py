@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +51,58 @@ class UsageRecord:
     prompt_tokens: int
     completion_tokens: int
     latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    id: str
+    kind: str  # "managed" or "service-principal"
+    name: str
+    client_id: str
+    object_id: str
+    secret_hash: str
+    hint: str
+    created_at: float
+    secret_created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignment:
+    """A role for a token principal (``tenant_id`` and ``object_id``) or a key (``key_id``)."""
+
+    id: str
+    role: str
+    deployment: str | None
+    tenant_id: str | None
+    object_id: str | None
+    key_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    private_key: str  # encrypted PKCS#8 PEM
+    public_jwk: dict[str, Any]
+    created_at: float
+    retired_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    ts: float
+    actor_id: str
+    actor: str
+    source: str
+    action: str
+    target: str | None
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceProperties:
+    """Resource-wide access settings, as Azure's ``disableLocalAuth`` and ``networkAcls``."""
+
+    disable_local_auth: bool = False
+    default_action: str = "Allow"
+    ip_rules: tuple[str, ...] = field(default=())

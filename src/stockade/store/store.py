@@ -7,7 +7,9 @@ writes usage in batches from a background task.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,28 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from stockade.store.records import ApiKey, Deployment, RecentUse, UsageRecord
-from stockade.store.tables import api_keys, deployments, model_quotas, resource_meta, usage_records
+from stockade.store.records import (
+    ApiKey,
+    AuditEvent,
+    Deployment,
+    Identity,
+    RecentUse,
+    ResourceProperties,
+    RoleAssignment,
+    SigningKey,
+    UsageRecord,
+)
+from stockade.store.tables import (
+    api_keys,
+    audit_events,
+    deployments,
+    identities,
+    model_quotas,
+    resource_meta,
+    role_assignments,
+    signing_keys,
+    usage_records,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -78,6 +100,18 @@ class Store:
                 sa.select(resource_meta.c.value).where(resource_meta.c.name == "revision")
             )
         return int(value or 0)
+
+    @staticmethod
+    def _meta(connection: sa.Connection, name: str) -> str | None:
+        return connection.scalar(sa.select(resource_meta.c.value).where(resource_meta.c.name == name))
+
+    @staticmethod
+    def _set_meta(connection: sa.Connection, name: str, value: str) -> None:
+        updated = connection.execute(
+            resource_meta.update().where(resource_meta.c.name == name).values(value=value)
+        )
+        if updated.rowcount == 0:
+            connection.execute(resource_meta.insert().values(name=name, value=value))
 
     @staticmethod
     def _bump(connection: sa.Connection) -> None:
@@ -253,6 +287,167 @@ class Store:
             if revoked.rowcount:
                 self._bump(connection)
         return bool(revoked.rowcount)
+
+    # -- the resource's access settings ---------------------------------------------------------
+
+    def tenant_id(self) -> str:
+        """The built-in token service's tenant, a GUID chosen on first use."""
+        with self.engine.connect() as connection:
+            tenant = self._meta(connection, "tenant_id")
+        if tenant is not None:
+            return tenant
+        with self.engine.begin() as connection:
+            self._bump(connection)  # takes the write lock, so that replicas agree on one tenant
+            tenant = self._meta(connection, "tenant_id")
+            if tenant is None:
+                tenant = str(uuid.uuid4())
+                self._set_meta(connection, "tenant_id", tenant)
+        return tenant
+
+    def resource_properties(self) -> ResourceProperties:
+        with self.engine.connect() as connection:
+            stored = self._meta(connection, "access")
+        if stored is None:
+            return ResourceProperties()
+        values = json.loads(stored)
+        return ResourceProperties(
+            values["disable_local_auth"], values["default_action"], tuple(values["ip_rules"])
+        )
+
+    def set_resource_properties(self, properties: ResourceProperties) -> None:
+        with self.engine.begin() as connection:
+            self._set_meta(connection, "access", json.dumps(dataclasses.asdict(properties)))
+            self._bump(connection)
+
+    # -- identities -------------------------------------------------------------------------------
+
+    def list_identities(self) -> list[Identity]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(identities).order_by(identities.c.kind, identities.c.name))
+            return [Identity(**row._mapping) for row in rows]
+
+    def insert_identity(self, identity: Identity) -> bool:
+        """Insert unless an identity of the same kind has the name; returns whether it did."""
+        with self.engine.begin() as connection:
+            taken = connection.scalar(
+                sa.select(identities.c.id).where(
+                    identities.c.name == identity.name, identities.c.kind == identity.kind
+                )
+            )
+            if taken:
+                return False
+            connection.execute(identities.insert().values(**dataclasses.asdict(identity)))
+            self._bump(connection)
+        return True
+
+    def replace_identity_secret(self, identity_id: str, secret_hash: str, hint: str) -> Identity | None:
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                identities.update()
+                .where(identities.c.id == identity_id)
+                .values(secret_hash=secret_hash, hint=hint, secret_created_at=time.time())
+            )
+            if updated.rowcount == 0:
+                return None
+            self._bump(connection)
+            row = connection.execute(sa.select(identities).where(identities.c.id == identity_id)).one()
+        return Identity(**row._mapping)
+
+    def delete_identity(self, identity_id: str, tenant_id: str) -> bool:
+        """Delete an identity and the roles assigned to it."""
+        with self.engine.begin() as connection:
+            object_id = connection.scalar(
+                sa.select(identities.c.object_id).where(identities.c.id == identity_id)
+            )
+            if object_id is None:
+                return False
+            connection.execute(identities.delete().where(identities.c.id == identity_id))
+            connection.execute(
+                role_assignments.delete().where(
+                    role_assignments.c.tenant_id == tenant_id,
+                    role_assignments.c.object_id == object_id,
+                )
+            )
+            self._bump(connection)
+        return True
+
+    # -- role assignments -------------------------------------------------------------------------
+
+    def list_role_assignments(self) -> list[RoleAssignment]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(role_assignments).order_by(role_assignments.c.created_at)
+            )
+            return [RoleAssignment(**row._mapping) for row in rows]
+
+    def insert_role_assignment(self, assignment: RoleAssignment) -> RoleAssignment:
+        """Insert, or return the equal assignment that exists already."""
+        same = [
+            getattr(role_assignments.c, name) == value
+            if value is not None
+            else getattr(role_assignments.c, name).is_(None)
+            for name, value in dataclasses.asdict(assignment).items()
+            if name not in ("id", "created_at")
+        ]
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            row = connection.execute(sa.select(role_assignments).where(*same)).first()
+            if row is not None:
+                return RoleAssignment(**row._mapping)
+            connection.execute(role_assignments.insert().values(**dataclasses.asdict(assignment)))
+        return assignment
+
+    def delete_role_assignment(self, assignment_id: str) -> bool:
+        with self.engine.begin() as connection:
+            deleted = connection.execute(
+                role_assignments.delete().where(role_assignments.c.id == assignment_id)
+            )
+            if deleted.rowcount:
+                self._bump(connection)
+        return bool(deleted.rowcount)
+
+    # -- signing keys -----------------------------------------------------------------------------
+
+    def signing_keys(self) -> list[SigningKey]:
+        """Published keys, newest (the one that signs) first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(signing_keys).order_by(signing_keys.c.created_at.desc())
+            )
+            return [
+                SigningKey(**{**row._mapping, "public_jwk": json.loads(row.public_jwk)})
+                for row in rows
+            ]
+
+    def add_signing_key(self, key: SigningKey, *, only_if_none: bool = False, keep: int = 2) -> bool:
+        """Make ``key`` the signing key: the one before it is retired but still published, older
+        ones are deleted. With ``only_if_none``, do nothing if a key exists already."""
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            if only_if_none and connection.scalar(sa.select(sa.func.count()).select_from(signing_keys)):
+                return False
+            connection.execute(
+                signing_keys.update().where(signing_keys.c.retired_at.is_(None)).values(retired_at=key.created_at)
+            )
+            row = {**dataclasses.asdict(key), "public_jwk": json.dumps(key.public_jwk)}
+            connection.execute(signing_keys.insert().values(**row))
+            kept = sa.select(signing_keys.c.kid).order_by(signing_keys.c.created_at.desc()).limit(keep)
+            connection.execute(signing_keys.delete().where(signing_keys.c.kid.not_in(kept)))
+        return True
+
+    # -- audit ------------------------------------------------------------------------------------
+
+    def insert_audit(self, event: AuditEvent) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(audit_events.insert().values(**dataclasses.asdict(event)))
+
+    def list_audit(self, limit: int = 50, action: str | None = None) -> list[AuditEvent]:
+        query = sa.select(*[c for c in audit_events.c if c.name != "id"])
+        if action:
+            query = query.where(audit_events.c.action.startswith(action, autoescape=True))
+        query = query.order_by(audit_events.c.id.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            return [AuditEvent(**row._mapping) for row in connection.execute(query)]
 
     # -- usage --------------------------------------------------------------------------------
 

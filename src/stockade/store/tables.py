@@ -51,6 +51,62 @@ model_quotas = sa.Table(
     sa.Column("capacity", sa.Integer, nullable=False),
 )
 
+# Identities of the built-in token service: managed identities (their secret is the
+# X-IDENTITY-HEADER value) and service principals (their secret is the client secret).
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # "managed" or "service-principal"
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("client_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("object_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("secret_created_at", sa.Float, nullable=False),
+)
+
+# Roles given to a token's principal (tenant_id + object_id) or to an application key, at the
+# whole resource (deployment NULL) or one deployment.
+role_assignments = sa.Table(
+    "role_assignments",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("role", sa.String(64), nullable=False),
+    sa.Column("deployment", sa.String(64), nullable=True),
+    sa.Column("tenant_id", sa.String(64), nullable=True),
+    sa.Column("object_id", sa.String(64), nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# The token service's keys: the newest signs, the one before it is still published so that
+# tokens it signed stay valid until they expire; older keys are deleted.
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    sa.Column("private_key", sa.Text, nullable=False),  # PKCS#8 PEM, encrypted
+    sa.Column("public_jwk", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float, nullable=True),
+)
+
+# Management actions: who, what, when, from where, and the outcome. No request bodies.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Float, nullable=False, index=True),
+    sa.Column("actor_id", sa.String(128), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=True),
+    sa.Column("status", sa.Integer, nullable=False),
+)
+
 # Metadata of every call. Bodies are never stored.
 usage_records = sa.Table(
     "usage_records",
@@ -61,7 +117,7 @@ usage_records = sa.Table(
     sa.Column("operation", sa.String(64), nullable=False),
     sa.Column("deployment", sa.String(64), nullable=True, index=True),
     sa.Column("model", sa.String(128), nullable=True),
-    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("key_id", sa.String(64), nullable=True),  # an API key's id or a token's object id
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("prompt_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("completion_tokens", sa.Integer, nullable=False, default=0),

@@ -1,0 +1,70 @@
+"""Network rules, as Azure's ``networkAcls``: a default action and the IP ranges let through.
+
+The caller's address is the connection's peer, unless that peer is a configured trusted proxy:
+then it is the nearest ``X-Forwarded-For`` entry that is not itself a trusted proxy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+ALLOW = "Allow"
+DENY = "Deny"
+
+
+def parse_address(text: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    # An IPv4 client of a dual-stack socket appears as ::ffff:a.b.c.d; rules name it as IPv4.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def parse_network(text: str) -> IPNetwork:
+    """A CIDR range or a single address; ``ValueError`` if it is neither."""
+    return ipaddress.ip_network(text.strip(), strict=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRules:
+    default_action: str = ALLOW
+    ip_rules: tuple[IPNetwork, ...] = ()
+
+    def allows(self, address: IPAddress | None) -> bool:
+        if self.default_action == ALLOW:
+            return True
+        return address is not None and any(address in network for network in self.ip_rules)
+
+
+class ClientAddress:
+    """Works out who is calling from the peer address and ``X-Forwarded-For``."""
+
+    def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
+        self._proxies = tuple(parse_network(proxy) for proxy in trusted_proxies)
+
+    def _trusted(self, address: IPAddress) -> bool:
+        return any(address in network for network in self._proxies)
+
+    def resolve(self, peer: str | None, forwarded_for: str | None) -> IPAddress | None:
+        address = parse_address(peer) if peer else None
+        if address is None or not forwarded_for or not self._trusted(address):
+            return address
+        # Each proxy appends the address it received from, so the list is read from the right;
+        # the first entry a trusted proxy did not add is the client. Entries further left were
+        # written by the client itself and prove nothing.
+        for entry in reversed(forwarded_for.split(",")):
+            hop = parse_address(entry)
+            if hop is None:
+                return address  # garbage in the header: trust only what we saw
+            if not self._trusted(hop):
+                return hop
+            address = hop
+        return address

@@ -1,0 +1,62 @@
+"""No inference or management route answers without a credential: every route of the app is
+walked, so a route added later without authentication fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from conftest import API_VERSION, Server
+from stockade.api import create_app
+from stockade.config import Settings
+from stockade.core import Resource
+
+# Open by design, as their Entra and load-balancer counterparts are.
+PUBLIC = {
+    "/healthz",
+    "/{tenant}/v2.0/.well-known/openid-configuration",
+    "/{tenant}/discovery/v2.0/keys",
+}
+# Token endpoints: the credential is the identity header or the client secret in the body.
+TOKEN_ENDPOINTS = {"/msi/token", "/{tenant}/oauth2/v2.0/token"}
+
+
+def every_route(tmp_path: Path) -> list[tuple[str, str]]:
+    app = create_app(Resource(Settings(data_dir=tmp_path)), warm_up=False)
+    found = []
+    for route in app.routes:
+        assert isinstance(route, Route)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            found.append((method, route.path))
+    return found
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "gpt-4o", path)
+
+
+def test_every_route_but_the_public_ones_needs_a_credential(server: Server, tmp_path: Path) -> None:
+    routes = every_route(tmp_path)
+    assert len(routes) > 30
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for method, path in routes:
+            if path in PUBLIC:
+                continue
+            response = http.request(
+                method, concrete(path), params={"api-version": API_VERSION}, json={"model": "gpt-4o"}
+            )
+            if path in TOKEN_ENDPOINTS:
+                assert response.status_code in (400, 403), (method, path, response.text)
+                assert "access_token" not in response.text
+            else:
+                assert response.status_code == 401, (method, path, response.status_code, response.text)
+
+
+@pytest.mark.parametrize("header", [{"api-key": "wrong"}, {"authorization": "Bearer wrong"}])
+def test_a_wrong_key_is_refused_on_management_routes(server: Server, header: dict[str, str]) -> None:
+    response = httpx.get(f"{server.url}/management/keys", headers={**header, "x-forwarded-for": "192.0.2.99"})
+    assert response.status_code == 401
