@@ -462,9 +462,11 @@ def test_management_actions_are_audited_with_who_and_where(secure: Server, trust
     assert isinstance(events, list)
     remote = [e for e in events if e["action"] == "keys.create" and e["source"] == "10.20.30.40"]
     assert sorted(e["status"] for e in remote) == [201, 409]
-    assert {e["actor"] for e in remote} == {"key1"} and {e["target"] for e in remote} == {None}
+    assert {e["actor"] for e in remote} == {"key1"}
+    assert {e["target"] for e in remote} == {"audited (openai-user)"}
     local = next(e for e in events if e["action"] == "roles.assign")
     assert local["source"].startswith("local:") and local["actor"] == "local operator"
+    assert local["target"] == "openai-user to 66666666-6666-6666-6666-666666666666 (this tenant) at the resource"
     printed = secure.cli("audit", "list", "--action", "roles.").stdout
     assert "roles.assign" in printed and "keys.create" not in printed
 

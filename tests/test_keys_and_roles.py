@@ -42,10 +42,10 @@ def test_a_scoped_key_reaches_only_its_deployment() -> None:
     assert not scoped.allows(Permission.INFERENCE, "other")
 
 
-def test_a_deployment_scoped_grant_reads_lists_but_manages_nothing_resource_wide() -> None:
+def test_a_deployment_scoped_grant_reaches_nothing_resource_wide() -> None:
     scoped = Principal("i", "n", (Grant(CONTRIBUTOR, "gpt-4o"),))
-    assert scoped.allows(Permission.READ)
     assert scoped.allows(Permission.DEPLOYMENTS, "gpt-4o")
+    assert not scoped.allows(Permission.READ)
     assert not scoped.allows(Permission.KEYS)
     assert not scoped.allows(Permission.ACCESS)
 

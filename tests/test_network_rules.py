@@ -65,9 +65,9 @@ def test_the_client_is_the_nearest_entry_not_added_by_a_trusted_proxy() -> None:
     assert resolve("10.0.0.1", "192.0.2.1, 203.0.113.5, 10.0.0.2") == ipaddress.ip_address("203.0.113.5")
 
 
-def test_a_garbled_forwarded_for_falls_back_to_the_proxy_itself() -> None:
+def test_a_garbled_forwarded_for_leaves_the_client_unknown() -> None:
     resolve = ClientAddress(["10.0.0.1"]).resolve
-    assert resolve("10.0.0.1", "not-an-address") == ipaddress.ip_address("10.0.0.1")
+    assert resolve("10.0.0.1", "unknown") is None
 
 
 def test_ipv6_forwarded_addresses_are_understood() -> None:
@@ -124,3 +124,9 @@ def test_forwarded_for_from_an_untrusted_peer_cannot_pass_the_rules(server: Serv
         server.cli("network", "default", "allow")
         server.cli("network", "remove", "10.0.0.0/8")
         time.sleep(0.6)
+
+
+def test_forwarded_addresses_with_ports_are_understood() -> None:
+    resolve = ClientAddress(["10.0.0.1"]).resolve
+    assert resolve("10.0.0.1", "203.0.113.5:51234") == ipaddress.ip_address("203.0.113.5")
+    assert resolve("10.0.0.1", "[2001:db8::7]:443") == ipaddress.ip_address("2001:db8::7")

@@ -214,3 +214,25 @@ def test_a_remembered_token_is_refused_once_it_expires(issuer: SigningIssuer) ->
     time.sleep(3)
     with pytest.raises(TokenRejected, match="expired"):
         validate(validator, token)
+
+
+def forged_header(issuer: SigningIssuer, header: dict[str, object]) -> str:
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return ".".join([encoded, *issuer.token().split(".")[1:]])
+
+
+@pytest.mark.parametrize("header", [{"alg": []}, {"alg": "RS256", "kid": {}}, {"alg": "RS256", "kid": ["key-1"]}])
+def test_header_fields_of_the_wrong_type_are_refused(issuer: SigningIssuer, header: dict[str, object]) -> None:
+    with pytest.raises(TokenRejected):
+        validate(validator_for(issuer), forged_header(issuer, header))
+
+
+def test_an_expiry_that_is_not_a_number_is_refused(issuer: SigningIssuer) -> None:
+    with pytest.raises(TokenRejected):
+        validate(validator_for(issuer), issuer.token(exp=str(int(time.time()) + 600)))
+
+
+def test_unusable_entries_of_a_key_set_are_skipped(issuer: SigningIssuer) -> None:
+    keys = [42, {"kid": ["x"], "kty": "RSA"}, *issuer.jwks()["keys"]]
+    validator = TokenValidator([TrustedIssuer(ISSUER, [COGNITIVE_SERVICES], keys=keys)])  # type: ignore[list-item]
+    assert validate(validator, issuer.token()).object_id

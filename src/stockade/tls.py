@@ -26,7 +26,7 @@ def self_signed_certificate(directory: Path, hosts: list[str] | None = None) -> 
     certificate_path, key_path = directory / "cert.pem", directory / "key.pem"
     if certificate_path.exists() and key_path.exists():
         return certificate_path, key_path
-    names = hosts or ["localhost", socket.gethostname(), "127.0.0.1", "::1"]
+    names = hosts or ["localhost", socket.gethostname(), socket.getfqdn(), "127.0.0.1", "::1"]
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Stockade (self-signed)")])
     now = datetime.datetime.now(datetime.UTC)
@@ -46,6 +46,13 @@ def self_signed_certificate(directory: Path, hosts: list[str] | None = None) -> 
         .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
         .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # It must be its own trust anchor, so it is a CA; the constraint keeps its key from
+        # vouching for any other name should it leak.
+        .add_extension(
+            x509.NameConstraints(permitted_subtrees=[_subtree(n) for n in alternative_names],
+                                 excluded_subtrees=None),
+            critical=True,
+        )
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True, key_cert_sign=True, content_commitment=False,
@@ -70,3 +77,10 @@ def self_signed_certificate(directory: Path, hosts: list[str] | None = None) -> 
         )
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return certificate_path, key_path
+
+
+def _subtree(name: x509.GeneralName) -> x509.GeneralName:
+    if isinstance(name, x509.IPAddress):
+        address = name.value
+        return x509.IPAddress(ipaddress.ip_network((address, address.max_prefixlen)))
+    return name

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api.audit import audited_route
+from stockade.api.audit import audited_route, describe
 from stockade.api.auth import authorize
 from stockade.api.identity import MANAGED_IDENTITY_PATH
 from stockade.api.management import PREFIX, Body, body_of, resource_of
@@ -88,6 +88,7 @@ async def create_identity(request: Request) -> Response:
     await authorize(request, Permission.ACCESS)
     body: IdentityCreate = await body_of(request, IdentityCreate)
     resource = resource_of(request)
+    describe(request, f"{body.kind} {body.name}")
     identity, secret = await resource.access.create_identity(body.kind, body.name)
     return json_response(_identity(resource, identity, secret), status=201)
 
@@ -114,6 +115,11 @@ async def list_roles(request: Request) -> Response:
 async def assign_role(request: Request) -> Response:
     await authorize(request, Permission.ACCESS)
     body: RoleAssign = await body_of(request, RoleAssign)
+    if body.identity or body.key_id:
+        principal = body.identity or f"key {body.key_id}"
+    else:
+        principal = f"{body.object_id} ({body.tenant_id or 'this tenant'})"
+    describe(request, f"{body.role} to {principal} at {body.deployment or 'the resource'}")
     assignment = await resource_of(request).assign_role(**body.model_dump())
     return json_response(dataclasses.asdict(assignment), status=201)
 
@@ -147,6 +153,7 @@ async def show_resource(request: Request) -> Response:
 async def update_resource(request: Request) -> Response:
     await authorize(request, Permission.ACCESS)
     body: ResourceUpdate = await body_of(request, ResourceUpdate)
+    describe(request, body.model_dump_json(exclude_none=True))
     acls = body.network_acls or NetworkAcls()
     resource = resource_of(request)
     properties = await resource.access.set_properties(

@@ -24,6 +24,12 @@ from stockade.store import AuditEvent
 log = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+TARGET_STATE_KEY = "audit_target"
+
+
+def describe(request: Request, target: str) -> None:
+    """Name what a call changed, where the path alone does not (e.g. who got which role)."""
+    request.scope["state"][TARGET_STATE_KEY] = target[:256]
 
 
 def audited_route(path: str, endpoint: Endpoint, method: str, action: str) -> Route:
@@ -52,6 +58,10 @@ def _os_user() -> str:
 
 async def _record(request: Request, action: str, status: int) -> None:
     principal = request.scope["state"].get(PRINCIPAL_STATE_KEY)
+    if principal is None and not (
+        request.headers.get("api-key") or request.headers.get("authorization")
+    ):
+        return  # no credential at all: nothing was attempted, and such calls are not throttled
     if LOCAL_PRINCIPAL_SCOPE_KEY in request.scope:
         source = f"local:{_os_user()}"
     else:
@@ -63,7 +73,9 @@ async def _record(request: Request, action: str, status: int) -> None:
         actor=principal.name if principal else "(not authenticated)",
         source=source,
         action=action,
-        target="/".join(str(value) for value in request.path_params.values()) or None,
+        target=request.scope["state"].get(TARGET_STATE_KEY)
+        or "/".join(str(value) for value in request.path_params.values())
+        or None,
         status=status,
     )
     resource: Resource = request.app.state.resource

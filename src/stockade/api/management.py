@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api.audit import audited_route
+from stockade.api.audit import audited_route, describe
 from stockade.api.auth import authorize
 from stockade.api.body import read_body
 from stockade.api.responses import json_response
@@ -95,12 +95,12 @@ async def list_deployments(request: Request) -> Response:
 
 
 async def show_deployment(request: Request) -> Response:
-    await authorize(request, Permission.READ)
+    await authorize(request, Permission.READ, request.path_params["name"])
     return json_response(dataclasses.asdict(resource_of(request).deployment(request.path_params["name"])))
 
 
 async def create_deployment(request: Request) -> Response:
-    await authorize(request, Permission.DEPLOYMENTS)
+    await authorize(request, Permission.DEPLOYMENTS, request.path_params["name"])
     body = await body_of(request, DeploymentCreate)
     deployment = await resource_of(request).create_deployment(
         request.path_params["name"], body.model, body.backend, body.capacity
@@ -109,7 +109,7 @@ async def create_deployment(request: Request) -> Response:
 
 
 async def update_deployment(request: Request) -> Response:
-    await authorize(request, Permission.DEPLOYMENTS)
+    await authorize(request, Permission.DEPLOYMENTS, request.path_params["name"])
     body = await body_of(request, DeploymentUpdate)
     deployment = await resource_of(request).update_deployment(
         request.path_params["name"], model=body.model, backend=body.backend, capacity=body.capacity
@@ -118,7 +118,7 @@ async def update_deployment(request: Request) -> Response:
 
 
 async def delete_deployment(request: Request) -> Response:
-    await authorize(request, Permission.DEPLOYMENTS)
+    await authorize(request, Permission.DEPLOYMENTS, request.path_params["name"])
     await resource_of(request).delete_deployment(request.path_params["name"])
     return Response(status_code=204)
 
@@ -131,6 +131,7 @@ async def list_keys(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     await authorize(request, Permission.KEYS)
     body = await body_of(request, KeyCreate)
+    describe(request, f"{body.name} ({body.role}{f' at {body.deployment}' if body.deployment else ''})")
     limit = None
     if body.tokens_per_minute is not None or body.requests_per_minute is not None:
         limit = Limit(body.tokens_per_minute, body.requests_per_minute)

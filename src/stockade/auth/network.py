@@ -18,8 +18,14 @@ DENY = "Deny"
 
 
 def parse_address(text: str) -> IPAddress | None:
+    """An address, also as proxies write it with a port (``1.2.3.4:5123``, ``[2001:db8::1]:443``)."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     try:
-        address = ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     # An IPv4 client of a dual-stack socket appears as ::ffff:a.b.c.d; rules name it as IPv4.
@@ -54,6 +60,8 @@ class ClientAddress:
         return any(address in network for network in self._proxies)
 
     def resolve(self, peer: str | None, forwarded_for: str | None) -> IPAddress | None:
+        """The client's address, or None if it cannot be known (then only an Allow default
+        action lets it in)."""
         address = parse_address(peer) if peer else None
         if address is None or not forwarded_for or not self._trusted(address):
             return address
@@ -63,7 +71,7 @@ class ClientAddress:
         for entry in reversed(forwarded_for.split(",")):
             hop = parse_address(entry)
             if hop is None:
-                return address  # garbage in the header: trust only what we saw
+                return None  # garbage from a trusted proxy: the client is unknown, so not allowed
             if not self._trusted(hop):
                 return hop
             address = hop

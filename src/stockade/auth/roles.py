@@ -48,11 +48,9 @@ class Grant:
     def allows(self, permission: Permission, deployment: str | None = None) -> bool:
         if permission not in ROLE_PERMISSIONS.get(self.role, Permission(0)):
             return False
-        # A deployment-scoped grant covers its deployment, and reading resource-wide lists
-        # (models, deployments), but no other resource-wide operation such as managing keys.
-        if self.deployment is None or deployment == self.deployment:
-            return True
-        return deployment is None and permission == Permission.READ
+        # A deployment-scoped grant covers operations on its deployment and nothing resource-wide
+        # (usage, metrics, keys); listing models through the inference API needs no role.
+        return self.deployment is None or deployment == self.deployment
 
 
 def resolve_role(name: str) -> str | None:

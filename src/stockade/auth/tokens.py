@@ -35,10 +35,18 @@ JWKS_REFRESH_INTERVAL = 3600.0  # seconds a fetched key set is trusted before it
 UNKNOWN_KID_REFETCH_INTERVAL = 10.0  # an unknown kid triggers a fetch at most this often
 MAX_TOKEN_LENGTH = 16 * 1024  # Entra tokens are 1-4 KB; longer ones are refused unparsed
 MAX_REMEMBERED_TOKENS = 10_000
+MAX_ID_LENGTH = 64  # tid and oid are GUIDs in Entra; they are stored, so their length is bounded
 
 
 class TokenRejected(Exception):
-    """Why a token was refused; logged for operators, never told to the caller."""
+    """Why a token was refused; logged for operators, never told to the caller.
+
+    ``unknown_key`` marks tokens naming a key the issuer does not (yet) publish: during a key
+    rollover honest clients send those, so they do not count as failed attempts."""
+
+    def __init__(self, reason: str, *, unknown_key: bool = False) -> None:
+        super().__init__(reason)
+        self.unknown_key = unknown_key
 
 
 class WrongTenant(Exception):
@@ -99,8 +107,9 @@ class TrustedIssuer:
         for jwk in keys:
             try:
                 loaded[jwk.get("kid")] = _Key(jwt.PyJWK(dict(jwk)), jwk.get("alg"))
-            except jwt.PyJWTError as exc:  # one unusable key must not hide the others
-                log.warning("issuer %s: skipping key %s: %s", self.issuer, jwk.get("kid"), exc)
+            except (jwt.PyJWTError, AttributeError, TypeError, ValueError) as exc:
+                # One unusable entry must not hide the others.
+                log.warning("issuer %s: skipping an unusable key: %s", self.issuer, exc)
         self._keys = loaded
         self.version += 1
 
@@ -173,21 +182,23 @@ class TokenValidator:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected(f"token of {len(token)} characters")
         header, unverified = _unverified(token)
-        algorithm = header.get("alg")
-        if algorithm not in ACCEPTED_ALGORITHMS:
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if not isinstance(algorithm, str) or algorithm not in ACCEPTED_ALGORITHMS:
             raise TokenRejected(f"algorithm {algorithm!r} is not accepted")
         issuer = self._issuers.get(unverified.get("iss")) if isinstance(unverified.get("iss"), str) else None
         if issuer is None:
             raise TokenRejected(f"untrusted issuer {unverified.get('iss')!r}")
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=5.0)
-        key = await issuer.key(header.get("kid"), self._http)
+        if kid is not None and not isinstance(kid, str):
+            raise TokenRejected("malformed: kid is not a string")
+        key = await issuer.key(kid, self._http)
         if key is None:
-            raise TokenRejected(f"issuer {issuer.issuer} has no key {header.get('kid')!r}")
+            raise TokenRejected(f"issuer {issuer.issuer} has no key {kid!r}", unknown_key=True)
         if algorithm not in _ALGORITHMS_BY_KEY_TYPE.get(key.jwk.key_type, ()) or (
             key.declared_algorithm not in (None, algorithm)
         ):
-            raise TokenRejected(f"algorithm {algorithm} does not match key {header.get('kid')!r}")
+            raise TokenRejected(f"algorithm {algorithm} does not match key {kid!r}")
         try:
             claims = jwt.decode(
                 token,
@@ -203,6 +214,10 @@ class TokenValidator:
         tenant, object_id = claims.get("tid"), claims.get("oid")
         if not isinstance(tenant, str) or not isinstance(object_id, str):
             raise TokenRejected("no tid or oid claim")
+        if len(tenant) > MAX_ID_LENGTH or len(object_id) > MAX_ID_LENGTH:
+            raise TokenRejected("tid or oid longer than an Entra id can be")
+        if not isinstance(claims["exp"], int | float):
+            raise TokenRejected("exp is not a number")
         if issuer.tenants and tenant not in issuer.tenants:
             raise WrongTenant(tenant)
         client = claims.get("appid") or claims.get("azp")

@@ -7,6 +7,7 @@ from the store whenever its revision moves; its management operations write to t
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
@@ -170,7 +171,7 @@ class Access:
 
     def check_attempts(self, source: IPAddress | None) -> None:
         """429 for a source that failed to authenticate too often; before any secret is checked."""
-        wait = self.failures.retry_after(source)
+        wait = self.failures.retry_after(_attempt_source(source))
         if wait is not None:
             raise TooManyRequests(
                 "Too many failed authentication attempts from this address. Check the key or "
@@ -179,7 +180,7 @@ class Access:
             )
 
     def failed(self, source: IPAddress | None) -> None:
-        self.failures.record(source)
+        self.failures.record(_attempt_source(source))
 
     async def authenticate(
         self, api_key: str | None, bearer: str | None, source: IPAddress | None
@@ -195,10 +196,17 @@ class Access:
             claims = await self.validator.validate(bearer)
         except TokenRejected as reason:
             log.info("bearer token refused: %s", reason)
-            self.failed(source)
+            if not reason.unknown_key:
+                self.failed(source)
             raise InvalidToken() from None
         except WrongTenant as wrong:
             raise TenantMismatch(wrong.tenant) from None
+        if claims.tenant_id == self.tokens.tenant_id and claims.issuer != self.tokens.issuer:
+            # Role assignments name principals by tenant and object id; only this service may
+            # speak for its own tenant, or another issuer could take on its identities' roles.
+            log.info("refused a token of %s claiming the built-in tenant", claims.issuer)
+            self.failed(source)
+            raise InvalidToken()
         who = (claims.tenant_id, claims.object_id)
         return self._token_principals.get(who) or Principal(
             claims.object_id, claims.client_id or claims.object_id, (), kind="entra"
@@ -362,6 +370,13 @@ class Access:
 
     async def audit(self, limit: int, action: str | None = None) -> list[AuditEvent]:
         return await asyncio.to_thread(self.store.list_audit, limit, action)
+
+
+def _attempt_source(address: IPAddress | None) -> object:
+    # One IPv6 host usually holds a whole /64, so that is what counts as one source.
+    if isinstance(address, ipaddress.IPv6Address):
+        return ipaddress.IPv6Network((address, 64), strict=False)
+    return address
 
 
 def _configured_issuer(settings: Any) -> TrustedIssuer:

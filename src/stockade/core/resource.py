@@ -47,6 +47,7 @@ class Resource:
         self.access = Access(settings, self.store, changed=self.refresh)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
+        self._refreshing = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -82,15 +83,18 @@ class Resource:
         return created
 
     async def refresh(self) -> None:
-        revision = await asyncio.to_thread(self.store.revision)
-        if revision == self._revision:
-            return
-        deployments, access = await asyncio.to_thread(
-            lambda: (self.store.list_deployments(), self.access.read())
-        )
-        self._deployments = {d.name: d for d in deployments}
-        self.access.load(access)
-        self._revision = revision
+        # One refresh at a time: an older read finishing last would bring back, for a moment,
+        # a key or role that a management call has just removed.
+        async with self._refreshing:
+            revision = await asyncio.to_thread(self.store.revision)
+            if revision == self._revision:
+                return
+            deployments, access = await asyncio.to_thread(
+                lambda: (self.store.list_deployments(), self.access.read())
+            )
+            self._deployments = {d.name: d for d in deployments}
+            self.access.load(access)
+            self._revision = revision
 
     async def _refresh_forever(self) -> None:
         while True:
