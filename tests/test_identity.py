@@ -25,8 +25,14 @@ from jwt_helpers import SigningIssuer, serve_jwks
 
 SCOPE = "https://cognitiveservices.azure.com/.default"
 EXTERNAL_ISSUER = "https://sts.windows.net/test-tenant/"
+MULTI_TENANT_ISSUER = "https://issuer.example.test/"  # trusted for any tenant, keys from a file
 HELLO = [{"role": "user", "content": "Say hello."}]
 FAILED_ATTEMPTS = 5
+INVALID_TOKEN_BODY = {
+    "statusCode": 401,
+    "message": "Unauthorized. Access token is missing, invalid, audience is incorrect "
+    "(https://cognitiveservices.azure.com), or have expired.",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +43,23 @@ def external() -> Iterator[tuple[SigningIssuer, str, list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory, external) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+def multi_tenant() -> SigningIssuer:
+    return SigningIssuer(MULTI_TENANT_ISSUER)
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory, external, multi_tenant: SigningIssuer) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     issuer, jwks_url, _ = external
     data_dir = tmp_path_factory.mktemp("secure")
+    keys_file = data_dir / "multi-tenant-keys.json"
+    keys_file.write_text(json.dumps(multi_tenant.jwks()))
     config = data_dir / "stockade.toml"
     config.write_text(
         f'tls_self_signed = true\n[auth]\ntrusted_proxies = ["127.0.0.1"]\n'
         f"failed_attempts_per_minute = {FAILED_ATTEMPTS}\n"
         f'[[auth.issuers]]\nissuer = "{EXTERNAL_ISSUER}"\njwks_url = "{jwks_url}"\n'
         f'tenants = ["{issuer.tenant_id}"]\n'
+        f'[[auth.issuers]]\nissuer = "{MULTI_TENANT_ISSUER}"\njwks_file = "{keys_file}"\n'
     )
     port = free_port()
     env = server_env(data_dir, STOCKADE_CONFIG=str(config), STOCKADE_PORT=str(port))
@@ -320,6 +334,25 @@ def test_a_token_of_another_tenant_gets_azures_tenant_error(
     assert wrong.value.code == "Tenant provided in token does not match resource token"
 
 
+def test_keys_from_a_file_serve_closed_networks(secure: Server, trusting: str, multi_tenant: SigningIssuer) -> None:
+    object_id = "77777777-7777-7777-7777-777777777777"
+    secure.cli("roles", "assign", "--object-id", object_id, "--tenant-id", multi_tenant.tenant_id,
+               "--role", "openai-user")
+    wait_for_refresh()
+    assert chat(token_client(secure, trusting, multi_tenant.token(object_id=object_id)))
+
+
+def test_no_other_issuer_may_speak_for_the_built_in_tenant(
+    secure: Server, trusting: str, multi_tenant: SigningIssuer
+) -> None:
+    identity = create_identity(secure, "principals", "impersonated-job")
+    wait_for_refresh()
+    forged = multi_tenant.token(tid=identity["tenant_id"], object_id=identity["object_id"])
+    with pytest.raises(openai.AuthenticationError) as refused:
+        chat(client(secure, trusting, azure_ad_token=forged, default_headers={"x-forwarded-for": "192.0.2.21"}))
+    assert refused.value.body == INVALID_TOKEN_BODY
+
+
 # -- roles --------------------------------------------------------------------------------------
 
 
@@ -478,12 +511,6 @@ def test_signing_keys_are_stored_encrypted(secure: Server) -> None:
     engine.dispose()
     assert stored and all(pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----") for pem in stored)
 
-
-INVALID_TOKEN_BODY = {
-    "statusCode": 401,
-    "message": "Unauthorized. Access token is missing, invalid, audience is incorrect "
-    "(https://cognitiveservices.azure.com), or have expired.",
-}
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from stockade.api.audit import audited_route, describe
 from stockade.api.auth import authorize
 from stockade.api.identity import MANAGED_IDENTITY_PATH
-from stockade.api.management import PREFIX, Body, body_of, resource_of
+from stockade.api.management import PREFIX, Body, body_of, list_limit, resource_of
 from stockade.api.responses import json_response
 from stockade.auth import Permission
 from stockade.core import Resource
@@ -55,7 +55,7 @@ def _identity(resource: Resource, identity: Identity, secret: str | None = None)
         return shown
     if identity.kind == MANAGED:
         shown["environment"] = {
-            "IDENTITY_ENDPOINT": resource.settings.public_url + MANAGED_IDENTITY_PATH,
+            "IDENTITY_ENDPOINT": resource.access.public_url + MANAGED_IDENTITY_PATH,
             "IDENTITY_HEADER": secret,
         }
     else:
@@ -64,7 +64,7 @@ def _identity(resource: Resource, identity: Identity, secret: str | None = None)
             "AZURE_TENANT_ID": resource.access.tokens.tenant_id,
             "AZURE_CLIENT_ID": identity.client_id,
             "AZURE_CLIENT_SECRET": secret,
-            "AZURE_AUTHORITY_HOST": resource.settings.public_url,
+            "AZURE_AUTHORITY_HOST": resource.access.public_url,
         }
     return shown
 
@@ -140,7 +140,7 @@ def _properties(resource: Resource, properties: ResourceProperties) -> dict[str,
         },
         "tenant_id": tokens.tenant_id,
         "issuer": tokens.issuer,
-        "identity_endpoint": resource.settings.public_url + MANAGED_IDENTITY_PATH,
+        "identity_endpoint": resource.access.public_url + MANAGED_IDENTITY_PATH,
     }
 
 
@@ -182,11 +182,9 @@ async def rotate_signing_key(request: Request) -> Response:
 
 async def list_audit(request: Request) -> Response:
     await authorize(request, Permission.AUDIT)
-    try:
-        limit = min(max(int(request.query_params.get("limit", "50")), 1), 1000)
-    except ValueError:
-        limit = 50
-    events = await resource_of(request).access.audit(limit, request.query_params.get("action"))
+    events = await resource_of(request).access.audit(
+        list_limit(request), request.query_params.get("action")
+    )
     return json_response({"data": [dataclasses.asdict(event) for event in events]})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from stockade.auth import Permission, Principal
+from stockade.auth.keys import ENTRA
 from stockade.auth.network import IPAddress
 from stockade.core import Resource
 from stockade.errors import PermissionDenied
@@ -49,7 +50,7 @@ async def authorize(
 
 
 def denied(principal: Principal) -> PermissionDenied:
-    if principal.kind != "entra":
+    if principal.kind != ENTRA:
         return PermissionDenied()
     return PermissionDenied(
         f"The principal `{principal.id}` lacks the required role to perform this operation. "

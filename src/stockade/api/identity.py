@@ -18,7 +18,6 @@ from stockade.api.auth import client_address
 from stockade.api.body import read_body
 from stockade.api.responses import json_response
 from stockade.core.access import Access
-from stockade.identity.service import ManagedIdentityError, OAuthError
 
 MANAGED_IDENTITY_PATH = "/msi/token"
 MAX_TOKEN_REQUEST_BYTES = 64 * 1024
@@ -31,20 +30,16 @@ def _access(request: Request) -> Access:
 
 async def managed_identity_token(request: Request) -> Response:
     access = _access(request)
-    source = client_address(request)
-    access.check_attempts(source)
     query = request.query_params
-    try:
-        token = access.tokens.managed_identity_token(
+    token = access.issue_token(
+        client_address(request),
+        lambda: access.tokens.managed_identity_token(
             request.headers.get("x-identity-header"),
             query.get("api-version"),
             query.get("resource"),
             query.get("client_id"),
-        )
-    except ManagedIdentityError as error:
-        if error.status == 403:
-            access.failed(source)
-        raise
+        ),
+    )
     return json_response(
         {
             "access_token": token.access_token,
@@ -57,38 +52,26 @@ async def managed_identity_token(request: Request) -> Response:
     )
 
 
-def _check_tenant(access: Access, tenant: str) -> None:
-    if tenant != access.tokens.tenant_id:
-        raise OAuthError(
-            400, "invalid_tenant", 90002,
-            f"Tenant '{tenant}' not found. This service's tenant is {access.tokens.tenant_id}.",
-        )
-
-
 async def openid_configuration(request: Request) -> Response:
     access = _access(request)
-    _check_tenant(access, request.path_params["tenant"])
+    access.tokens.check_tenant(request.path_params["tenant"])
     return json_response(access.tokens.openid_configuration())
 
 
 async def signing_keys(request: Request) -> Response:
     access = _access(request)
-    _check_tenant(access, request.path_params["tenant"])
+    access.tokens.check_tenant(request.path_params["tenant"])
     return json_response(access.tokens.jwks)
 
 
 async def client_credentials_token(request: Request) -> Response:
     access = _access(request)
-    source = client_address(request)
-    access.check_attempts(source)
     body = await read_body(request, MAX_TOKEN_REQUEST_BYTES)
     form = dict(parse_qsl(body.decode("utf-8", "replace")))
-    try:
-        token = access.tokens.client_credentials_token(request.path_params["tenant"], form)
-    except OAuthError as error:
-        if error.status == 401:
-            access.failed(source)
-        raise
+    token = access.issue_token(
+        client_address(request),
+        lambda: access.tokens.client_credentials_token(request.path_params["tenant"], form),
+    )
     return json_response(
         {
             "token_type": "Bearer",

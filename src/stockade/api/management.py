@@ -70,6 +70,14 @@ async def body_of(request: Request, body_type: type[Body]) -> Any:
     return parse(body_type, await read_body(request, resource_of(request).settings.max_body_bytes))
 
 
+def list_limit(request: Request) -> int:
+    """The ``limit`` query parameter of a list: 1 to 1,000, 50 when absent or not a number."""
+    try:
+        return min(max(int(request.query_params.get("limit", "50")), 1), 1000)
+    except ValueError:
+        return 50
+
+
 def _key(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
     shown = {k: v for k, v in dataclasses.asdict(key).items() if k not in ("secret_hash", "revoked_at")}
     if secret is not None:
@@ -202,11 +210,7 @@ async def list_usage(request: Request) -> Response:
     await authorize(request, Permission.READ)
     resource = resource_of(request)
     await resource.usage.flush()
-    try:
-        limit = min(max(int(request.query_params.get("limit", "50")), 1), 1000)
-    except ValueError:
-        limit = 50
-    records = await resource.recent_usage(limit, request.query_params.get("deployment"))
+    records = await resource.recent_usage(list_limit(request), request.query_params.get("deployment"))
     return json_response({"data": [dataclasses.asdict(r) for r in records]})
 
 

@@ -52,9 +52,12 @@ def new_key(
     return record, secret
 
 
+ENTRA = "entra"  # Principal.kind of a token's holder
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an API key, or the holder of a token (``kind`` "entra"), with the roles
+    """Who is calling: an API key, or the holder of a token (``kind`` ENTRA), with the roles
     they hold. Hashable, so that rate-limit buckets can be cached per principal."""
 
     id: str

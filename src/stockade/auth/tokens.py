@@ -168,8 +168,8 @@ class TokenValidator:
         """The token's claims; ``TokenRejected`` saying why not, or ``WrongTenant``."""
         known = self._validated.get(token)
         if known is not None:
-            current = self._issuers.get(known.claims.issuer) is known.issuer
-            if current and known.issuer.version == known.version and time.time() < known.expires:
+            # Replacing an issuer clears what was remembered; new keys of the same one do not.
+            if known.issuer.version == known.version and time.time() < known.expires:
                 return known.claims
             del self._validated[token]
         claims, expires, issuer = await self._validate(token)

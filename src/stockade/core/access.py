@@ -17,11 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
 from stockade.auth import KeyRing, Principal, resolve_role
 from stockade.auth.failures import FailedAttempts
-from stockade.auth.keys import digest, generate_secret
+from stockade.auth.keys import ENTRA, digest, generate_secret
 from stockade.auth.network import ALLOW, DENY, ClientAddress, IPAddress, NetworkRules, parse_network
 from stockade.auth.roles import Grant
 from stockade.auth.tokens import TokenRejected, TokenValidator, TrustedIssuer, WrongTenant
@@ -32,11 +30,18 @@ from stockade.errors import (
     InvalidToken,
     LocalAuthDisabled,
     NotFound,
+    ServiceError,
     TenantMismatch,
     TooManyRequests,
     Unauthorized,
 )
-from stockade.identity.service import MANAGED, SERVICE_PRINCIPAL, TokenService
+from stockade.identity.service import (
+    MANAGED,
+    SERVICE_PRINCIPAL,
+    IssuedToken,
+    Signer,
+    TokenService,
+)
 from stockade.identity.signing import new_signing_key, passphrase, private_key
 from stockade.store import (
     ApiKey,
@@ -62,10 +67,6 @@ class Snapshot:
     signing_keys: list[SigningKey]
     signer: Signer | None  # the current signing key, decrypted
     properties: ResourceProperties
-    tenant_id: str
-
-
-Signer = tuple[SigningKey, RSAPrivateKey]
 
 
 class Access:
@@ -77,7 +78,8 @@ class Access:
         self._changed = changed  # reloads this from the store after a management change
         auth = settings.auth
         self.keys = KeyRing()
-        self.tokens = TokenService(auth.audiences, auth.token_lifetime_seconds)
+        self.public_url = settings.public_url  # once: it may need a DNS lookup
+        self.tokens = TokenService(self.public_url, auth.audiences, auth.token_lifetime_seconds)
         self.validator = TokenValidator(
             [_configured_issuer(issuer) for issuer in auth.issuers],
             leeway_seconds=auth.clock_skew_seconds,
@@ -90,13 +92,12 @@ class Access:
         self._passphrase = passphrase(
             auth.secret_key.get_secret_value() if auth.secret_key else None, settings.data_dir
         )
-        self._signer: Signer | None = None
 
     # -- loading ----------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """On first start, choose the tenant and make a signing key (blocking)."""
-        self.store.tenant_id()
+        """Read the tenant, or on first start choose it and make a signing key (blocking)."""
+        self.tokens.tenant_id = self.store.tenant_id()
         if not self.store.signing_keys():
             self.store.add_signing_key(new_signing_key(self._passphrase), only_if_none=True)
 
@@ -110,13 +111,13 @@ class Access:
             signing_keys,
             self._decrypt(signing_keys[0]) if signing_keys else None,
             self.store.resource_properties(),
-            self.store.tenant_id(),
         )
 
     def _decrypt(self, current: SigningKey) -> Signer | None:
         # Decryption derives a key from the passphrase (about 0.1 s): done once per signing key.
-        if self._signer is not None and self._signer[0].kid == current.kid:
-            return self._signer
+        loaded = self.tokens.signer
+        if loaded is not None and loaded[0].kid == current.kid:
+            return loaded
         try:
             return current, private_key(current, self._passphrase)
         except ValueError:
@@ -135,7 +136,7 @@ class Access:
         self.keys.load(snapshot.keys, {k: tuple(v) for k, v in grants.items() if isinstance(k, str)})
         names = {i.object_id: i.name for i in snapshot.identities}
         self._token_principals = {
-            who: Principal(who[1], names.get(who[1], who[1]), tuple(held), kind="entra")
+            who: Principal(who[1], names.get(who[1], who[1]), tuple(held), kind=ENTRA)
             for who, held in grants.items()
             if isinstance(who, tuple)
         }
@@ -147,16 +148,12 @@ class Access:
         )
 
     def _load_token_service(self, snapshot: Snapshot) -> None:
-        self._signer = snapshot.signer
-        self.tokens.load(
-            self.settings.public_url, snapshot.tenant_id, snapshot.identities,
-            snapshot.signing_keys, snapshot.signer,
-        )
+        self.tokens.load(snapshot.identities, snapshot.signing_keys, snapshot.signer)
         self.validator.trust(
             TrustedIssuer(
                 self.tokens.issuer,
                 self.settings.auth.audiences,
-                tenants=[snapshot.tenant_id],
+                tenants=[self.tokens.tenant_id],
                 keys=[key.public_jwk for key in snapshot.signing_keys],
             )
         )
@@ -168,6 +165,17 @@ class Access:
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> IPAddress | None:
         return self.addresses.resolve(peer, forwarded_for)
+
+    def issue_token(self, source: IPAddress | None, issue: Callable[[], IssuedToken]) -> IssuedToken:
+        """Run a token request of the token service, counting a wrong identity header or client
+        secret (its 401 and 403 answers) as a failed attempt of ``source``."""
+        self.check_attempts(source)
+        try:
+            return issue()
+        except ServiceError as error:
+            if error.status in (401, 403):
+                self.failed(source)
+            raise
 
     def check_attempts(self, source: IPAddress | None) -> None:
         """429 for a source that failed to authenticate too often; before any secret is checked."""
@@ -209,7 +217,7 @@ class Access:
             raise InvalidToken()
         who = (claims.tenant_id, claims.object_id)
         return self._token_principals.get(who) or Principal(
-            claims.object_id, claims.client_id or claims.object_id, (), kind="entra"
+            claims.object_id, claims.client_id or claims.object_id, (), kind=ENTRA
         )
 
     def _key(self, secret: str, source: IPAddress | None) -> Principal:

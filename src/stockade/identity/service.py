@@ -72,20 +72,17 @@ class IssuedToken:
     lifetime: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Signer:
-    kid: str
-    key: rsa.RSAPrivateKey
+Signer = tuple[SigningKey, rsa.RSAPrivateKey]  # the signing key and its decrypted private key
 
 
 class TokenService:
-    def __init__(self, audiences: list[str], lifetime_seconds: int) -> None:
+    def __init__(self, base_url: str, audiences: list[str], lifetime_seconds: int) -> None:
+        self.base_url = base_url
         self.audiences = set(audience_forms(audiences))
         self.lifetime = lifetime_seconds
-        self.base_url = ""
-        self.tenant_id = ""
+        self.tenant_id = ""  # chosen in the store on first start (``Access.prepare``)
         self.jwks: dict[str, Any] = {"keys": []}
-        self._signer: _Signer | None = None
+        self.signer: Signer | None = None
         self._by_secret: dict[str, Identity] = {}
         self._by_client_id: dict[str, Identity] = {}
 
@@ -94,19 +91,20 @@ class TokenService:
         return f"{self.base_url}/{self.tenant_id}/v2.0"
 
     def load(
-        self,
-        base_url: str,
-        tenant_id: str,
-        identities: list[Identity],
-        published: list[SigningKey],
-        signer: tuple[SigningKey, rsa.RSAPrivateKey] | None,
+        self, identities: list[Identity], published: list[SigningKey], signer: Signer | None
     ) -> None:
-        self.base_url = base_url
         self.jwks = {"keys": [key.public_jwk for key in published]}
-        self.tenant_id = tenant_id
         self._by_secret = {identity.secret_hash: identity for identity in identities}
         self._by_client_id = {identity.client_id: identity for identity in identities}
-        self._signer = _Signer(signer[0].kid, signer[1]) if signer else None
+        self.signer = signer
+
+    def check_tenant(self, tenant: str) -> None:
+        """Entra's answer for a tenant it does not know, in discovery and at the token endpoint."""
+        if tenant != self.tenant_id:
+            raise OAuthError(
+                400, "invalid_tenant", 90002,
+                f"Tenant '{tenant}' not found. This service's tenant is {self.tenant_id}.",
+            )
 
     # -- the two ways in ------------------------------------------------------------------------
 
@@ -142,11 +140,7 @@ class TokenService:
     def client_credentials_token(
         self, tenant: str, form: dict[str, str]
     ) -> IssuedToken:
-        if tenant != self.tenant_id:
-            raise OAuthError(
-                400, "invalid_request", 90002,
-                f"Tenant '{tenant}' not found. This service's tenant is {self.tenant_id}.",
-            )
+        self.check_tenant(tenant)
         if form.get("grant_type") != "client_credentials":
             raise OAuthError(
                 400, "unsupported_grant_type", 70003,
@@ -183,7 +177,7 @@ class TokenService:
         return self._issue(identity, resources[0])
 
     def _issue(self, identity: Identity, resource: str) -> IssuedToken:
-        if self._signer is None:
+        if self.signer is None:
             raise ServiceError(
                 "The token service has no usable signing key: set the same auth.secret_key on "
                 "every replica, or run `stockade signing-keys rotate`."
@@ -206,7 +200,7 @@ class TokenService:
             "uti": secrets.token_urlsafe(16),
         }
         token = jwt.encode(
-            claims, self._signer.key, algorithm=ALGORITHM, headers={"kid": self._signer.kid}
+            claims, self.signer[1], algorithm=ALGORITHM, headers={"kid": self.signer[0].kid}
         )
         return IssuedToken(token, identity.client_id, resource, now + self.lifetime, self.lifetime)
 
