@@ -23,10 +23,18 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TESTS = Path(__file__).resolve().parent
 
 
+SALES_CONTACT = "sales@stockade.test, +1 555 0100"
+# The session server sends this routine function to a webhook the routines tests serve here.
+WEBHOOK_FUNCTION = "delete_payment_method"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+WEBHOOK_PORT = free_port()
 
 
 @dataclass
@@ -192,6 +200,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         STOCKADE_MAX_BODY_BYTES=str(1024 * 1024),
         # Many tests send wrong keys on purpose; test_identity.py covers the limit itself.
         STOCKADE_AUTH__FAILED_ATTEMPTS_PER_MINUTE="10000",
+        STOCKADE_ROUTINES__SALES_CONTACT=SALES_CONTACT,
+        STOCKADE_ROUTINES__WEBHOOKS=json.dumps({WEBHOOK_FUNCTION: f"http://127.0.0.1:{WEBHOOK_PORT}/hook"}),
     )
     run_cli(env, "deployments", "create", "--name", "gpt-4o", "--model", "smollm2-135m-instruct", "--capacity", "500")
     run_cli(env, "deployments", "create", "--name", "text-embedding-3-small", "--model", "all-minilm-l6-v2", "--capacity", "500")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from json_server import serve_json
 
 COGNITIVE_SERVICES = "https://cognitiveservices.azure.com"
 
@@ -75,24 +74,9 @@ def serve_jwks(issuer: SigningIssuer) -> Iterator[tuple[str, list[str]]]:
     """The issuer's current JWKS at a loopback URL; yields the URL and a log of fetches."""
     fetches: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            fetches.append(self.path)
-            body = json.dumps(issuer.jwks()).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(_method: str, path: str, _body: Any) -> Any:
+        fetches.append(path)
+        return issuer.jwks()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/keys", fetches
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_json(answer) as port:
+        yield f"http://127.0.0.1:{port}/keys", fetches

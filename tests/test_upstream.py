@@ -90,7 +90,7 @@ def test_stream_relays_chunks_and_usage(client: AzureOpenAI, deployment: str) ->
 def test_tool_calls_pass_through(client: AzureOpenAI) -> None:
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}
     response = client.chat.completions.create(
-        model="via-openai", messages=HELLO, tools=[tool], tool_choice="required", max_tokens=40
+        model="via-openai", messages=HELLO, tools=[tool], tool_choice="required", max_tokens=200, temperature=0
     )
     assert json.loads(response.choices[0].message.tool_calls[0].function.arguments)["q"] is not None
 

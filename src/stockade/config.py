@@ -114,6 +114,35 @@ class AuthSettings(BaseModel):
     )
 
 
+class RoutineSettings(BaseModel):
+    """Support agents that follow routines (docs/routines.md)."""
+
+    directory: Path | None = Field(
+        None, description="Routine Markdown files to offer besides the built-in ones; default data_dir/routines"
+    )
+    chat_deployment: str | None = Field(
+        None, description="The chat deployment conversations use unless one is named; default: the first"
+    )
+    embeddings_deployment: str | None = Field(
+        None, description="The embeddings deployment for classifying answers; default: the first"
+    )
+    keep_messages: bool = Field(
+        False,
+        description="Store conversations' message text. Off, only the step trace (no text) is kept",
+    )
+    sales_contact: str = Field(
+        "", description="How customers reach sales, as provide_sales_contact_information tells them"
+    )
+    webhooks: dict[str, str] = Field(
+        default_factory=dict, description="Function name → URL of the user's own implementation"
+    )
+    endpoint: str | None = Field(
+        None,
+        description="Another Stockade whose API the agents call; default: this one, in process",
+    )
+    api_key: SecretStr | None = Field(None, description="A key for that endpoint")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STOCKADE_", env_nested_delimiter="__", extra="ignore"
@@ -139,6 +168,7 @@ class Settings(BaseSettings):
     )
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     auth: AuthSettings = AuthSettings()
+    routines: RoutineSettings = RoutineSettings()
     tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
     tls_private_key: Path | None = Field(None, description="Its PEM private key")
     tls_self_signed: bool = Field(

@@ -5,24 +5,30 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import httpx
+from openai import AsyncAzureOpenAI
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from stockade.api import access, identity, inference, management
-from stockade.api.auth import authorize
+from stockade.api import access, identity, inference, management, routines
+from stockade.api.auth import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
 from stockade.api.middleware import CallMiddleware
 from stockade.api.network import NetworkMiddleware
 from stockade.api.responses import error_response, json_response
-from stockade.auth import Permission
+from stockade.auth import ROUTINES_AGENT, Permission
+from stockade.config import Settings
 from stockade.core import Resource
 from stockade.errors import ResourceNotFound, ServiceError
 from stockade.telemetry import metrics
 
 KeysCreated = Callable[[dict[str, str]], None]
+AGENT_API_VERSION = "2024-10-21"
+AGENT_TIMEOUT_SECONDS = 120.0
 
 
 async def _service_error(_: Request, exc: Exception) -> Response:
@@ -75,6 +81,7 @@ def create_app(
             *management.routes(),
             *access.routes(),
             *identity.routes(),
+            *routines.routes(),
         ],
         middleware=[
             Middleware(CallMiddleware, usage=resource.usage),
@@ -84,4 +91,29 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.resource = resource
+    resource.routines.connect(_agent_client(app, resource.settings))
     return app
+
+
+def _agent_client(app: Starlette, settings: Settings) -> AsyncAzureOpenAI:
+    """The openai client routines' agents call models with: another Stockade if one is
+    configured, else this app in process, as the routines agent (no secret, no network)."""
+    if settings.routines.endpoint:
+        key = settings.routines.api_key
+        return AsyncAzureOpenAI(
+            azure_endpoint=settings.routines.endpoint,
+            api_key=key.get_secret_value() if key else None,
+            api_version=AGENT_API_VERSION,
+        )
+
+    async def as_agent(scope: Scope, receive: Receive, send: Send) -> None:
+        scope[LOCAL_PRINCIPAL_SCOPE_KEY] = ROUTINES_AGENT
+        await app(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=as_agent)
+    return AsyncAzureOpenAI(
+        azure_endpoint="http://stockade.internal",
+        api_key="in-process",  # never checked: the principal is set in the ASGI scope
+        api_version=AGENT_API_VERSION,
+        http_client=httpx.AsyncClient(transport=transport, timeout=AGENT_TIMEOUT_SECONDS),
+    )

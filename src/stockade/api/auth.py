@@ -38,14 +38,25 @@ async def authenticate(request: Request) -> Principal:
     )
 
 
-async def authorize(
-    request: Request, permission: Permission, deployment: str | None = None
-) -> Principal:
+async def identify(request: Request) -> Principal:
+    """Authenticate, and note the caller for the usage record; permissions are checked after."""
     principal = await authenticate(request)
     request.scope["state"][PRINCIPAL_STATE_KEY] = principal
     request.scope["state"]["call"].key_id = principal.id
-    if not principal.allows(permission, deployment):
-        raise denied(principal)
+    return principal
+
+
+def require(principal: Principal, permission: Permission, *deployments: str | None) -> None:
+    for deployment in deployments or (None,):
+        if not principal.allows(permission, deployment):
+            raise denied(principal)
+
+
+async def authorize(
+    request: Request, permission: Permission, deployment: str | None = None
+) -> Principal:
+    principal = await identify(request)
+    require(principal, permission, deployment)
     return principal
 
 

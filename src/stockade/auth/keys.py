@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stockade.auth.roles import ADMIN, Grant, Permission
+from stockade.auth.roles import ADMIN, OPENAI_USER, Grant, Permission
 from stockade.quotas.limits import Limit
 from stockade.store.records import ApiKey
 
@@ -73,6 +73,10 @@ class Principal:
 # Used by the command line acting on a local data directory: whoever can read the store's files
 # already holds every secret in it, so they act as the resource owner.
 LOCAL_OPERATOR = Principal(id="local", name="local operator", grants=(Grant(ADMIN),))
+
+# The routines' agents calling models through the API in process: they may call any deployment
+# and nothing else, and their calls are metered under this id.
+ROUTINES_AGENT = Principal(id="routines", name="routines agent", grants=(Grant(OPENAI_USER),))
 
 
 class KeyRing:

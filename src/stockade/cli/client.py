@@ -8,6 +8,9 @@ files is its owner already (as with ``sqlite3`` on the database file).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +21,8 @@ from stockade.auth import LOCAL_OPERATOR
 from stockade.config import Settings
 from stockade.core import Resource
 from stockade.errors import ServiceError
+
+TIMEOUT = 300.0
 
 
 class CommandError(Exception):
@@ -35,65 +40,100 @@ class ManagementClient:
         self.created_keys: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-        query = {k: v for k, v in params.items() if v is not None}
-        if self.endpoint:
-            response = self._remote(method, path, body, query)
-        else:
-            response = asyncio.run(self._local(method, path, body, query))
-        if response.status_code >= 400:
-            raise CommandError(_error_text(response))
-        return response.json() if response.content else None
+        with self.session() as session:
+            return session.request(method, path, body, **params)
 
-    def _remote(
-        self, method: str, path: str, body: dict[str, Any] | None, query: dict[str, Any]
-    ) -> httpx.Response:
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """Several calls on one connection, or on one in-process resource opened once."""
+        if self.endpoint:
+            with httpx.Client(base_url=self.endpoint, headers=self._headers(), timeout=TIMEOUT) as http:
+                yield Session(http.send, http.build_request, self.endpoint)
+            return
+        with asyncio.Runner() as runner:
+            resource = Resource(self.settings)
+            try:
+                self.created_keys = runner.run(resource.open(background=False))
+            except ServiceError as exc:
+                raise CommandError(exc.message) from None
+            except Exception as exc:
+                raise CommandError(f"cannot open the store at {self.settings.store_url}: {exc}") from None
+            app = create_app(resource)
+
+            async def as_local_operator(scope: Any, receive: Any, send: Any) -> None:
+                scope[LOCAL_PRINCIPAL_SCOPE_KEY] = LOCAL_OPERATOR
+                await app(scope, receive, send)
+
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=as_local_operator), base_url="http://local", timeout=TIMEOUT
+            )
+
+            def send(request: httpx.Request, stream: bool = False) -> httpx.Response:
+                response = runner.run(http.send(request))
+                runner.run(response.aread())
+                # A plain response over the bytes read, so that callers treat both modes alike.
+                return httpx.Response(
+                    response.status_code, headers=response.headers, content=response.content, request=request
+                )
+
+            try:
+                yield Session(send, http.build_request, None)
+            finally:
+                runner.run(http.aclose())
+                runner.run(resource.close())
+
+    def _headers(self) -> dict[str, str]:
         if self.api_key:
-            headers = {"api-key": self.api_key}
-        elif self.token:
-            headers = {"authorization": f"Bearer {self.token}"}
-        else:
-            raise CommandError(
-                "--endpoint needs a credential: pass --api-key or set STOCKADE_API_KEY (key1 or "
-                "key2, or an application key with the right role), or a token with --token"
-            )
+            return {"api-key": self.api_key}
+        if self.token:
+            return {"authorization": f"Bearer {self.token}"}
+        raise CommandError(
+            "--endpoint needs a credential: pass --api-key or set STOCKADE_API_KEY (key1 or "
+            "key2, or an application key with the right role), or a token with --token"
+        )
+
+
+class Session:
+    def __init__(
+        self,
+        send: Callable[..., httpx.Response],
+        build: Callable[..., httpx.Request],
+        endpoint: str | None,
+    ) -> None:
+        self._send = send
+        self._build = build
+        self._endpoint = endpoint
+
+    def _response(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any], stream: bool) -> httpx.Response:
+        query = {k: v for k, v in params.items() if v is not None}
+        request = self._build(method, path, json=body, params=query)
         try:
-            return httpx.request(
-                method,
-                self.endpoint + path,
-                json=body,
-                params=query,
-                headers=headers,
-                timeout=60,
-            )
+            response = self._send(request, stream=stream)
         except httpx.HTTPError as exc:
             raise CommandError(
-                f"cannot reach {self.endpoint} ({exc}); is `stockade serve` running there?"
+                f"cannot reach {self._endpoint} ({exc}); is `stockade serve` running there?"
             ) from None
+        if response.status_code >= 400:
+            response.read()
+            raise CommandError(_error_text(response))
+        return response
 
-    async def _local(
-        self, method: str, path: str, body: dict[str, Any] | None, query: dict[str, Any]
-    ) -> httpx.Response:
-        resource = Resource(self.settings)
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        response = self._response(method, path, body, params, stream=False)
+        return response.json() if response.content else None
+
+    def events(self, method: str, path: str, body: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """The items of a Server-Sent Events reply, as they arrive."""
+        response = self._response(method, path, body, {}, stream=True)
         try:
-            self.created_keys = await resource.open(background=False)
-        except ServiceError as exc:
-            raise CommandError(exc.message) from None
-        except Exception as exc:
-            raise CommandError(
-                f"cannot open the store at {self.settings.store_url}: {exc}"
-            ) from None
-        app = create_app(resource)
-
-        async def as_local_operator(scope: Any, receive: Any, send: Any) -> None:
-            scope[LOCAL_PRINCIPAL_SCOPE_KEY] = LOCAL_OPERATOR
-            await app(scope, receive, send)
-
-        transport = httpx.ASGITransport(app=as_local_operator)
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
-                return await client.request(method, path, json=body, params=query)
+            for line in response.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    item = json.loads(line[len("data: "):])
+                    if "error" in item:
+                        raise CommandError(str(item["error"].get("message")))
+                    yield item
         finally:
-            await resource.close()
+            response.close()
 
 
 def _error_text(response: httpx.Response) -> str:

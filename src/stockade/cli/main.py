@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from stockade.cli.client import CommandError, ManagementClient
+from stockade.cli.output import when
+from stockade.cli.routines import cases_app, chat, routines_app
 from stockade.config import Settings, load_settings
 
 app = typer.Typer(
@@ -52,6 +53,9 @@ app.add_typer(network_app, name="network")
 app.add_typer(local_auth_app, name="local-auth")
 app.add_typer(signing_keys_app, name="signing-keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(routines_app, name="routines")
+app.add_typer(cases_app, name="cases")
+app.command()(chat)
 
 console = Console()
 errors = Console(stderr=True)
@@ -123,10 +127,6 @@ def show_created_keys(keys: dict[str, str]) -> None:
     )
 
 
-def _time(value: float | None) -> str:
-    return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
 # -- serve -------------------------------------------------------------------------------------
 
 
@@ -167,6 +167,8 @@ def serve(
         changes.update(tls_certificate=tls_certificate, tls_private_key=tls_private_key)
     settings = settings.model_copy(update=changes)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # The routines' agents call the API in process through httpx; uvicorn logs those calls already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     resource = Resource(settings)
     errors.print(f"[bold]Stockade[/bold] on {settings.public_url}/  store: {settings.store_url}")
     application = create_app(resource, on_keys_created=show_created_keys)
@@ -206,7 +208,7 @@ def _deployment_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("name", "model", "backend", "capacity (k TPM)", "created", "updated")
     for d in rows:
         table.add_row(
-            d["name"], d["model"], d["backend"], str(d["capacity"]), _time(d["created_at"]), _time(d["updated_at"])
+            d["name"], d["model"], d["backend"], str(d["capacity"]), when(d["created_at"]), when(d["updated_at"])
         )
     return table
 
@@ -279,7 +281,7 @@ def _key_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(
             k["name"], k["id"], k["kind"], k["role"], k["deployment"] or "(all)",
             _per_minute(k["tokens_per_minute"]), _per_minute(k["requests_per_minute"]),
-            "…" + k["hint"], _time(k["created_at"]),
+            "…" + k["hint"], when(k["created_at"]),
         )
     return table
 
@@ -395,7 +397,7 @@ def usage_list(
     table = Table("time", "operation", "deployment", "key", "status", "prompt", "completion", "ms")
     for r in data:
         table.add_row(
-            _time(r["ts"]), r["operation"], r["deployment"] or "", r["key_id"] or "", str(r["status"]),
+            when(r["ts"]), r["operation"], r["deployment"] or "", r["key_id"] or "", str(r["status"]),
             str(r["prompt_tokens"]), str(r["completion_tokens"]), f"{r['latency_ms']:.1f}",
         )
     ctx.obj.emit(data, table)
@@ -408,7 +410,7 @@ def _identity_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("name", "id", "client id", "object id", "secret ends with", "secret set")
     for i in rows:
         table.add_row(i["name"], i["id"], i["client_id"], i["object_id"], "…" + i["hint"],
-                      _time(i["secret_created_at"]))
+                      when(i["secret_created_at"]))
     return table
 
 
@@ -528,7 +530,7 @@ def _roles_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("id", "role", "scope", "principal", "assigned")
     for a in rows:
         principal = f"key {a['key_id']}" if a["key_id"] else f"{a['object_id']} (tenant {a['tenant_id']})"
-        table.add_row(a["id"], a["role"], a["deployment"] or "(resource)", principal, _time(a["created_at"]))
+        table.add_row(a["id"], a["role"], a["deployment"] or "(resource)", principal, when(a["created_at"]))
     return table
 
 
@@ -612,7 +614,7 @@ def local_auth_enable(ctx: typer.Context) -> None:
 def _signing_keys_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("kid", "created", "state")
     for k in rows:
-        table.add_row(k["kid"], _time(k["created_at"]), "retired (still published)" if k["retired_at"] else "signing")
+        table.add_row(k["kid"], when(k["created_at"]), "retired (still published)" if k["retired_at"] else "signing")
     return table
 
 
@@ -643,5 +645,5 @@ def audit_list(
     data = ctx.obj.call("GET", "/management/audit", limit=limit, action=action)["data"]
     table = Table("time", "who", "from", "action", "target", "status")
     for e in data:
-        table.add_row(_time(e["ts"]), e["actor"], e["source"], e["action"], e["target"] or "", str(e["status"]))
+        table.add_row(when(e["ts"]), e["actor"], e["source"], e["action"], e["target"] or "", str(e["status"]))
     ctx.obj.emit(data, table)

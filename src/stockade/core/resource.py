@@ -21,6 +21,7 @@ from stockade.core.inference import Inference
 from stockade.core.names import NAME
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
 from stockade.quotas import Limit, create_limiter
+from stockade.routines.service import Conversations
 from stockade.store import (
     ApiKey,
     Deployment,
@@ -45,6 +46,7 @@ class Resource:
         self.inference = Inference(self.registry, self.limiter, settings.limits.default_max_tokens)
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
         self.access = Access(settings, self.store, changed=self.refresh)
+        self.routines = Conversations(settings, self.store, self.conversation_deployments)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
         self._refreshing = asyncio.Lock()
@@ -69,6 +71,7 @@ class Resource:
         await self.usage.stop()
         await self.limiter.close()
         await self.access.close()
+        await self.routines.close()
         await self.registry.close()
         self.store.close()
 
@@ -134,6 +137,32 @@ class Resource:
 
     def deployments(self) -> list[Deployment]:
         return sorted(self._deployments.values(), key=lambda d: d.name)
+
+    def conversation_deployments(self, chat: str | None, embeddings: str | None) -> tuple[str, str]:
+        """The chat and embeddings deployments a routine conversation uses, checked."""
+        routines = self.settings.routines
+        return (
+            self._deployment_of_kind("chat", chat or routines.chat_deployment, "deployment"),
+            self._deployment_of_kind(
+                "embeddings", embeddings or routines.embeddings_deployment, "embeddings_deployment"
+            ),
+        )
+
+    def _deployment_of_kind(self, kind: str, name: str | None, param: str) -> str:
+        candidates = [
+            d.name for d in self.deployments()
+            if (spec := self.registry.spec(d.backend, d.model)) is not None and spec.kind == kind
+        ]
+        if name is None and candidates:
+            return candidates[0]
+        if name is None:
+            raise InvalidRequest(
+                f"Routines need a {kind} deployment; create one with `stockade deployments create`.",
+                param=param,
+            )
+        if name not in candidates:
+            raise InvalidRequest(f"There is no {kind} deployment named {name!r}.", param=param)
+        return name
 
     def _resolve_model(self, model: str, backend: str | None) -> ModelSpec:
         matches = self.registry.find(model, backend)

@@ -3,12 +3,15 @@
 from stockade.store.records import (
     ApiKey,
     AuditEvent,
+    Case,
+    Conversation,
     Deployment,
     Identity,
     RecentUse,
     ResourceProperties,
     RoleAssignment,
     SigningKey,
+    TraceEvent,
     UsageRecord,
 )
 from stockade.store.store import QuotaExceeded, Store
@@ -16,6 +19,8 @@ from stockade.store.store import QuotaExceeded, Store
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Case",
+    "Conversation",
     "Deployment",
     "Identity",
     "QuotaExceeded",
@@ -24,5 +29,6 @@ __all__ = [
     "RoleAssignment",
     "SigningKey",
     "Store",
+    "TraceEvent",
     "UsageRecord",
 ]

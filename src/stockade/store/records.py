@@ -106,3 +106,39 @@ class ResourceProperties:
     disable_local_auth: bool = False
     default_action: str = "Allow"
     ip_rules: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    routine: str
+    routine_version: str
+    deployment: str
+    embeddings_deployment: str
+    case_id: str
+    principal: str
+    state: dict[str, Any]
+    turn: int
+    status: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    ts: float
+    turn: int
+    kind: str
+    step: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: str
+    conversation_id: str
+    routine: str
+    status: str
+    opened_at: float
+    closed_at: float | None = None
+    reason: str | None = None

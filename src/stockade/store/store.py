@@ -21,17 +21,24 @@ from alembic.config import Config as AlembicConfig
 from stockade.store.records import (
     ApiKey,
     AuditEvent,
+    Case,
+    Conversation,
     Deployment,
     Identity,
     RecentUse,
     ResourceProperties,
     RoleAssignment,
     SigningKey,
+    TraceEvent,
     UsageRecord,
 )
 from stockade.store.tables import (
     api_keys,
     audit_events,
+    cases,
+    conversation_events,
+    conversation_messages,
+    conversations,
     deployments,
     identities,
     model_quotas,
@@ -484,3 +491,99 @@ class Store:
         query = query.order_by(usage_records.c.id.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [UsageRecord(**row._mapping) for row in connection.execute(query)]
+
+    # -- conversations and cases ------------------------------------------------------------------
+
+    def insert_conversation(self, conversation: Conversation, case: Case) -> None:
+        row = dataclasses.asdict(conversation)
+        row["state"] = json.dumps(conversation.state)
+        with self.engine.begin() as connection:
+            connection.execute(cases.insert().values(**dataclasses.asdict(case)))
+            connection.execute(conversations.insert().values(**row))
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(conversations).where(conversations.c.id == conversation_id)
+            ).first()
+        if row is None:
+            return None
+        values = dict(row._mapping)
+        values["state"] = json.loads(values["state"])
+        return Conversation(**values)
+
+    def save_turn(
+        self,
+        conversation: Conversation,
+        state: dict[str, Any],
+        status: str,
+        events: Sequence[TraceEvent],
+        messages: Sequence[tuple[str, str]] = (),
+    ) -> bool:
+        """Store a turn's outcome unless another turn of the same conversation got there first."""
+        now = time.time()
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation.id, conversations.c.turn == conversation.turn)
+                .values(state=json.dumps(state), status=status, turn=conversation.turn + 1, updated_at=now)
+            ).rowcount
+            if not updated:
+                return False
+            if events:
+                connection.execute(conversation_events.insert(), [
+                    {"conversation_id": conversation.id, "ts": event.ts, "turn": event.turn,
+                     "kind": event.kind, "step": event.step, "detail": json.dumps(event.detail)}
+                    for event in events
+                ])
+            if messages:
+                connection.execute(conversation_messages.insert(), [
+                    {"conversation_id": conversation.id, "ts": now, "role": role, "content": content}
+                    for role, content in messages
+                ])
+        return True
+
+    def trace(self, conversation_id: str) -> list[TraceEvent]:
+        query = (
+            sa.select(conversation_events.c.ts, conversation_events.c.turn, conversation_events.c.kind,
+                      conversation_events.c.step, conversation_events.c.detail)
+            .where(conversation_events.c.conversation_id == conversation_id)
+            .order_by(conversation_events.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [
+                TraceEvent(ts, turn, kind, step, json.loads(detail))
+                for ts, turn, kind, step, detail in connection.execute(query)
+            ]
+
+    def conversation_messages(self, conversation_id: str) -> list[tuple[str, str]]:
+        query = (
+            sa.select(conversation_messages.c.role, conversation_messages.c.content)
+            .where(conversation_messages.c.conversation_id == conversation_id)
+            .order_by(conversation_messages.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [(role, content) for role, content in connection.execute(query)]
+
+    def close_case(self, case_id: str, status: str, reason: str | None = None) -> Case | None:
+        """Close an open case; a case already closed stays as it was closed."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                cases.update()
+                .where(cases.c.id == case_id, cases.c.status == "open")
+                .values(status=status, closed_at=time.time(), reason=reason)
+            )
+        return self.get_case(case_id)
+
+    def get_case(self, case_id: str) -> Case | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(cases).where(cases.c.id == case_id)).first()
+        return Case(**row._mapping) if row else None
+
+    def list_cases(self, limit: int = 50, status: str | None = None) -> list[Case]:
+        query = sa.select(cases)
+        if status:
+            query = query.where(cases.c.status == status)
+        query = query.order_by(cases.c.opened_at.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            return [Case(**row._mapping) for row in connection.execute(query)]

@@ -123,3 +123,58 @@ usage_records = sa.Table(
     sa.Column("completion_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("latency_ms", sa.Float, nullable=False),
 )
+
+# Routine conversations. The state is the engine's position (steps, not text); the trace records
+# what each turn did, never what anyone wrote. Message text has its own table, written only when
+# the data policy keeps it.
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("routine", sa.String(64), nullable=False),
+    sa.Column("routine_version", sa.String(16), nullable=False),
+    sa.Column("deployment", sa.String(64), nullable=False),
+    sa.Column("embeddings_deployment", sa.String(64), nullable=False),
+    sa.Column("case_id", sa.String(32), nullable=False),
+    sa.Column("principal", sa.String(128), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("turn", sa.Integer, nullable=False),  # bumped by every turn: concurrent turns conflict
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+conversation_events = sa.Table(
+    "conversation_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("conversation_id", sa.String(32), nullable=False, index=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("turn", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("step", sa.String(16), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),  # JSON, without message text
+)
+
+conversation_messages = sa.Table(
+    "conversation_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("conversation_id", sa.String(32), nullable=False, index=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+)
+
+# A support case per conversation, closed by the routine's case_resolution or by a hand-off.
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("conversation_id", sa.String(32), nullable=False),
+    sa.Column("routine", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open, resolved or handed_off
+    sa.Column("opened_at", sa.Float, nullable=False, index=True),
+    sa.Column("closed_at", sa.Float, nullable=True),
+    sa.Column("reason", sa.String(64), nullable=True),
+)

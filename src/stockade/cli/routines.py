@@ -1,0 +1,235 @@
+"""``stockade routines``, ``stockade chat`` and ``stockade cases``: support agents from the terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from stockade.cli.client import CommandError
+from stockade.cli.output import when
+from stockade.routines.checker import Finding, Severity, check, has_errors
+from stockade.routines.evaluation import Report, ScriptError, load_script, run_conversation
+from stockade.routines.generate import GenerationError, generate_routine
+from stockade.routines.parser import RoutineSyntaxError, load_routine
+from stockade.routines.service import BUILTIN_DIRECTORY
+
+routines_app = typer.Typer(help="Routines: procedures that support agents follow step by step.", no_args_is_help=True)
+cases_app = typer.Typer(help="Support cases that routine conversations open and close.", no_args_is_help=True)
+
+console = Console()
+errors = Console(stderr=True)
+SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
+DEFAULT_SCRIPT = BUILTIN_DIRECTORY / "baa-eval.yaml"
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    if not findings:
+        console.print("[green]No findings.[/green]")
+    for finding in findings:
+        style = SEVERITY_STYLE[finding.severity]
+        where = f"step {finding.step}: " if finding.step else ""
+        console.print(f"[{style}]{finding.severity.value}[/{style}] {where}{finding.message}")
+
+
+@routines_app.command("list")
+def routines_list(ctx: typer.Context) -> None:
+    """The routines conversations can follow."""
+    data = ctx.obj.call("GET", "/routines")["data"]
+    table = Table("name", "title", "version", "findings")
+    for routine in data:
+        counts = {s: sum(f["severity"] == s for f in routine["findings"]) for s in ("error", "warning")}
+        table.add_row(routine["name"], routine["title"] or "", routine["version"] or "",
+                      f"{counts['error']} errors, {counts['warning']} warnings")
+    ctx.obj.emit(data, table)
+
+
+@routines_app.command("show")
+def routines_show(ctx: typer.Context, name: str) -> None:
+    """A routine in its typed form: steps, branches and function contracts (JSON)."""
+    ctx.obj.as_json = True
+    ctx.obj.emit(ctx.obj.call("GET", f"/routines/{name}"))
+
+
+@routines_app.command("check")
+def routines_check(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="A routine in Markdown")]) -> None:
+    """Check a routine: undefined or unused functions, unreachable steps, branches the agent can
+    never observe, a missing final case_resolution. Exits 1 if it cannot be followed."""
+    try:
+        routine = load_routine(file)
+    except RoutineSyntaxError as exc:
+        raise _fail(str(exc)) from None
+    findings = check(routine)
+    if ctx.obj.as_json:
+        ctx.obj.emit({"routine": routine.to_dict(), "findings": [f.to_dict() for f in findings]})
+    else:
+        console.print(f"[bold]{routine.title}[/bold] ({len(routine.walk())} steps, "
+                      f"{len(routine.functions)} functions, version {routine.version})")
+        _print_findings(findings)
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+@routines_app.command("generate")
+def routines_generate(
+    ctx: typer.Context,
+    article: Annotated[Path, typer.Argument(help="A help-center article in Markdown")],
+    deployment: Annotated[str, typer.Option(help="The chat deployment that writes the routine")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write it (default: ARTICLE name without -article, .md)")] = None,
+) -> None:
+    """Turn a help-center article into a routine through a chat deployment, then check it.
+    The result is a file to review and edit, not something to trust blindly."""
+    try:
+        text = article.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {article}: {exc}") from None
+    target = output or article.with_name(article.stem.removesuffix("-article") + "-routine.md")
+    with ctx.obj.client.session() as session, console.status(f"Writing a routine with {deployment}…"):
+        try:
+            routine, findings = generate_routine(text, article.stem, deployment, session.request)
+        except (CommandError, GenerationError) as exc:
+            raise _fail(str(exc)) from None
+    target.write_text(routine.source, encoding="utf-8")
+    console.print(f"Wrote [bold]{target}[/bold] ({len(routine.walk())} steps, {len(routine.functions)} functions). Review it before use.")
+    _print_findings(findings)
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+@routines_app.command("eval")
+def routines_eval(
+    ctx: typer.Context,
+    script: Annotated[Path, typer.Argument(help="Scripted conversations (YAML)")] = DEFAULT_SCRIPT,
+    routine_file: Annotated[Path | None, typer.Option("--routine", help="The routine's Markdown (default: the built-in one the script names)")] = None,
+    deployment: Annotated[str | None, typer.Option(help="Chat deployment (default: routines.chat_deployment or the first)")] = None,
+    embeddings_deployment: Annotated[str | None, typer.Option(help="Embeddings deployment")] = None,
+) -> None:
+    """Run scripted conversations and print step adherence, function-call precision and recall,
+    and the rate of claimed-but-not-taken actions. Exits 1 unless every conversation passes."""
+    try:
+        plan = load_script(script)
+        routine = load_routine(routine_file or BUILTIN_DIRECTORY / f"{plan.routine}.md")
+    except (ScriptError, RoutineSyntaxError) as exc:
+        raise _fail(str(exc)) from None
+    create = {k: v for k, v in {"deployment": deployment, "embeddings_deployment": embeddings_deployment}.items() if v}
+    outcomes = []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=errors)
+    with ctx.obj.client.session() as session, progress:
+        task = progress.add_task("Scripted conversations", total=len(plan.conversations))
+        for scripted in plan.conversations:
+            progress.update(task, description=scripted.name)
+            try:
+                outcomes.append(run_conversation(scripted, routine, session.request, **create))
+            except CommandError as exc:
+                raise _fail(f"{scripted.name}: {exc}") from None
+            progress.advance(task)
+    report = Report(outcomes)
+    if ctx.obj.as_json:
+        ctx.obj.emit(report.to_dict())
+    else:
+        _print_report(report)
+    if report.passed != len(outcomes):
+        raise typer.Exit(1)
+
+
+def _print_report(report: Report) -> None:
+    table = Table("conversation", "turns", "steps", "calls made/expected", "claims without action", "")
+    for o in report.outcomes:
+        table.add_row(o.name, str(o.turns), f"{o.adherent_turns}/{o.turns}",
+                      f"{o.matching_calls}/{o.made_calls}/{o.expected_calls}", str(o.claimed_not_taken),
+                      "[green]pass[/green]" if o.passed else "[red]FAIL[/red]")
+    console.print(table)
+    for o in report.outcomes:
+        for difference in o.differences:
+            console.print(f"[red]{o.name}[/red]: {difference}")
+    console.print(
+        f"[bold]{report.passed}/{len(report.outcomes)} conversations passed[/bold]  "
+        f"step adherence {report.step_adherence:.1%}  "
+        f"function calls: precision {report.precision:.1%}, recall {report.recall:.1%}  "
+        f"claimed but not taken {report.claimed_not_taken_rate:.1%} of turns"
+    )
+
+
+def chat(
+    ctx: typer.Context,
+    routine: Annotated[str, typer.Option(help="The routine the agent follows")] = "baa",
+    deployment: Annotated[str | None, typer.Option(help="Chat deployment")] = None,
+    embeddings_deployment: Annotated[str | None, typer.Option(help="Embeddings deployment")] = None,
+    trace: Annotated[bool, typer.Option(help="Show the steps, decisions and function calls")] = False,
+) -> None:
+    """Talk to a support agent that follows a routine, in the terminal (Ctrl-D to leave)."""
+    body: dict[str, Any] = {"routine": routine}
+    body.update({k: v for k, v in {"deployment": deployment, "embeddings_deployment": embeddings_deployment}.items() if v})
+    try:
+        with ctx.obj.client.session() as session:
+            conversation = session.request("POST", "/routines/conversations", body)
+            console.print(f"[dim]Conversation {conversation['id']} (case {conversation['case']}) "
+                          f"following {conversation['routine']} on {conversation['deployment']}.[/dim]")
+            status = conversation["status"]
+            while status == "open":
+                try:
+                    message = console.input("[bold cyan]you>[/bold cyan] ")
+                except EOFError:
+                    break
+                if not message.strip():
+                    continue
+                path = f"/routines/conversations/{conversation['id']}/messages"
+                for event in session.events("POST", path, {"content": message, "stream": True}):
+                    status = _show_event(event, trace) or status
+    except CommandError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"[dim]The conversation is {status}.[/dim]")
+
+
+def _show_event(event: dict[str, Any], trace: bool) -> str | None:
+    if event["kind"] == "message":
+        console.print(f"[bold green]agent>[/bold green] {event['text']}")
+    elif event["kind"] == "status":
+        return str(event["status"])
+    elif trace:
+        details = {k: v for k, v in event.items() if k not in ("kind", "step")}
+        console.print(f"[dim]  {event['kind']} {event['step'] or ''} {json.dumps(details)}[/dim]")
+    return None
+
+
+@cases_app.command("list")
+def cases_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="open, resolved or handed_off")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Recent support cases."""
+    data = ctx.obj.call("GET", "/management/cases", status=status, limit=limit)["data"]
+    table = Table("case", "routine", "status", "opened", "closed", "reason", "conversation")
+    for c in data:
+        table.add_row(c["id"], c["routine"], c["status"], when(c["opened_at"]), when(c["closed_at"]),
+                      c["reason"] or "", c["conversation_id"])
+    ctx.obj.emit(data, table)
+
+
+@cases_app.command("show")
+def cases_show(ctx: typer.Context, case: str) -> None:
+    """A case, and the step trace of its conversation (never the messages' text)."""
+    found = ctx.obj.call("GET", f"/management/cases/{case}")
+    conversation = ctx.obj.call("GET", f"/routines/conversations/{found['conversation_id']}")
+    data = {**found, "conversation": conversation}
+    if ctx.obj.as_json:
+        ctx.obj.emit(data)
+        return
+    console.print(f"[bold]Case {found['id']}[/bold]: {found['status']}"
+                  f"{' (' + found['reason'] + ')' if found['reason'] else ''}, routine {found['routine']} "
+                  f"version {conversation['routine_version']}")
+    table = Table("turn", "event", "step", "detail")
+    for event in conversation["trace"]:
+        table.add_row(str(event["turn"]), event["kind"], event["step"] or "", json.dumps(event["detail"]))
+    console.print(table)

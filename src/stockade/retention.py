@@ -1,0 +1,50 @@
+"""Which endpoints keep no data at rest: the one list the documentation and the agents both show.
+
+An endpoint is eligible for zero data retention when its request and response bodies exist only
+in memory for the length of the call. Endpoints that exist to store data (files, batch jobs) are
+not, whatever their retention settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    eligible: bool
+    why: str
+
+
+ZERO_RETENTION_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/openai/deployments/{deployment}/chat/completions", True,
+             "bodies live in memory for the call only; `store` is not honoured"),
+    Endpoint("POST", "/openai/deployments/{deployment}/completions", True,
+             "bodies live in memory for the call only"),
+    Endpoint("POST", "/openai/deployments/{deployment}/embeddings", True,
+             "bodies live in memory for the call only"),
+    Endpoint("POST", "/openai/v1/chat/completions", True, "as the deployment route"),
+    Endpoint("POST", "/openai/v1/completions", True, "as the deployment route"),
+    Endpoint("POST", "/openai/v1/embeddings", True, "as the deployment route"),
+    Endpoint("POST", "/routines/conversations/{id}/messages", True,
+             "the step trace holds no message text; text is kept only where "
+             "`routines.keep_messages` is on"),
+    Endpoint("POST", "/openai/files", False, "stores the uploaded file until it is deleted"),
+    Endpoint("POST", "/openai/batches", False,
+             "stores the batch's input and output files until they are deleted"),
+)
+
+
+def eligible_endpoints() -> list[Endpoint]:
+    return [endpoint for endpoint in ZERO_RETENTION_ENDPOINTS if endpoint.eligible]
+
+
+def markdown_table() -> str:
+    """The table docs/data-retention.md shows (a test keeps the two the same)."""
+    rows = ["| Endpoint | Zero data retention | Why |", "|---|---|---|"]
+    for endpoint in ZERO_RETENTION_ENDPOINTS:
+        verdict = "eligible" if endpoint.eligible else "**not eligible**"
+        rows.append(f"| `{endpoint.method} {endpoint.path}` | {verdict} | {endpoint.why} |")
+    return "\n".join(rows)

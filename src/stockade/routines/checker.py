@@ -1,0 +1,109 @@
+"""Static checks of a routine, run before any conversation follows it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from stockade.routines.model import RESOLUTION_FUNCTION, Kind, Routine, Step
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"  # the routine cannot be followed as written
+    WARNING = "warning"  # it can, and here is how Stockade handles the gap
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    severity: Severity
+    step: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"severity": self.severity.value, "step": self.step, "message": self.message}
+
+
+def check(routine: Routine) -> list[Finding]:
+    findings: list[Finding] = []
+    findings += _functions(routine)
+    findings += _branches(routine)
+    findings += _ending(routine)
+    return findings
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(finding.severity is Severity.ERROR for finding in findings)
+
+
+def _functions(routine: Routine) -> list[Finding]:
+    findings = []
+    called: set[str] = set()
+    for step in routine.walk():
+        if step.function is None:
+            continue
+        called.add(step.function)
+        if step.function not in routine.functions:
+            findings.append(Finding(
+                Severity.ERROR, step.id,
+                f"calls `{step.function}`, which the function definitions do not define",
+            ))
+    for name in routine.functions:
+        if name not in called:
+            findings.append(Finding(Severity.WARNING, None, f"`{name}` is defined but no step calls it"))
+    for name, function in routine.functions.items():
+        if not function.purpose:
+            findings.append(Finding(Severity.WARNING, None, f"`{name}` has no **Purpose**"))
+    return findings
+
+
+def _branches(routine: Routine) -> list[Finding]:
+    findings = []
+    previous: Step | None = None
+    for step in routine.steps:
+        if step.kind is Kind.BRANCH:
+            if not step.observable:
+                findings.append(Finding(
+                    Severity.WARNING, step.id,
+                    f"the branch depends on whether {step.condition}, which nothing in the "
+                    "conversation can reveal (no customer statement or function result decides "
+                    "it). Stockade never takes it on its own: its messages become an answer, "
+                    "given word for word when the customer asks about it, after which the "
+                    "conversation returns to the step it was on",
+                ))
+            elif previous is None or previous.kind not in (Kind.ASK, Kind.BRANCH):
+                findings.append(Finding(
+                    Severity.ERROR, step.id,
+                    f"unreachable: no question comes before this branch, so the customer is never "
+                    f"asked anything that would tell whether {step.condition}",
+                ))
+            for inner in step.steps:
+                if inner.kind is Kind.RESOLVE:
+                    findings.append(Finding(
+                        Severity.ERROR, inner.id, "closes the case inside a branch; close it once, as the last step",
+                    ))
+        previous = step
+    return findings
+
+
+def _ending(routine: Routine) -> list[Finding]:
+    findings = []
+    resolutions = [i for i, step in enumerate(routine.steps) if step.kind is Kind.RESOLVE]
+    for step in routine.steps[resolutions[0] + 1:] if resolutions else ():
+        findings.append(Finding(
+            Severity.ERROR, step.id, f"unreachable: it comes after `{RESOLUTION_FUNCTION}`",
+        ))
+    last = routine.steps[-1]
+    if not resolutions:
+        findings.append(Finding(
+            Severity.ERROR, last.id,
+            f"the routine does not end by calling `{RESOLUTION_FUNCTION}`, so no conversation "
+            "ever closes its case",
+        ))
+    before_last = routine.steps[-2] if len(routine.steps) > 1 else None
+    if before_last is None or before_last.kind is not Kind.ASK:
+        findings.append(Finding(
+            Severity.WARNING, last.id,
+            "the customer is not asked whether there is anything else before the case is closed",
+        ))
+    return findings

@@ -1,0 +1,162 @@
+"""Deciding which of the allowed ways forward a customer's message takes.
+
+Two stages, both through Stockade's own API with the openai SDK. Embeddings first: the message is
+compared with example phrasings of every option, and a clear winner is taken. Otherwise the chat
+deployment chooses among the closest options with constrained output (a JSON Schema enum), so even
+a small model answers with a valid option.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from openai import AsyncOpenAI
+
+from stockade.routines.plan import OFF_TOPIC, Option
+
+# Cosine similarities of all-MiniLM-L6-v2-like sentence embeddings. The nearest option is taken
+# outright when it is near (ACCEPT) and ahead (MARGIN), or less near but far ahead (WIDE_MARGIN
+# above CLOSE); below FLOOR nothing the routine allows is near. Tuned on phrasings that are not
+# in the scripted evaluation (docs/routines.md).
+ACCEPT = 0.55
+MARGIN = 0.08
+CLOSE = 0.35
+WIDE_MARGIN = 0.10
+FLOOR = 0.25
+SHORTLIST = 3
+EXAMPLES_SHOWN = 2  # per option, to show a small model what each option sounds like
+MAX_JSON_TOKENS = 200
+MAX_PHRASE_TOKENS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    option: str
+    confidence: float
+    stage: str  # "embeddings" or "model"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"option": self.option, "confidence": round(self.confidence, 3), "stage": self.stage}
+
+
+class AgentModel(Protocol):
+    """What the engine asks of a model; the rest of a conversation is the routine's."""
+
+    async def classify(self, message: str, question: str, options: list[Option]) -> Decision: ...
+
+    async def phrase(self, instruction: str) -> str: ...
+
+    async def arguments(self, purpose: str, parameters: dict[str, Any], message: str) -> dict[str, Any]: ...
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+class DeploymentModel:
+    def __init__(self, client: AsyncOpenAI, chat_deployment: str, embeddings_deployment: str) -> None:
+        self.client = client
+        self.chat_deployment = chat_deployment
+        self.embeddings_deployment = embeddings_deployment
+        self._vectors: dict[str, list[float]] = {}  # examples only: never a customer's message
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        response = await self.client.embeddings.create(model=self.embeddings_deployment, input=texts)
+        return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+
+    async def scores(self, message: str, options: list[Option]) -> list[tuple[float, Option]]:
+        missing = sorted({e for option in options for e in option.examples} - self._vectors.keys())
+        vectors = await self._embed([message.strip() or "(nothing)", *missing])
+        self._vectors.update(zip(missing, vectors[1:], strict=True))
+        scored = [
+            (max(_cosine(vectors[0], self._vectors[e]) for e in option.examples), option)
+            for option in options
+        ]
+        return sorted(scored, key=lambda pair: pair[0], reverse=True)
+
+    async def classify(self, message: str, question: str, options: list[Option]) -> Decision:
+        # An option without examples is the default: any answer that is not clearly another one.
+        default = next((option for option in options if not option.examples), None)
+        scored = await self.scores(message, [option for option in options if option.examples])
+        (best, winner), (second, _) = scored[0], scored[1]
+        lead = best - second
+        if (best >= ACCEPT and lead >= MARGIN) or (best >= CLOSE and lead >= WIDE_MARGIN):
+            return Decision(winner.id, best, "embeddings")
+        if default is not None:
+            return Decision(default.id, 1 - best, "embeddings")
+        if best < FLOOR and any(option.id == OFF_TOPIC for option in options):
+            return Decision(OFF_TOPIC, 1 - best, "embeddings")
+        shortlist = [option for _, option in scored[:SHORTLIST]]
+        choice = await self._choose(message, question, shortlist)
+        confidence = next(score for score, option in scored if option.id == choice)
+        return Decision(choice, confidence, "model")
+
+    async def _json(self, instructions: str, message: str, schema: dict[str, Any]) -> dict[str, Any]:
+        response = await self.client.chat.completions.create(
+            model=self.chat_deployment,
+            messages=[{"role": "system", "content": instructions}, {"role": "user", "content": message}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": True},
+            },
+            temperature=0,
+            max_tokens=MAX_JSON_TOKENS,
+        )
+        try:
+            answer = json.loads(response.choices[0].message.content or "{}")
+        except ValueError:  # cut off by max_tokens
+            return {}
+        return answer if isinstance(answer, dict) else {}
+
+    async def phrase(self, instruction: str) -> str:
+        response = await self.client.chat.completions.create(
+            model=self.chat_deployment,
+            messages=[
+                {"role": "system", "content": (
+                    "You are a customer support agent. Write one short, polite sentence to the "
+                    "customer that does what the instruction says. Never say that you did "
+                    "something; only say what the instruction asks."
+                )},
+                {"role": "user", "content": f"Instruction: {instruction}"},
+            ],
+            temperature=0,
+            max_tokens=MAX_PHRASE_TOKENS,
+        )
+        return (response.choices[0].message.content or "").strip()
+
+    async def arguments(self, purpose: str, parameters: dict[str, Any], message: str) -> dict[str, Any]:
+        return await self._json(
+            f"Fill in the arguments of a function that {purpose.lower()}, from the customer's "
+            "message. Answer as JSON.",
+            message,
+            parameters,
+        )
+
+    async def _choose(self, message: str, question: str, options: list[Option]) -> str:
+        # The model picks among the options' descriptions, not their ids: small models choose
+        # better between meaningful phrases than between labels.
+        by_description = {option.description: option.id for option in options}
+        schema = {
+            "type": "object",
+            "properties": {"reply_means": {"type": "string", "enum": list(by_description)}},
+            "required": ["reply_means"],
+            "additionalProperties": False,
+        }
+        listed = "\n".join(f"- {description}" for description in by_description)
+        examples = "\n".join(
+            f'"{example}" means: {option.description}'
+            for option in options for example in option.examples[:EXAMPLES_SHOWN]
+        )
+        answer = await self._json(
+            f'A support agent asked the customer: "{question}"\n'
+            f"What does the customer's reply mean? One of:\n{listed}\n\nFor example:\n{examples}",
+            message,
+            schema,
+        )
+        # The grammar makes any other answer impossible; a cut-off answer falls back to the nearest.
+        return by_description.get(answer.get("reply_means"), options[0].id)

@@ -1,0 +1,225 @@
+"""Conversations: the routines' core, shared by the REST API, the web page and ``stockade chat``.
+
+It knows nothing of HTTP. Models are reached through an ``openai`` client on Stockade's own API
+(connected by the web layer), so any deployment can drive an agent and its calls are metered,
+limited and authorised like anyone else's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from openai import AsyncOpenAI, OpenAIError, RateLimitError
+
+from stockade.config import Settings
+from stockade.errors import BackendUnavailable, Conflict, InvalidRequest, NotFound, TooManyRequests
+from stockade.routines.checker import Finding, Severity, check, has_errors
+from stockade.routines.deployment import DeploymentModel
+from stockade.routines.engine import OPEN, ConversationClosed, Engine, Event, State
+from stockade.routines.functions import Functions
+from stockade.routines.model import Routine
+from stockade.routines.parser import RoutineSyntaxError, load_routine
+from stockade.routines.plan import Plan
+from stockade.store import Case, Conversation, Store, TraceEvent
+
+BUILTIN_DIRECTORY = Path(__file__).parent / "builtin"
+ARTICLE_SUFFIX = "-article"
+MAX_MESSAGE_CHARS = 4000
+
+# (chat deployment, embeddings deployment) for a conversation that names neither.
+DefaultDeployments = Callable[[str | None, str | None], tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    routine: Routine | None
+    findings: list[Finding]
+    path: Path
+
+
+class Catalogue:
+    """The routines conversations may follow: the built-in ones and the operator's directory."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directories = [BUILTIN_DIRECTORY, *([directory] if directory else [])]
+
+    def scan(self) -> dict[str, Offered]:
+        offered: dict[str, Offered] = {}
+        for directory in self.directories:
+            for path in sorted(directory.glob("*.md")) if directory.is_dir() else []:
+                if path.stem.endswith(ARTICLE_SUFFIX):
+                    continue
+                try:
+                    routine = load_routine(path)
+                except RoutineSyntaxError as exc:
+                    offered[path.stem] = Offered(None, [Finding(Severity.ERROR, None, str(exc))], path)
+                    continue
+                offered[routine.name] = Offered(routine, check(routine), path)
+        return offered
+
+    def get(self, name: str) -> Routine:
+        found = self.scan().get(name)
+        if found is None:
+            raise NotFound(f"There is no routine named {name!r}; `stockade routines list` shows them.")
+        if found.routine is None or has_errors(found.findings):
+            raise InvalidRequest(
+                f"The routine {name!r} does not pass its checks; run `stockade routines check "
+                f"{found.path}` to see why.",
+                param="routine",
+            )
+        return found.routine
+
+
+class Conversations:
+    def __init__(self, settings: Settings, store: Store, defaults: DefaultDeployments) -> None:
+        self.settings = settings
+        self.store = store
+        self.defaults = defaults
+        self.catalogue = Catalogue(settings.routines.directory or settings.data_dir / "routines")
+        self.functions = Functions(settings, store)
+        self._client: AsyncOpenAI | None = None
+        self._models: dict[tuple[str, str], DeploymentModel] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def connect(self, client: AsyncOpenAI) -> None:
+        """The client agents reach models through: this service's own API."""
+        self._client = client
+
+    async def close(self) -> None:
+        await self.functions.close()
+        if self._client is not None:
+            await self._client.close()
+
+    def _model(self, chat: str, embeddings: str) -> DeploymentModel:
+        if self._client is None:
+            raise BackendUnavailable("routines are not connected to a model API")
+        key = (chat, embeddings)
+        if key not in self._models:  # kept: it caches the embeddings of the options' examples
+            self._models[key] = DeploymentModel(self._client, chat, embeddings)
+        return self._models[key]
+
+    # -- conversations ----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        routine_name: str,
+        principal: str,
+        deployment: str | None = None,
+        embeddings_deployment: str | None = None,
+    ) -> Conversation:
+        routine = await asyncio.to_thread(self.catalogue.get, routine_name)
+        chat, embeddings = self.defaults(deployment, embeddings_deployment)
+        now = time.time()
+        conversation = Conversation(
+            id=uuid.uuid4().hex,
+            routine=routine.name,
+            routine_version=routine.version,
+            deployment=chat,
+            embeddings_deployment=embeddings,
+            case_id=uuid.uuid4().hex[:12],
+            principal=principal,
+            state=State(agenda=Plan.of(routine).agenda()).to_dict(),
+            turn=0,
+            status=OPEN,
+            created_at=now,
+            updated_at=now,
+        )
+        case = Case(conversation.case_id, conversation.id, routine.name, "open", now)
+        await asyncio.to_thread(self.store.insert_conversation, conversation, case)
+        return conversation
+
+    async def get(self, conversation_id: str) -> Conversation:
+        conversation = await asyncio.to_thread(self.store.get_conversation, conversation_id)
+        if conversation is None:
+            raise NotFound(f"There is no conversation {conversation_id!r}.")
+        return conversation
+
+    async def post(self, conversation_id: str, message: str) -> AsyncIterator[Event]:
+        """Run one turn; its events arrive as they happen, and the turn is stored at its end."""
+        if not message.strip():
+            raise InvalidRequest("The message is empty.", param="content")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise InvalidRequest(
+                f"The message is longer than {MAX_MESSAGE_CHARS} characters.", param="content"
+            )
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        if lock.locked():
+            raise Conflict("This conversation is still answering the previous message.")
+        async with lock:
+            conversation = await self.get(conversation_id)
+            routine = await asyncio.to_thread(self.catalogue.get, conversation.routine)
+            if routine.version != conversation.routine_version:
+                raise Conflict(
+                    f"The routine {routine.name!r} has changed since this conversation began; "
+                    "start a new conversation."
+                )
+            engine = Engine(
+                Plan.of(routine),
+                self._model(conversation.deployment, conversation.embeddings_deployment),
+                self.functions,
+            )
+            state = State.from_dict(conversation.state)
+            events: list[Event] = []
+            try:
+                async for event in engine.turn(
+                    state, message, conversation=conversation.id, case=conversation.case_id
+                ):
+                    events.append(event)
+                    yield event
+            except ConversationClosed:
+                raise Conflict(
+                    f"This conversation is closed ({conversation.status}); start a new one."
+                ) from None
+            except RateLimitError as exc:
+                retry_after = exc.response.headers.get("retry-after-ms", "1000")
+                raise TooManyRequests(
+                    f"The agent's model deployments are over their rate limits: {exc.message}",
+                    int(float(retry_after)) if retry_after.replace(".", "", 1).isdigit() else 1000,
+                ) from None
+            except OpenAIError as exc:
+                raise BackendUnavailable(
+                    f"The agent could not reach its model: {exc}. Check that the deployments "
+                    f"{conversation.deployment!r} and {conversation.embeddings_deployment!r} exist."
+                ) from None
+            await asyncio.to_thread(self._save, conversation, state, message, events)
+        if state.status != OPEN:
+            self._locks.pop(conversation_id, None)
+
+    def _save(self, conversation: Conversation, state: State, message: str, events: list[Event]) -> None:
+        now = time.time()
+        turn = conversation.turn + 1
+        trace = [TraceEvent(now, turn, "customer", None, {"chars": len(message)})]
+        trace += [
+            TraceEvent(now, turn, event.kind, event.step, event.to_dict(with_text=False))
+            for event in events
+        ]
+        messages: list[tuple[str, str]] = []
+        if self.settings.routines.keep_messages:
+            messages = [("customer", message)] + [
+                ("agent", event.text) for event in events if event.text is not None
+            ]
+        if not self.store.save_turn(conversation, state.to_dict(), state.status, trace, messages):
+            raise Conflict("Another turn of this conversation was stored first; send the message again.")
+
+    async def trace(self, conversation_id: str) -> list[TraceEvent]:
+        await self.get(conversation_id)
+        return await asyncio.to_thread(self.store.trace, conversation_id)
+
+    async def messages(self, conversation_id: str) -> list[tuple[str, str]]:
+        return await asyncio.to_thread(self.store.conversation_messages, conversation_id)
+
+    # -- cases ------------------------------------------------------------------------------------
+
+    async def cases(self, limit: int = 50, status: str | None = None) -> list[Case]:
+        return await asyncio.to_thread(self.store.list_cases, limit, status)
+
+    async def case(self, case_id: str) -> Case:
+        case = await asyncio.to_thread(self.store.get_case, case_id)
+        if case is None:
+            raise NotFound(f"There is no case {case_id!r}.")
+        return case

@@ -1,0 +1,254 @@
+"""Routine conversations through the REST API, on the embedded models, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import SALES_CONTACT, WEBHOOK_FUNCTION, WEBHOOK_PORT, Server
+from json_server import serve_json
+from stockade.retention import eligible_endpoints
+from stockade.routines.parser import parse_routine
+from stockade.routines.service import BUILTIN_DIRECTORY
+
+BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
+API_STEPS = ["2", "2a", "2b", "2c", "2d", "2e", "2i", "2f", "5.1"]
+
+
+def start(http: httpx.Client, routine: str = "baa") -> dict[str, Any]:
+    response = http.post("/routines/conversations", json={"routine": routine})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def say(http: httpx.Client, conversation: dict[str, Any], text: str) -> dict[str, Any]:
+    response = http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": text})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def texts(reply: dict[str, Any]) -> list[str]:
+    return [message["text"] for message in reply["messages"]]
+
+
+def steps(reply: dict[str, Any]) -> list[str]:
+    return [event["step"] for event in reply["events"] if event["kind"] == "step"]
+
+
+def test_the_opening_message_gets_the_clarifying_question(http: httpx.Client) -> None:
+    reply = say(http, start(http), "Hello, I need a BAA.")
+    assert texts(reply) == [BAA.step("1a").text]
+    assert reply["step"] == "1a"
+
+
+def test_the_api_branch_says_the_routines_messages_word_for_word_in_order(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "Hi, we need a BAA.")
+    reply = say(http, conversation, "It's for the API.")
+    assert steps(reply) == API_STEPS
+    quoted = [m["text"] for m in reply["messages"] if m["source"] == "routine"]
+    assert quoted == [BAA.step(s).text for s in ["2a", "2b", "2c", "2d", "2e", "2f", "5.1"]]
+
+
+def test_the_zero_retention_list_is_the_services_own_and_excludes_batch_and_files(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "Hello, BAA please.")
+    reply = say(http, conversation, "For the API.")
+    [call] = [e for e in reply["events"] if e["kind"] == "function"]
+    listed = call["result"]["endpoints"]
+    assert listed == [f"{e.method} {e.path}" for e in eligible_endpoints()]
+    assert not any("files" in e or "batches" in e for e in listed)
+    assert all(endpoint in "\n".join(texts(reply)) for endpoint in listed)
+
+
+def test_the_enterprise_branch_gives_the_configured_sales_contact(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "Can I get a BAA?")
+    reply = say(http, conversation, "For ChatGPT Enterprise.")
+    assert steps(reply) == ["3", "3a", "3i", "5.1"]
+    assert any(SALES_CONTACT in text for text in texts(reply))
+
+
+def test_saying_nothing_else_resolves_the_case(http: httpx.Client, server: Server) -> None:
+    conversation = start(http)
+    say(http, conversation, "I need a BAA.")
+    say(http, conversation, "The API.")
+    reply = say(http, conversation, "No, that's all, thanks.")
+    assert reply["status"] == "resolved"
+    case = http.get(f"/management/cases/{conversation['case']}").json()
+    assert (case["status"], case["conversation_id"]) == ("resolved", conversation["id"])
+    assert conversation["case"] in [c["id"] for c in server.cli_json("cases", "list")]  # type: ignore[index, union-attr]
+
+
+def test_asking_about_approval_answers_word_for_word_and_returns_to_the_question(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "I need a BAA.")
+    reply = say(http, conversation, "What happens if we're not approved?")
+    assert steps(reply) == ["4", "4.1", "4.2", "1a"]
+    assert texts(reply) == [BAA.step("4.1").text, BAA.step("4.2").text, BAA.step("1a").text]
+
+
+def test_an_off_topic_question_is_declined_and_the_question_asked_again(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "I need a BAA.")
+    reply = say(http, conversation, "What's the weather like today?")
+    assert reply["step"] == "1a"
+    assert "can only help with" in texts(reply)[0]
+    assert texts(reply)[-1] == BAA.step("1a").text
+
+
+def test_asking_for_a_person_hands_the_case_off(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "I need a BAA.")
+    reply = say(http, conversation, "Can I speak to a real person?")
+    assert reply["status"] == "handed_off"
+    assert http.get(f"/management/cases/{conversation['case']}").json()["reason"] == "handoff"
+
+
+def test_a_closed_conversation_refuses_more_messages(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "I need a BAA.")
+    say(http, conversation, "Let me talk to a human.")
+    response = http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": "hello?"})
+    assert response.status_code == 409
+    assert "closed" in response.json()["error"]["message"]
+
+
+def test_replies_stream_as_server_sent_events(http: httpx.Client) -> None:
+    conversation = start(http)
+    path = f"/routines/conversations/{conversation['id']}/messages"
+    with http.stream("POST", path, json={"content": "Hi, BAA please.", "stream": True}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    events = [json.loads(line[6:]) for line in lines[:-1]]
+    assert [e["text"] for e in events if e["kind"] == "message"] == [BAA.step("1a").text]
+
+
+def test_the_trace_has_steps_decisions_and_calls_but_no_message_text(http: httpx.Client, server: Server) -> None:
+    canary = "Canary-7f3a patient Jane Roe MRN 00412"
+    conversation = start(http)
+    say(http, conversation, f"Hi, I need a BAA. {canary}")
+    say(http, conversation, f"For the API. {canary}")
+    shown = http.get(f"/routines/conversations/{conversation['id']}").json()
+    kinds = {event["kind"] for event in shown["trace"]}
+    assert {"customer", "step", "decision", "function", "message"} <= kinds
+    decision = next(e for e in shown["trace"] if e["kind"] == "decision")
+    assert decision["detail"]["option"] == "branch:2" and 0 < decision["detail"]["confidence"] <= 1
+    assert shown["routine_version"] == BAA.version
+    assert canary not in json.dumps(shown) and "messages" not in shown
+    assert BAA.step("2a").text not in json.dumps(shown["trace"])
+    with sqlite3.connect(server.data_dir / "stockade.db") as db:
+        assert db.execute("select count(*) from conversation_messages").fetchone() == (0,)
+        dumped = "\n".join(db.iterdump())
+    assert "Canary-7f3a" not in dumped
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"routine": "no-such-routine"}, 404, None),
+        ({"routine": "baa", "deployment": "missing"}, 400, "deployment"),
+        ({"routine": "baa", "embeddings_deployment": "gpt-4o"}, 400, "embeddings_deployment"),
+        ({"routine": 7}, 400, "routine"),
+    ],
+)
+def test_a_bad_conversation_request_is_a_clear_4xx(
+    http: httpx.Client, body: dict[str, Any], status: int, param: str | None
+) -> None:
+    response = http.post("/routines/conversations", json=body)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["message"]
+    if param:
+        assert error.get("param") == param
+
+
+@pytest.mark.parametrize("content", ["", "   ", "x" * 4001])
+def test_an_empty_or_huge_message_is_a_400(http: httpx.Client, content: str) -> None:
+    conversation = start(http)
+    response = http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": content})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "content"
+
+
+def test_a_conversation_needs_a_key(server: Server) -> None:
+    assert httpx.post(f"{server.url}/routines/conversations", json={"routine": "baa"}).status_code == 401
+
+
+# -- a routine of the user's own, with a write that waits for confirmation, run by a webhook ---
+
+PAYMENT = f"""# Routine: Remove a saved card
+
+1. Ask the customer: "Would you like me to remove your saved card from your account?"
+
+2. If the customer wants to remove their saved card, then:
+   - a. Call the `{WEBHOOK_FUNCTION}` function.
+
+3. Ask the customer if there is anything else you can assist with:
+   - "Is there anything else I can assist you with today?"
+
+4. Call the `case_resolution` function.
+
+---
+
+**Function Definitions:**
+
+- `{WEBHOOK_FUNCTION}`:
+  - **Purpose**: Removes the customer's saved card
+  - **Parameters**: None.
+- `case_resolution`:
+  - **Purpose**: Finalizes the case and marks it as resolved.
+  - **Parameters**: None.
+"""
+
+
+@pytest.fixture
+def webhook() -> Iterator[list[dict[str, Any]]]:
+    calls: list[dict[str, Any]] = []
+
+    def answer(_method: str, _path: str, body: Any) -> Any:
+        calls.append(body)
+        return {"message": "Your saved card is removed.", "data": {"removed": True}}
+
+    with serve_json(answer, WEBHOOK_PORT):
+        yield calls
+
+
+@pytest.fixture
+def payment_routine(server: Server) -> str:
+    directory = server.data_dir / "routines"
+    directory.mkdir(exist_ok=True)
+    (directory / "remove-card.md").write_text(PAYMENT)
+    return "remove-card"
+
+
+def test_a_write_waits_for_the_customers_yes_then_runs_through_the_webhook(
+    http: httpx.Client, webhook: list[dict[str, Any]], payment_routine: str
+) -> None:
+    conversation = start(http, payment_routine)
+    say(http, conversation, "Hi, I have a question about my card.")
+    reply = say(http, conversation, "Yes, I want to remove my saved card.")
+    assert reply["step"] == "2a" and webhook == []
+    assert "Shall I proceed?" in texts(reply)[-1]
+    reply = say(http, conversation, "Yes, go ahead.")
+    assert [call["function"] for call in webhook] == [WEBHOOK_FUNCTION]
+    assert webhook[0]["case"] == conversation["case"]
+    assert "Your saved card is removed." in texts(reply)
+
+
+def test_a_declined_write_is_not_run(
+    http: httpx.Client, webhook: list[dict[str, Any]], payment_routine: str
+) -> None:
+    conversation = start(http, payment_routine)
+    say(http, conversation, "Hello.")
+    say(http, conversation, "Yes, remove my saved card.")
+    reply = say(http, conversation, "No, don't.")
+    assert webhook == []
+    assert not [e for e in reply["events"] if e["kind"] == "function"]
+    assert reply["step"] == "3.1"

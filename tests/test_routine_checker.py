@@ -1,0 +1,84 @@
+"""`stockade routines check`: what makes a routine impossible, or risky, to follow."""
+
+from __future__ import annotations
+
+from stockade.routines.checker import Severity, check, has_errors
+from stockade.routines.parser import parse_routine
+from stockade.routines.service import BUILTIN_DIRECTORY
+
+ROUTINE = """# Routine: Refunds
+
+1. Ask the customer: "Was the charge made in the last 30 days?"
+
+2. If the customer confirms the charge is recent, then:
+   - a. Call the `issue_refund` function.
+
+3. Ask the customer if there is anything else you can assist with:
+   - "Is there anything else I can assist you with today?"
+
+4. Call the `case_resolution` function.
+
+---
+
+**Function Definitions:**
+
+- `issue_refund`:
+  - **Purpose**: Refunds the charge.
+  - **Parameters**: None.
+- `case_resolution`:
+  - **Purpose**: Finalizes the case and marks it as resolved.
+  - **Parameters**: None.
+"""
+
+
+def findings_of(source: str) -> list[tuple[Severity, str | None, str]]:
+    return [(f.severity, f.step, f.message) for f in check(parse_routine(source, "refunds"))]
+
+
+def test_a_sound_routine_has_no_findings() -> None:
+    assert findings_of(ROUTINE) == []
+
+
+def test_baa_warns_only_about_the_unobservable_not_approved_branch() -> None:
+    findings = check(parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa"))
+    assert [(f.severity, f.step) for f in findings] == [(Severity.WARNING, "4")]
+    assert "the customer is not approved" in findings[0].message
+    assert "when the customer asks about it" in findings[0].message
+
+
+def test_a_call_to_an_undefined_function_is_an_error() -> None:
+    source = ROUTINE.replace("`issue_refund` function.", "`issue_credit` function.")
+    assert (Severity.ERROR, "2a") in [(s, step) for s, step, _ in findings_of(source)]
+    assert has_errors(check(parse_routine(source, "refunds")))
+
+
+def test_a_function_no_step_calls_is_reported() -> None:
+    source = ROUTINE.replace("- `case_resolution`:", "- `lookup_order`:\n  - **Purpose**: Finds an order.\n- `case_resolution`:")
+    assert any("`lookup_order` is defined but no step calls it" in m for _, _, m in findings_of(source))
+
+
+def test_a_routine_that_never_closes_its_case_is_an_error() -> None:
+    source = ROUTINE.replace("4. Call the `case_resolution` function.", "4. Inform the customer: \"Goodbye.\"")
+    errors = [m for s, _, m in findings_of(source) if s is Severity.ERROR]
+    assert any("does not end by calling `case_resolution`" in m for m in errors)
+
+
+def test_steps_after_the_case_is_closed_are_unreachable() -> None:
+    source = ROUTINE.replace(
+        "4. Call the `case_resolution` function.",
+        '4. Call the `case_resolution` function.\n\n5. Inform the customer: "Bye."',
+    )
+    assert any("unreachable" in m for s, step, m in findings_of(source) if step == "5")
+
+
+def test_a_branch_that_no_question_precedes_is_unreachable() -> None:
+    source = ROUTINE.replace('1. Ask the customer: "Was the charge made in the last 30 days?"', '1. Inform the customer: "Hello."')
+    assert any(step == "2" and "unreachable" in m for s, step, m in findings_of(source))
+
+
+def test_the_customer_should_be_asked_for_anything_else_before_closing() -> None:
+    source = ROUTINE.replace(
+        '3. Ask the customer if there is anything else you can assist with:\n   - "Is there anything else I can assist you with today?"\n',
+        '3. Inform the customer: "Thanks."\n',
+    )
+    assert any("anything else" in m for s, _, m in findings_of(source) if s is Severity.WARNING)
