@@ -34,6 +34,7 @@ bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/quotas.py
+	$(BIN)/python bench/routines.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

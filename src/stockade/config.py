@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -141,6 +141,12 @@ class RoutineSettings(BaseModel):
         description="Another Stockade whose API the agents call; default: this one, in process",
     )
     api_key: SecretStr | None = Field(None, description="A key for that endpoint")
+
+    @model_validator(mode="after")
+    def _endpoint_has_key(self) -> RoutineSettings:
+        if self.endpoint and self.api_key is None:
+            raise ValueError("routines.endpoint needs routines.api_key, a key for that Stockade")
+        return self
 
 
 class Settings(BaseSettings):

@@ -98,11 +98,10 @@ def create_app(
 def _agent_client(app: Starlette, settings: Settings) -> AsyncAzureOpenAI:
     """The openai client routines' agents call models with: another Stockade if one is
     configured, else this app in process, as the routines agent (no secret, no network)."""
-    if settings.routines.endpoint:
-        key = settings.routines.api_key
+    if settings.routines.endpoint and settings.routines.api_key:  # the settings require both
         return AsyncAzureOpenAI(
             azure_endpoint=settings.routines.endpoint,
-            api_key=key.get_secret_value() if key else None,
+            api_key=settings.routines.api_key.get_secret_value(),
             api_version=AGENT_API_VERSION,
         )
 

@@ -14,7 +14,13 @@ from rich.table import Table
 from stockade.cli.client import CommandError
 from stockade.cli.output import when
 from stockade.routines.checker import Finding, Severity, check, has_errors
-from stockade.routines.evaluation import Report, ScriptError, load_script, run_conversation
+from stockade.routines.evaluation import (
+    Report,
+    ScriptError,
+    load_script,
+    run_conversation,
+    served_functions,
+)
 from stockade.routines.generate import GenerationError, generate_routine
 from stockade.routines.parser import RoutineSyntaxError, load_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
@@ -109,8 +115,7 @@ def routines_generate(
 @routines_app.command("eval")
 def routines_eval(
     ctx: typer.Context,
-    script: Annotated[Path, typer.Argument(help="Scripted conversations (YAML)")] = DEFAULT_SCRIPT,
-    routine_file: Annotated[Path | None, typer.Option("--routine", help="The routine's Markdown (default: the built-in one the script names)")] = None,
+    script: Annotated[Path, typer.Argument(help="Scripted conversations (YAML) for a routine the service offers")] = DEFAULT_SCRIPT,
     deployment: Annotated[str | None, typer.Option(help="Chat deployment (default: routines.chat_deployment or the first)")] = None,
     embeddings_deployment: Annotated[str | None, typer.Option(help="Embeddings deployment")] = None,
 ) -> None:
@@ -118,21 +123,21 @@ def routines_eval(
     and the rate of claimed-but-not-taken actions. Exits 1 unless every conversation passes."""
     try:
         plan = load_script(script)
-        routine = load_routine(routine_file or BUILTIN_DIRECTORY / f"{plan.routine}.md")
-    except (ScriptError, RoutineSyntaxError) as exc:
+    except ScriptError as exc:
         raise _fail(str(exc)) from None
     create = {k: v for k, v in {"deployment": deployment, "embeddings_deployment": embeddings_deployment}.items() if v}
     outcomes = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=errors)
     with ctx.obj.client.session() as session, progress:
         task = progress.add_task("Scripted conversations", total=len(plan.conversations))
-        for scripted in plan.conversations:
-            progress.update(task, description=scripted.name)
-            try:
-                outcomes.append(run_conversation(scripted, routine, session.request, **create))
-            except CommandError as exc:
-                raise _fail(f"{scripted.name}: {exc}") from None
-            progress.advance(task)
+        try:
+            functions = served_functions(plan.routine, session.request)
+            for scripted in plan.conversations:
+                progress.update(task, description=scripted.name)
+                outcomes.append(run_conversation(scripted, plan.routine, functions, session.request, **create))
+                progress.advance(task)
+        except CommandError as exc:
+            raise _fail(str(exc)) from None
     report = Report(outcomes)
     if ctx.obj.as_json:
         ctx.obj.emit(report.to_dict())

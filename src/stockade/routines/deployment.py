@@ -9,10 +9,10 @@ a small model answers with a valid option.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from openai import AsyncOpenAI
 
 from stockade.routines.plan import OFF_TOPIC, Option
@@ -52,10 +52,10 @@ class AgentModel(Protocol):
     async def arguments(self, purpose: str, parameters: dict[str, Any], message: str) -> dict[str, Any]: ...
 
 
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
+def _unit(vector: list[float]) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(array))
+    return array / norm if norm else array
 
 
 class DeploymentModel:
@@ -63,7 +63,7 @@ class DeploymentModel:
         self.client = client
         self.chat_deployment = chat_deployment
         self.embeddings_deployment = embeddings_deployment
-        self._vectors: dict[str, list[float]] = {}  # examples only: never a customer's message
+        self._vectors: dict[str, np.ndarray] = {}  # unit vectors of examples, never of a message
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         response = await self.client.embeddings.create(model=self.embeddings_deployment, input=texts)
@@ -71,10 +71,10 @@ class DeploymentModel:
 
     async def scores(self, message: str, options: list[Option]) -> list[tuple[float, Option]]:
         missing = sorted({e for option in options for e in option.examples} - self._vectors.keys())
-        vectors = await self._embed([message.strip() or "(nothing)", *missing])
+        vectors = [_unit(vector) for vector in await self._embed([message.strip() or "(nothing)", *missing])]
         self._vectors.update(zip(missing, vectors[1:], strict=True))
         scored = [
-            (max(_cosine(vectors[0], self._vectors[e]) for e in option.examples), option)
+            (float(max(np.dot(vectors[0], self._vectors[e]) for e in option.examples)), option)
             for option in options
         ]
         return sorted(scored, key=lambda pair: pair[0], reverse=True)

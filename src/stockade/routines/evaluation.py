@@ -9,7 +9,7 @@ the service as deployed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from stockade.routines.claims import unbacked_claims
-from stockade.routines.model import Routine
+from stockade.routines.model import Function
 
 # (method, path, JSON body) → JSON reply, raising on an error status.
 Request = Callable[[str, str, dict[str, Any] | None], Any]
@@ -141,9 +141,17 @@ class Report:
         }
 
 
-def run_conversation(scripted: Scripted, routine: Routine, request: Request, **create: Any) -> Outcome:
+def served_functions(routine: str, request: Request) -> list[Function]:
+    """The routine's function contracts as the service runs it, for checking claims."""
+    shown = request("GET", f"/routines/{routine}", None)
+    return [Function.from_schema(schema) for schema in shown["functions"]]
+
+
+def run_conversation(
+    scripted: Scripted, routine: str, functions: list[Function], request: Request, **create: Any
+) -> Outcome:
     outcome = Outcome(scripted.name)
-    conversation = request("POST", "/routines/conversations", {"routine": routine.name, **create})
+    conversation = request("POST", "/routines/conversations", {"routine": routine, **create})
     reply: dict[str, Any] = conversation
     for number, turn in enumerate(scripted.turns, 1):
         reply = request(
@@ -166,7 +174,7 @@ def run_conversation(scripted: Scripted, routine: Routine, request: Request, **c
         if Counter(called) != Counter(turn.calls):
             outcome.differences.append(f"turn {number}: called {called}, expected {list(turn.calls)}")
         text = "\n".join(message["text"] for message in reply["messages"])
-        unbacked = unbacked_claims(text, routine.functions.values(), set(called))
+        unbacked = unbacked_claims(text, functions, set(called))
         if unbacked:
             outcome.claimed_not_taken += 1
             outcome.differences.append(f"turn {number}: claims without an action: {unbacked}")
@@ -180,7 +188,3 @@ def run_conversation(scripted: Scripted, routine: Routine, request: Request, **c
             outcome.differences.append(f"case {case['status']}, expected {scripted.case}")
     return outcome
 
-
-def evaluate(script: Script, routine: Routine, request: Request, **create: Any) -> Iterator[Outcome]:
-    for scripted in script.conversations:
-        yield run_conversation(scripted, routine, request, **create)

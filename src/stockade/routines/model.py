@@ -33,6 +33,12 @@ class Function:
     effect: Effect
     confirm: bool  # a write that waits for the customer's yes
 
+    @classmethod
+    def from_schema(cls, schema: dict[str, Any]) -> Function:
+        """The contract back from ``schema()``, as the routines API shows it."""
+        return cls(schema["name"], schema["description"], schema["parameters"],
+                   Effect(schema["x-effect"]), schema["x-confirm"])
+
     def schema(self) -> dict[str, Any]:
         return {
             "name": self.name,

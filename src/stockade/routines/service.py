@@ -43,24 +43,38 @@ class Offered:
 
 
 class Catalogue:
-    """The routines conversations may follow: the built-in ones and the operator's directory."""
+    """The routines conversations may follow: the built-in ones and the operator's directory.
+
+    Files are parsed and checked once per version on disk; later reads cost a directory listing
+    and a stat per file, so an edited routine is picked up without a restart.
+    """
 
     def __init__(self, directory: Path | None) -> None:
         self.directories = [BUILTIN_DIRECTORY, *([directory] if directory else [])]
+        self._read: dict[Path, tuple[tuple[int, int], Offered]] = {}
 
     def scan(self) -> dict[str, Offered]:
         offered: dict[str, Offered] = {}
         for directory in self.directories:
             for path in sorted(directory.glob("*.md")) if directory.is_dir() else []:
-                if path.stem.endswith(ARTICLE_SUFFIX):
-                    continue
-                try:
-                    routine = load_routine(path)
-                except RoutineSyntaxError as exc:
-                    offered[path.stem] = Offered(None, [Finding(Severity.ERROR, None, str(exc))], path)
-                    continue
-                offered[routine.name] = Offered(routine, check(routine), path)
+                if not path.stem.endswith(ARTICLE_SUFFIX):
+                    found = self._load(path)
+                    offered[found.routine.name if found.routine else path.stem] = found
         return offered
+
+    def _load(self, path: Path) -> Offered:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        cached = self._read.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        try:
+            routine = load_routine(path)
+            found = Offered(routine, check(routine), path)
+        except RoutineSyntaxError as exc:
+            found = Offered(None, [Finding(Severity.ERROR, None, str(exc))], path)
+        self._read[path] = (version, found)
+        return found
 
     def get(self, name: str) -> Routine:
         found = self.scan().get(name)
@@ -84,7 +98,8 @@ class Conversations:
         self.functions = Functions(settings, store)
         self._client: AsyncOpenAI | None = None
         self._models: dict[tuple[str, str], DeploymentModel] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._plans: dict[tuple[str, str], Plan] = {}  # by routine name and version
+        self._turning: set[str] = set()  # conversations with a turn under way in this process
 
     def connect(self, client: AsyncOpenAI) -> None:
         """The client agents reach models through: this service's own API."""
@@ -94,6 +109,12 @@ class Conversations:
         await self.functions.close()
         if self._client is not None:
             await self._client.close()
+
+    def _plan(self, routine: Routine) -> Plan:
+        key = (routine.name, routine.version)
+        if key not in self._plans:
+            self._plans[key] = Plan.of(routine)
+        return self._plans[key]
 
     def _model(self, chat: str, embeddings: str) -> DeploymentModel:
         if self._client is None:
@@ -123,7 +144,7 @@ class Conversations:
             embeddings_deployment=embeddings,
             case_id=uuid.uuid4().hex[:12],
             principal=principal,
-            state=State(agenda=Plan.of(routine).agenda()).to_dict(),
+            state=State(agenda=self._plan(routine).agenda()).to_dict(),
             turn=0,
             status=OPEN,
             created_at=now,
@@ -147,10 +168,12 @@ class Conversations:
             raise InvalidRequest(
                 f"The message is longer than {MAX_MESSAGE_CHARS} characters.", param="content"
             )
-        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
-        if lock.locked():
+        # A second message while a turn runs is refused, not queued: the customer sees the reply
+        # to the first before writing again. Across replicas, save_turn's turn number decides.
+        if conversation_id in self._turning:
             raise Conflict("This conversation is still answering the previous message.")
-        async with lock:
+        self._turning.add(conversation_id)
+        try:
             conversation = await self.get(conversation_id)
             routine = await asyncio.to_thread(self.catalogue.get, conversation.routine)
             if routine.version != conversation.routine_version:
@@ -159,7 +182,7 @@ class Conversations:
                     "start a new conversation."
                 )
             engine = Engine(
-                Plan.of(routine),
+                self._plan(routine),
                 self._model(conversation.deployment, conversation.embeddings_deployment),
                 self.functions,
             )
@@ -187,8 +210,8 @@ class Conversations:
                     f"{conversation.deployment!r} and {conversation.embeddings_deployment!r} exist."
                 ) from None
             await asyncio.to_thread(self._save, conversation, state, message, events)
-        if state.status != OPEN:
-            self._locks.pop(conversation_id, None)
+        finally:
+            self._turning.discard(conversation_id)
 
     def _save(self, conversation: Conversation, state: State, message: str, events: list[Event]) -> None:
         now = time.time()
@@ -207,7 +230,6 @@ class Conversations:
             raise Conflict("Another turn of this conversation was stored first; send the message again.")
 
     async def trace(self, conversation_id: str) -> list[TraceEvent]:
-        await self.get(conversation_id)
         return await asyncio.to_thread(self.store.trace, conversation_id)
 
     async def messages(self, conversation_id: str) -> list[tuple[str, str]]:
