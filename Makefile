@@ -9,7 +9,7 @@ CONSTRAINTS := requirements/constraints.txt
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: install serve test bench lint constraints clean
+.PHONY: install browser serve test bench lint constraints clean
 
 install: $(INSTALLED)
 
@@ -27,7 +27,12 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 serve: install
 	$(BIN)/stockade serve
 
-test: install
+# The web pages are tested in Debian's Chromium: no test tool may download a browser of its own.
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+test: install browser
 	$(BIN)/python -m pytest
 
 bench: install

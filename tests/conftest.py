@@ -8,15 +8,18 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+
+from json_server import serve_json
 
 API_VERSION = "2024-10-21"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -192,6 +195,22 @@ def launch(env: dict[str, str], data_dir: Path) -> Server:
     return Server(f"http://127.0.0.1:{port}", key, data_dir, env, process)
 
 
+@contextlib.contextmanager
+def serving(
+    env: dict[str, str], data_dir: Path, deployments: Iterable[tuple[str, str, int] | tuple[str, str, int, str]]
+) -> Iterator[Server]:
+    """Deploy each (name, model, capacity[, backend]) through the CLI, then serve until the block
+    ends. Deploying first means the models are loaded before the first test."""
+    for name, model, capacity, *backend in deployments:
+        chosen = ["--backend", backend[0]] if backend else []
+        run_cli(env, "deployments", "create", "--name", name, "--model", model, "--capacity", str(capacity), *chosen)
+    running = launch(env, data_dir)
+    try:
+        yield running
+    finally:
+        stop(running.process)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("stockade")
@@ -203,11 +222,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         STOCKADE_ROUTINES__SALES_CONTACT=SALES_CONTACT,
         STOCKADE_ROUTINES__WEBHOOKS=json.dumps({WEBHOOK_FUNCTION: f"http://127.0.0.1:{WEBHOOK_PORT}/hook"}),
     )
-    run_cli(env, "deployments", "create", "--name", "gpt-4o", "--model", "smollm2-135m-instruct", "--capacity", "500")
-    run_cli(env, "deployments", "create", "--name", "text-embedding-3-small", "--model", "all-minilm-l6-v2", "--capacity", "500")
-    running = launch(env, data_dir)
-    yield running
-    stop(running.process)
+    deployments = [("gpt-4o", "smollm2-135m-instruct", 500), ("text-embedding-3-small", "all-minilm-l6-v2", 500)]
+    with serving(env, data_dir, deployments) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -228,3 +245,69 @@ def openai_v1(server: Server):  # type: ignore[no-untyped-def]
 def http(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, headers={"api-key": server.key}, timeout=120) as client:
         yield client
+
+
+# -- a routine of the user's own: remove a saved card through the webhook --------------------
+
+
+def card_routine(title: str, *, announcement: str | None = None, confirmation: bool = True) -> str:
+    """The routine's Markdown; ``announcement`` is said just before the call."""
+    said = f'   - a. Inform the customer: "{announcement}"\n' if announcement else ""
+    call = "b" if announcement else "a"
+    confirm = "" if confirmation else "  - **Confirmation**: not required\n"
+    return f"""# Routine: {title}
+
+1. Ask the customer: "Would you like me to remove your saved card from your account?"
+
+2. If the customer wants to remove their saved card, then:
+{said}   - {call}. Call the `{WEBHOOK_FUNCTION}` function.
+
+3. Ask the customer if there is anything else you can assist with:
+   - "Is there anything else I can assist you with today?"
+
+4. Call the `case_resolution` function.
+
+---
+
+**Function Definitions:**
+
+- `{WEBHOOK_FUNCTION}`:
+  - **Purpose**: Removes the customer's saved card
+  - **Parameters**: None.
+{confirm}- `case_resolution`:
+  - **Purpose**: Finalizes the case and marks it as resolved.
+  - **Parameters**: None.
+"""
+
+
+def offer(server: Server, name: str, markdown: str) -> str:
+    """Put a routine where the server finds the user's own; returns its name."""
+    directory = server.data_dir / "routines"
+    directory.mkdir(exist_ok=True)
+    (directory / f"{name}.md").write_text(markdown)
+    return name
+
+
+@pytest.fixture
+def held_webhook() -> Iterator[threading.Event]:
+    """The user's system behind the webhook, answering only once the test sets the event."""
+    release = threading.Event()
+
+    def answer(_method: str, _path: str, _body: object) -> object:
+        release.wait(60)
+        return {"message": "Your saved card is removed.", "data": {"removed": True}}
+
+    with serve_json(answer, WEBHOOK_PORT):
+        yield release
+        release.set()
+
+
+@pytest.fixture
+def slow_routine(server: Server) -> str:
+    """A routine that announces the removal, then calls the webhook without asking first."""
+    removal = card_routine(
+        "Remove a saved card at once",
+        announcement="One moment while I remove your saved card.",
+        confirmation=False,
+    )
+    return offer(server, "remove-card-at-once", removal)

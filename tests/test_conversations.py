@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import SALES_CONTACT, WEBHOOK_FUNCTION, WEBHOOK_PORT, Server
+from conftest import SALES_CONTACT, WEBHOOK_FUNCTION, WEBHOOK_PORT, Server, card_routine, offer
 from json_server import serve_json
 from stockade.retention import eligible_endpoints
 from stockade.routines.parser import parse_routine
@@ -183,29 +185,6 @@ def test_a_conversation_needs_a_key(server: Server) -> None:
 
 # -- a routine of the user's own, with a write that waits for confirmation, run by a webhook ---
 
-PAYMENT = f"""# Routine: Remove a saved card
-
-1. Ask the customer: "Would you like me to remove your saved card from your account?"
-
-2. If the customer wants to remove their saved card, then:
-   - a. Call the `{WEBHOOK_FUNCTION}` function.
-
-3. Ask the customer if there is anything else you can assist with:
-   - "Is there anything else I can assist you with today?"
-
-4. Call the `case_resolution` function.
-
----
-
-**Function Definitions:**
-
-- `{WEBHOOK_FUNCTION}`:
-  - **Purpose**: Removes the customer's saved card
-  - **Parameters**: None.
-- `case_resolution`:
-  - **Purpose**: Finalizes the case and marks it as resolved.
-  - **Parameters**: None.
-"""
 
 
 @pytest.fixture
@@ -222,10 +201,7 @@ def webhook() -> Iterator[list[dict[str, Any]]]:
 
 @pytest.fixture
 def payment_routine(server: Server) -> str:
-    directory = server.data_dir / "routines"
-    directory.mkdir(exist_ok=True)
-    (directory / "remove-card.md").write_text(PAYMENT)
-    return "remove-card"
+    return offer(server, "remove-card", card_routine("Remove a saved card"))
 
 
 def test_a_write_waits_for_the_customers_yes_then_runs_through_the_webhook(
@@ -252,3 +228,32 @@ def test_a_declined_write_is_not_run(
     assert webhook == []
     assert not [e for e in reply["events"] if e["kind"] == "function"]
     assert reply["step"] == "3.1"
+
+
+def test_a_turn_whose_caller_leaves_still_finishes_and_is_stored(
+    http: httpx.Client, held_webhook: threading.Event, slow_routine: str
+) -> None:
+    conversation = start(http, slow_routine)
+    say(http, conversation, "Hello, I have a question about my card.")
+    path = f"/routines/conversations/{conversation['id']}/messages"
+    with http.stream("POST", path, json={"content": "Yes, remove my saved card.", "stream": True}) as response:
+        for line in response.iter_lines():
+            if "One moment while I remove your saved card." in line:
+                break  # the caller leaves while the webhook still holds the turn
+    held_webhook.set()
+
+    shown = wait_for_turn(http, conversation, 2)
+    calls = [event["detail"] for event in shown["trace"] if event["kind"] == "function"]
+    assert [(call["function"], call["ok"]) for call in calls] == [(WEBHOOK_FUNCTION, True)]
+    assert shown["step"] == "3.1", json.dumps(shown["trace"])
+
+
+def wait_for_turn(http: httpx.Client, conversation: dict[str, Any], turn: int) -> dict[str, Any]:
+    """The conversation once its turn ``turn`` is stored (turns are numbered from 1)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        shown: dict[str, Any] = http.get(f"/routines/conversations/{conversation['id']}").json()
+        if any(event["turn"] == turn for event in shown["trace"]):
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"turn {turn} was never stored")

@@ -16,7 +16,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, launch, run_cli, server_env, start_of_next_window, stop
+from conftest import API_VERSION, Server, server_env, serving, start_of_next_window
 
 WINDOW = 2
 SAY_HI = [{"role": "user", "content": "Say hi"}]
@@ -28,12 +28,8 @@ EMBEDDING_MODEL = "all-minilm-l6-v2"
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("limited")
     env = server_env(data_dir, STOCKADE_LIMITS__WINDOW_SECONDS=str(WINDOW))
-    # Deployed before the start, so that both models are loaded when the tests begin.
-    run_cli(env, "deployments", "create", "--name", "warm-chat", "--model", CHAT_MODEL, "--capacity", "1")
-    run_cli(env, "deployments", "create", "--name", "warm-embed", "--model", EMBEDDING_MODEL, "--capacity", "1")
-    running = launch(env, data_dir)
-    yield running
-    stop(running.process)
+    with serving(env, data_dir, [("warm-chat", CHAT_MODEL, 1), ("warm-embed", EMBEDDING_MODEL, 1)]) as running:
+        yield running
 
 
 @pytest.fixture

@@ -9,11 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from conftest import postgres_schema_url
 from stockade.auth import new_key
 from stockade.store import (
     AuditEvent,
+    Case,
+    Conversation,
     Deployment,
     Identity,
     QuotaExceeded,
@@ -22,8 +26,10 @@ from stockade.store import (
     RoleAssignment,
     SigningKey,
     Store,
+    TraceEvent,
     UsageRecord,
 )
+from stockade.store.tables import metadata
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -223,3 +229,26 @@ def test_usage_records_name_token_principals_by_their_object_id(store: Store) ->
     object_id = "f56f7d39-b458-4388-b8af-cec57cc30e63"  # longer than a key id
     store.insert_usage([UsageRecord(1.0, "r", "ChatCompletions_Create", "a", "m", object_id, 200, 1, 1, 1.0)])
     assert store.recent_usage()[0].key_id == object_id
+
+
+def test_the_migrations_build_the_schema_the_code_declares(store: Store) -> None:
+    with store.engine.connect() as connection:
+        # SQLite ignores declared string lengths, so 0003 leaves them there as they were.
+        options = {"compare_type": connection.dialect.name != "sqlite"}
+        drift = compare_metadata(MigrationContext.configure(connection, opts=options), metadata)
+    assert drift == []
+
+
+def test_a_conversations_trace_and_messages_read_as_of_the_turn_its_row_was_read_at(store: Store) -> None:
+    now = time.time()
+    started = Conversation("c1", "baa", "v1", "chat", "embed", "case1", "p", {}, 0, "open", now, now)
+    store.insert_conversation(started, Case("case1", "c1", "baa", "open", now))
+    assert store.save_turn(started, {}, "open", [TraceEvent(now, 1, "step", "1", {})], [("customer", "first")])
+    read = store.get_conversation("c1")
+    assert read is not None and read.turn == 1
+
+    assert store.save_turn(read, {}, "open", [TraceEvent(now, 2, "step", "2", {})], [("customer", "second")])
+
+    assert [event.turn for event in store.trace("c1", read.turn)] == [1]
+    assert store.conversation_messages("c1", read.turn) == [("customer", "first")]
+    assert [event.turn for event in store.trace("c1", read.turn + 1)] == [1, 2]

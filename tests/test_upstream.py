@@ -14,7 +14,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, launch, run_cli, stop
+from conftest import API_VERSION, Server, serving
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -45,13 +45,14 @@ models = ["ghost"]
 """
     )
     env = {**server.env, "STOCKADE_DATA_DIR": str(data_dir), "STOCKADE_CONFIG": str(config)}
-    run_cli(env, "deployments", "create", "--name", "via-openai", "--model", "gpt-4o", "--backend", "vllm", "--capacity", "100")
-    run_cli(env, "deployments", "create", "--name", "via-azure", "--model", "gpt-4o", "--backend", "azure-east", "--capacity", "100")
-    run_cli(env, "deployments", "create", "--name", "embed", "--model", "text-embedding-3-small", "--capacity", "100")
-    run_cli(env, "deployments", "create", "--name", "ghost", "--model", "ghost", "--capacity", "100")
-    running = launch(env, data_dir)
-    yield running
-    stop(running.process)
+    deployments = [
+        ("via-openai", "gpt-4o", 100, "vllm"),
+        ("via-azure", "gpt-4o", 100, "azure-east"),
+        ("embed", "text-embedding-3-small", 100),
+        ("ghost", "ghost", 100),
+    ]
+    with serving(env, data_dir, deployments) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

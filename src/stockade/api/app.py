@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from stockade.api import access, identity, inference, management, routines
+from stockade.api import access, identity, inference, management, pages, routines
 from stockade.api.auth import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
 from stockade.api.middleware import CallMiddleware
 from stockade.api.network import NetworkMiddleware
@@ -82,6 +82,7 @@ def create_app(
             *access.routes(),
             *identity.routes(),
             *routines.routes(),
+            *pages.routes(),
         ],
         middleware=[
             Middleware(CallMiddleware, usage=resource.usage),
@@ -114,5 +115,8 @@ def _agent_client(app: Starlette, settings: Settings) -> AsyncAzureOpenAI:
         azure_endpoint="http://stockade.internal",
         api_key="in-process",  # never checked: the principal is set in the ASGI scope
         api_version=AGENT_API_VERSION,
+        # No network to retry over, and a 429 is the customer's to wait out (the turn changes
+        # nothing and its Retry-After says how long), not a reason to hold the turn open.
+        max_retries=0,
         http_client=httpx.AsyncClient(transport=transport, timeout=AGENT_TIMEOUT_SECONDS),
     )

@@ -90,11 +90,11 @@ async def show_conversation(request: Request) -> Response:
     await authorize(request, Permission.READ)
     routines = resource_of(request).routines
     conversation = await routines.get(request.path_params["id"])
-    trace = await routines.trace(conversation.id)
+    trace = await routines.trace(conversation)
     shown = _conversation(conversation)
     shown["trace"] = [dataclasses.asdict(event) for event in trace]
     if resource_of(request).settings.routines.keep_messages:
-        messages = await routines.messages(conversation.id)
+        messages = await routines.messages(conversation)
         shown["messages"] = [{"role": role, "content": content} for role, content in messages]
     return json_response(shown)
 

@@ -66,12 +66,13 @@ class Resource:
         return created
 
     async def close(self) -> None:
+        # Routines first: turns still running call models through the limiter and usage below.
+        await self.routines.close()
         if self._refresher is not None:
             self._refresher.cancel()
         await self.usage.stop()
         await self.limiter.close()
         await self.access.close()
-        await self.routines.close()
         await self.registry.close()
         self.store.close()
 

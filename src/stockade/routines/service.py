@@ -8,6 +8,7 @@ limited and authorised like anyone else's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,9 @@ from stockade.store import Case, Conversation, Store, TraceEvent
 BUILTIN_DIRECTORY = Path(__file__).parent / "builtin"
 ARTICLE_SUFFIX = "-article"
 MAX_MESSAGE_CHARS = 4000
+TURN_SHUTDOWN_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
 
 # (chat deployment, embeddings deployment) for a conversation that names neither.
 DefaultDeployments = Callable[[str | None, str | None], tuple[str, str]]
@@ -100,12 +104,15 @@ class Conversations:
         self._models: dict[tuple[str, str], DeploymentModel] = {}
         self._plans: dict[tuple[str, str], Plan] = {}  # by routine name and version
         self._turning: set[str] = set()  # conversations with a turn under way in this process
+        self._turns: set[asyncio.Task[None]] = set()
 
     def connect(self, client: AsyncOpenAI) -> None:
         """The client agents reach models through: this service's own API."""
         self._client = client
 
     async def close(self) -> None:
+        if self._turns:  # turns whose callers left still finish and are stored
+            await asyncio.wait(self._turns, timeout=TURN_SHUTDOWN_SECONDS)
         await self.functions.close()
         if self._client is not None:
             await self._client.close()
@@ -161,7 +168,12 @@ class Conversations:
         return conversation
 
     async def post(self, conversation_id: str, message: str) -> AsyncIterator[Event]:
-        """Run one turn; its events arrive as they happen, and the turn is stored at its end."""
+        """Run one turn; its events arrive as they happen, and the turn is stored at its end.
+
+        The turn runs as a task of its own, so a caller that goes away mid-turn (a closed tab, a
+        dropped connection) does not cut it short: functions that ran are recorded and the
+        conversation moves on, rather than a write running again when the message is resent.
+        """
         if not message.strip():
             raise InvalidRequest("The message is empty.", param="content")
         if len(message) > MAX_MESSAGE_CHARS:
@@ -173,6 +185,21 @@ class Conversations:
         if conversation_id in self._turning:
             raise Conflict("This conversation is still answering the previous message.")
         self._turning.add(conversation_id)
+        events: asyncio.Queue[Event | None] = asyncio.Queue()
+        turn = asyncio.create_task(self._turn(conversation_id, message, events.put_nowait))
+        self._turns.add(turn)
+        turn.add_done_callback(self._turns.discard)
+        try:
+            while (event := await events.get()) is not None:
+                yield event
+        except BaseException:  # the caller went away (GeneratorExit, CancelledError)
+            turn.add_done_callback(_log_failure)
+            raise
+        await turn  # its error, if the turn failed
+
+    async def _turn(
+        self, conversation_id: str, message: str, emit: Callable[[Event | None], None]
+    ) -> None:
         try:
             conversation = await self.get(conversation_id)
             routine = await asyncio.to_thread(self.catalogue.get, conversation.routine)
@@ -193,7 +220,7 @@ class Conversations:
                     state, message, conversation=conversation.id, case=conversation.case_id
                 ):
                     events.append(event)
-                    yield event
+                    emit(event)
             except ConversationClosed:
                 raise Conflict(
                     f"This conversation is closed ({conversation.status}); start a new one."
@@ -212,6 +239,7 @@ class Conversations:
             await asyncio.to_thread(self._save, conversation, state, message, events)
         finally:
             self._turning.discard(conversation_id)
+            emit(None)
 
     def _save(self, conversation: Conversation, state: State, message: str, events: list[Event]) -> None:
         now = time.time()
@@ -229,11 +257,15 @@ class Conversations:
         if not self.store.save_turn(conversation, state.to_dict(), state.status, trace, messages):
             raise Conflict("Another turn of this conversation was stored first; send the message again.")
 
-    async def trace(self, conversation_id: str) -> list[TraceEvent]:
-        return await asyncio.to_thread(self.store.trace, conversation_id)
+    async def trace(self, conversation: Conversation) -> list[TraceEvent]:
+        """The trace as of the turn ``conversation`` was read at."""
+        return await asyncio.to_thread(self.store.trace, conversation.id, conversation.turn)
 
-    async def messages(self, conversation_id: str) -> list[tuple[str, str]]:
-        return await asyncio.to_thread(self.store.conversation_messages, conversation_id)
+    async def messages(self, conversation: Conversation) -> list[tuple[str, str]]:
+        """The messages as of the turn ``conversation`` was read at (kept only with keep_messages)."""
+        return await asyncio.to_thread(
+            self.store.conversation_messages, conversation.id, conversation.turn
+        )
 
     # -- cases ------------------------------------------------------------------------------------
 
@@ -245,3 +277,9 @@ class Conversations:
         if case is None:
             raise NotFound(f"There is no case {case_id!r}.")
         return case
+
+
+def _log_failure(turn: asyncio.Task[None]) -> None:
+    """A turn whose caller left has no one to tell of its failure but the log."""
+    if not turn.cancelled() and turn.exception() is not None:
+        log.warning("a conversation turn failed after its caller left: %s", turn.exception())

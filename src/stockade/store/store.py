@@ -538,16 +538,21 @@ class Store:
                 ])
             if messages:
                 connection.execute(conversation_messages.insert(), [
-                    {"conversation_id": conversation.id, "ts": now, "role": role, "content": content}
+                    {"conversation_id": conversation.id, "ts": now, "turn": conversation.turn + 1,
+                     "role": role, "content": content}
                     for role, content in messages
                 ])
         return True
 
-    def trace(self, conversation_id: str) -> list[TraceEvent]:
+    # A conversation's trace and messages are read up to the turn its row was read at, so that
+    # a turn stored between the two reads does not show in one and not the other.
+
+    def trace(self, conversation_id: str, through_turn: int) -> list[TraceEvent]:
         query = (
             sa.select(conversation_events.c.ts, conversation_events.c.turn, conversation_events.c.kind,
                       conversation_events.c.step, conversation_events.c.detail)
-            .where(conversation_events.c.conversation_id == conversation_id)
+            .where(conversation_events.c.conversation_id == conversation_id,
+                   conversation_events.c.turn <= through_turn)
             .order_by(conversation_events.c.id)
         )
         with self.engine.connect() as connection:
@@ -556,10 +561,11 @@ class Store:
                 for ts, turn, kind, step, detail in connection.execute(query)
             ]
 
-    def conversation_messages(self, conversation_id: str) -> list[tuple[str, str]]:
+    def conversation_messages(self, conversation_id: str, through_turn: int) -> list[tuple[str, str]]:
         query = (
             sa.select(conversation_messages.c.role, conversation_messages.c.content)
-            .where(conversation_messages.c.conversation_id == conversation_id)
+            .where(conversation_messages.c.conversation_id == conversation_id,
+                   conversation_messages.c.turn <= through_turn)
             .order_by(conversation_messages.c.id)
         )
         with self.engine.connect() as connection:

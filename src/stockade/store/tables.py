@@ -162,6 +162,7 @@ conversation_messages = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("conversation_id", sa.String(32), nullable=False, index=True),
     sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("turn", sa.Integer, nullable=False, server_default="0"),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("content", sa.Text, nullable=False),
 )

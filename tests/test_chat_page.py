@@ -1,0 +1,169 @@
+"""The support chat page, driven in Debian's headless Chromium against the session server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import Server
+from stockade.routines.parser import parse_routine
+from stockade.routines.service import BUILTIN_DIRECTORY
+
+BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
+REPLY_SECONDS = 60
+# Flags for a browser on a closed network, as the machine's notes give them.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class ChatPage:
+    def __init__(self, browser: webdriver.Chrome, server: Server) -> None:
+        self.browser = browser
+        self.server = server
+
+    def open(self, credential: str, routine: str = "baa") -> None:
+        self.browser.get(f"{self.server.url}/chat?routine={routine}")
+        self.browser.find_element(By.ID, "credential").send_keys(credential)
+        self.browser.find_element(By.ID, "start-button").click()
+
+    def start(self, routine: str = "baa") -> None:
+        self.open(self.server.key, routine)
+        self.wait(lambda: self.browser.find_element(By.ID, "conversation").is_displayed())
+
+    def send(self, text: str) -> None:
+        before = len(self.agent_messages())
+        self.browser.find_element(By.ID, "message").send_keys(text)
+        self.browser.find_element(By.ID, "send").click()
+        self.wait(lambda: len(self.agent_messages()) > before and self.idle())
+
+    def idle(self) -> bool:
+        """The turn is over: the send button is enabled again, or the conversation closed."""
+        return bool(self.browser.execute_script(
+            "return !document.getElementById('send').disabled"
+            " || document.getElementById('message').disabled"
+        ))
+
+    def agent_messages(self) -> list[str]:
+        return [item.text for item in self.browser.find_elements(By.CSS_SELECTOR, "#transcript li.agent")]
+
+    def error(self) -> str:
+        self.wait(lambda: self.browser.find_element(By.ID, "error").is_displayed())
+        return self.browser.find_element(By.ID, "error").text
+
+    def wait(self, condition: Any) -> None:
+        WebDriverWait(self.browser, REPLY_SECONDS).until(lambda _: condition())
+
+
+@pytest.fixture
+def page(browser: webdriver.Chrome, server: Server) -> ChatPage:
+    return ChatPage(browser, server)
+
+
+def test_the_page_runs_the_baa_routine_to_a_resolved_case(page: ChatPage) -> None:
+    page.start()
+    page.send("Hi, I need a BAA.")
+    assert page.agent_messages() == [BAA.step("1a").text]
+    page.send("It's for the API.")
+    replies = page.agent_messages()
+    assert replies[1:6] == [BAA.step(step).text for step in ["2a", "2b", "2c", "2d", "2e"]]
+    assert "POST /openai/deployments/{deployment}/chat/completions" in "\n".join(replies)
+    page.send("No, that's all, thanks.")
+    summary = page.browser.find_element(By.ID, "summary").text
+    assert "The case is resolved." in summary
+    assert not page.browser.find_element(By.ID, "message").is_enabled()
+
+
+def test_the_trace_panel_lists_the_steps_and_calls_of_the_turn(page: ChatPage) -> None:
+    page.start()
+    page.send("Can I get a BAA?")
+    page.send("For ChatGPT Enterprise.")
+    page.browser.find_element(By.CSS_SELECTOR, "#steps summary").click()
+    trace = page.browser.find_element(By.ID, "trace").text
+    assert "1a: chose branch:3" in trace
+    assert "3i: called provide_sales_contact_information: done" in trace
+
+
+def test_customer_text_is_shown_as_text_never_as_markup(page: ChatPage) -> None:
+    page.start()
+    markup = '<img id="injected" src="x" onerror="document.title=\'owned\'">'
+    page.send(markup)
+    customer = page.browser.find_element(By.CSS_SELECTOR, "#transcript li.customer")
+    assert customer.text == markup
+    assert page.browser.find_elements(By.ID, "injected") == []
+    assert page.browser.title != "owned"
+
+
+def test_a_wrong_key_shows_the_services_error(page: ChatPage) -> None:
+    page.open("not-a-key")
+    error = page.error()
+    assert error.startswith("401:") and "invalid subscription key" in error
+    assert not page.browser.find_element(By.ID, "conversation").is_displayed()
+
+
+def test_a_token_is_sent_as_a_bearer_token(page: ChatPage) -> None:
+    page.open("eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJ4In0.c2lnbmF0dXJl")
+    assert "Access token is missing, invalid" in page.error()
+
+
+def test_an_unknown_routine_shows_the_services_error(page: ChatPage) -> None:
+    page.open(page.server.key, "no-such-routine")
+    assert page.error().startswith("404:")
+
+
+def test_the_routine_field_suggests_the_routines_on_offer(page: ChatPage) -> None:
+    page.open(page.server.key)
+    page.wait(lambda: page.browser.find_elements(By.CSS_SELECTOR, "#routines option[value='baa']"))
+
+
+# -- streaming: a reply shows before the turn that produces it is over ------------------------
+
+
+def test_replies_show_while_the_turn_is_still_running(
+    page: ChatPage, held_webhook: threading.Event, slow_routine: str
+) -> None:
+    page.start(slow_routine)
+    page.send("Hello, I have a question about my card.")
+    page.browser.find_element(By.ID, "message").send_keys("Yes, remove my saved card.")
+    page.browser.find_element(By.ID, "send").click()
+    page.wait(lambda: "One moment while I remove your saved card." in page.agent_messages())
+    assert not page.idle()  # the webhook has not answered: the turn is still running
+    held_webhook.set()
+    page.wait(lambda: "Your saved card is removed." in page.agent_messages() and page.idle())
+
+
+def test_the_page_and_its_assets_carry_a_strict_content_security_policy(server: Server) -> None:
+    for path in ["/chat", "/static/chat.js", "/static/chat.css"]:
+        response = httpx.get(server.url + path)
+        assert response.status_code == 200, path
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert response.headers["x-content-type-options"] == "nosniff"

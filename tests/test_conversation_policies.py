@@ -1,0 +1,87 @@
+"""Conversations on a server that keeps message text, and whose agent meets a rate limit."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from openai import AzureOpenAI
+
+from conftest import API_VERSION, Server, server_env, serving, start_of_next_window
+from stockade.routines.parser import parse_routine
+from stockade.routines.service import BUILTIN_DIRECTORY
+
+BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
+# Capacity 1 is 6 requests a minute: one in each 10-second window.
+TINY_EMBEDDINGS = "tiny-embeddings"
+
+
+@pytest.fixture(scope="module")
+def keeping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("keeping")
+    env = server_env(data_dir, STOCKADE_ROUTINES__KEEP_MESSAGES="true")
+    deployments = [
+        ("gpt-4o", "smollm2-135m-instruct", 100),
+        ("text-embedding-3-small", "all-minilm-l6-v2", 100),
+        (TINY_EMBEDDINGS, "all-minilm-l6-v2", 1),
+    ]
+    with serving(env, data_dir, deployments) as running:
+        yield running
+
+
+@pytest.fixture
+def http(keeping: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=keeping.url, headers={"api-key": keeping.key}, timeout=120) as client:
+        yield client
+
+
+def start(http: httpx.Client, **body: str) -> str:
+    response = http.post("/routines/conversations", json={"routine": "baa", **body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def post(http: httpx.Client, conversation: str, text: str) -> httpx.Response:
+    return http.post(f"/routines/conversations/{conversation}/messages", json={"content": text})
+
+
+def test_with_keep_messages_on_the_conversation_shows_its_messages_in_order(http: httpx.Client) -> None:
+    conversation = start(http)
+    post(http, conversation, "Hi, I need a BAA.")
+    shown = http.get(f"/routines/conversations/{conversation}").json()
+    assert shown["messages"] == [
+        {"role": "customer", "content": "Hi, I need a BAA."},
+        {"role": "agent", "content": BAA.step("1a").text},
+    ]
+
+
+def test_with_keep_messages_on_the_text_is_in_the_store(http: httpx.Client, keeping: Server) -> None:
+    conversation = start(http)
+    post(http, conversation, "Hello, BAA please. Keep-canary-51c2")
+    with sqlite3.connect(keeping.data_dir / "stockade.db") as db:
+        stored = db.execute(
+            "select content from conversation_messages where conversation_id = ?", (conversation,)
+        ).fetchall()
+    assert ("Hello, BAA please. Keep-canary-51c2",) in stored
+
+
+def test_a_turn_over_the_agents_rate_limit_is_a_429_and_leaves_the_conversation_as_it_was(
+    http: httpx.Client, keeping: Server
+) -> None:
+    conversation = start(http, embeddings_deployment=TINY_EMBEDDINGS)
+    post(http, conversation, "Hi, I need a BAA.")  # the opening needs no model
+    before = http.get(f"/routines/conversations/{conversation}").json()
+    sdk = AzureOpenAI(azure_endpoint=keeping.url, api_key=keeping.key, api_version=API_VERSION, max_retries=0)
+    start_of_next_window(10)
+    sdk.embeddings.create(model=TINY_EMBEDDINGS, input="the window's one request")
+
+    refused = post(http, conversation, "It's for the API.")
+
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert TINY_EMBEDDINGS in refused.json()["error"]["message"]
+    after = http.get(f"/routines/conversations/{conversation}").json()
+    assert (after["step"], after["updated_at"]) == (before["step"], before["updated_at"])
+    assert after["trace"] == before["trace"] and after["messages"] == before["messages"]
