@@ -156,6 +156,7 @@ def test_replies_show_while_the_turn_is_still_running(
     page.browser.find_element(By.ID, "send").click()
     page.wait(lambda: "One moment while I remove your saved card." in page.agent_messages())
     assert not page.idle()  # the webhook has not answered: the turn is still running
+    assert not page.browser.find_element(By.ID, "start-button").is_enabled()
     held_webhook.set()
     page.wait(lambda: "Your saved card is removed." in page.agent_messages() and page.idle())
 
@@ -167,3 +168,20 @@ def test_the_page_and_its_assets_carry_a_strict_content_security_policy(server: 
         policy = response.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_no_second_message_goes_out_while_a_reply_is_running(
+    page: ChatPage, held_webhook: threading.Event, slow_routine: str
+) -> None:
+    page.start(slow_routine)
+    page.send("Hello, I have a question about my card.")
+    page.browser.find_element(By.ID, "message").send_keys("Yes, remove my saved card.\n")
+    page.wait(lambda: "One moment while I remove your saved card." in page.agent_messages())
+
+    page.browser.find_element(By.ID, "message").send_keys("Are you there?\n")
+
+    customer = page.browser.find_elements(By.CSS_SELECTOR, "#transcript li.customer")
+    assert [item.text for item in customer][-1] == "Yes, remove my saved card."
+    held_webhook.set()
+    page.wait(lambda: "Your saved card is removed." in page.agent_messages() and page.idle())
+    assert not page.browser.find_element(By.ID, "error").is_displayed()

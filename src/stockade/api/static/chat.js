@@ -139,11 +139,13 @@ async function start(submitted) {
 async function send(submitted) {
   submitted.preventDefault();
   const text = $("message").value.trim();
-  if (!text) return;
+  if (!text || $("send").disabled) return; // Enter submits even while the button is disabled
   showError("");
   $("message").value = "";
   say("customer", text);
+  // Until the turn ends: one message at a time, and no new conversation under a running reply.
   $("send").disabled = true;
+  $("start-button").disabled = true;
   try {
     const path = `/routines/conversations/${encodeURIComponent(conversation.id)}/messages`;
     const response = await request(path, { content: text, stream: true });
@@ -151,6 +153,7 @@ async function send(submitted) {
   } catch (error) {
     showError(error.message);
   } finally {
+    $("start-button").disabled = false;
     summarise();
     if (!$("message").disabled) $("message").focus();
   }
