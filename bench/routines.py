@@ -18,7 +18,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import launch, run_cli, server_env, stop  # noqa: E402
+from conftest import server_env, serving  # noqa: E402
 from stockade.routines.evaluation import load_script  # noqa: E402
 from stockade.routines.service import BUILTIN_DIRECTORY  # noqa: E402
 
@@ -41,16 +41,14 @@ def play(http: httpx.Client, timings: dict[str, list[float]]) -> None:
 def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="stockade-routines-"))
     env = server_env(data_dir, STOCKADE_ROUTINES__SALES_CONTACT="sales@example.com")
-    run_cli(env, "deployments", "create", "--name", "chat", "--model", "smollm2-135m-instruct", "--capacity", "500")
-    run_cli(env, "deployments", "create", "--name", "embeddings", "--model", "all-minilm-l6-v2", "--capacity", "500")
-    server = launch(env, data_dir)
-    try:
-        with httpx.Client(base_url=server.url, headers={"api-key": server.key}, timeout=300) as http:
-            play(http, {"opening": [], "embeddings": [], "model": []})  # warm-up
-            timings: dict[str, list[float]] = {"opening": [], "embeddings": [], "model": []}
-            play(http, timings)
-    finally:
-        stop(server.process)
+    deployments = [("chat", "smollm2-135m-instruct", 500), ("embeddings", "all-minilm-l6-v2", 500)]
+    timings: dict[str, list[float]] = {"opening": [], "embeddings": [], "model": []}
+    with (
+        serving(env, data_dir, deployments) as server,
+        httpx.Client(base_url=server.url, headers={"api-key": server.key}, timeout=300) as http,
+    ):
+        play(http, {"opening": [], "embeddings": [], "model": []})  # warm-up
+        play(http, timings)
     print("Routine turns (BAA script, embedded models), round trip in ms")
     print(f"{'turn decided by':<16} {'turns':>6} {'p50':>8} {'p95':>8} {'max':>8}")
     for stage, values in timings.items():

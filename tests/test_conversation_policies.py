@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -85,3 +87,32 @@ def test_a_turn_over_the_agents_rate_limit_is_a_429_and_leaves_the_conversation_
     after = http.get(f"/routines/conversations/{conversation}").json()
     assert (after["step"], after["updated_at"]) == (before["step"], before["updated_at"])
     assert after["trace"] == before["trace"] and after["messages"] == before["messages"]
+
+
+SHORT_SCRIPT = """
+routine: baa
+conversations:
+- name: api-direct
+  turns:
+  - customer: Hello, I need a BAA.
+    steps: [1a]
+  - customer: It's for the API.
+    steps: ['2', 2a, 2b, 2c, 2d, 2e, 2i, 2f, '5.1']
+    calls: [provide_list_of_zero_retention_endpoints]
+  - customer: No, that's all.
+    steps: ['6']
+    calls: [case_resolution]
+  final: {status: resolved, case: resolved}
+"""
+
+
+def test_the_evaluation_waits_out_the_agents_rate_limit(keeping: Server, tmp_path: Path) -> None:
+    script = tmp_path / "short.yaml"
+    script.write_text(SHORT_SCRIPT)
+    start_of_next_window(10)
+    result = keeping.cli(
+        "--json", "--endpoint", keeping.url, "--api-key", keeping.key,
+        "routines", "eval", str(script), "--embeddings-deployment", TINY_EMBEDDINGS,
+    )
+    report = json.loads(result.stdout)
+    assert (report["passed"], report["step_adherence"]) == (1, 1.0)

@@ -68,6 +68,15 @@ def test_the_zero_retention_list_is_the_services_own_and_excludes_batch_and_file
     assert all(endpoint in "\n".join(texts(reply)) for endpoint in listed)
 
 
+def test_a_branch_the_customer_says_it_is_not_is_ruled_out(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "Hi, I need a BAA.")
+    reply = say(http, conversation, "I meant the API, not ChatGPT Enterprise.")
+    assert steps(reply) == API_STEPS
+    [decision] = [event for event in reply["events"] if event["kind"] == "decision"]
+    assert (decision["option"], decision["ruled_out"]) == ("branch:2", ["branch:3"])
+
+
 def test_the_enterprise_branch_gives_the_configured_sales_contact(http: httpx.Client) -> None:
     conversation = start(http)
     say(http, conversation, "Can I get a BAA?")

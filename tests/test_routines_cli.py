@@ -20,7 +20,8 @@ def remote(server: Server, *args: str) -> list[str]:
 
 
 def test_the_scripted_baa_conversations_all_follow_the_routine(server: Server) -> None:
-    result = server.cli("--json", *remote(server, "routines", "eval"), check=False)
+    deployments = ["--deployment", "gpt-4o", "--embeddings-deployment", "text-embedding-3-small"]
+    result = server.cli("--json", *remote(server, "routines", "eval", *deployments), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["conversations"] >= 20
@@ -28,6 +29,39 @@ def test_the_scripted_baa_conversations_all_follow_the_routine(server: Server) -
     assert report["step_adherence"] == 1.0
     assert (report["function_call_precision"], report["function_call_recall"]) == (1.0, 1.0)
     assert report["claimed_not_taken_rate"] == 0.0
+
+
+ENDS_EARLY = """
+routine: baa
+conversations:
+- name: wants-a-person-then-keeps-going
+  turns:
+  - customer: I need a BAA.
+    steps: [1a]
+  - customer: Let me talk to a real person.
+    steps: ['5.1']
+  - customer: For the API.
+    steps: ['2', 2a, 2b, 2c, 2d, 2e, 2i, 2f, '5.1']
+    calls: [provide_list_of_zero_retention_endpoints]
+- name: api-direct
+  turns:
+  - customer: Hello, I need a Business Associate Agreement.
+    steps: [1a]
+"""
+
+
+def test_eval_scores_a_conversation_that_ends_early_as_failed_and_goes_on(
+    server: Server, tmp_path: Path
+) -> None:
+    script = tmp_path / "ends-early.yaml"
+    script.write_text(ENDS_EARLY)
+    result = server.cli("--json", *remote(server, "routines", "eval", str(script)), check=False)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["conversations"], report["passed"], report["turns"]) == (2, 1, 4)
+    assert report["function_call_recall"] == 0.0
+    failures = report["failures"]["wants-a-person-then-keeps-going"]
+    assert "turn 3: the conversation had ended (handed_off)" in failures
 
 
 def test_chat_runs_the_baa_routine_in_the_terminal(server: Server) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +24,10 @@ from stockade.core import Resource
 from stockade.errors import ServiceError
 
 TIMEOUT = 300.0
+# A session that waits out rate limits resends a refused request after its Retry-After, this many
+# times at most, and only when the wait is this short.
+LIMITED_RETRIES = 5
+LONGEST_WAIT_SECONDS = 60.0
 
 
 class CommandError(Exception):
@@ -103,16 +108,23 @@ class Session:
         self._send = send
         self._build = build
         self._endpoint = endpoint
+        self.wait_out_rate_limits = False  # for batch work, such as a scripted evaluation
 
     def _response(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any], stream: bool) -> httpx.Response:
         query = {k: v for k, v in params.items() if v is not None}
-        request = self._build(method, path, json=body, params=query)
-        try:
-            response = self._send(request, stream=stream)
-        except httpx.HTTPError as exc:
-            raise CommandError(
-                f"cannot reach {self._endpoint} ({exc}); is `stockade serve` running there?"
-            ) from None
+        for attempt in range(LIMITED_RETRIES + 1):
+            request = self._build(method, path, json=body, params=query)
+            try:
+                response = self._send(request, stream=stream)
+            except httpx.HTTPError as exc:
+                raise CommandError(
+                    f"cannot reach {self._endpoint} ({exc}); is `stockade serve` running there?"
+                ) from None
+            wait = _retry_after(response) if self.wait_out_rate_limits else None
+            if wait is None or wait > LONGEST_WAIT_SECONDS or attempt == LIMITED_RETRIES:
+                break
+            response.close()
+            time.sleep(wait)
         if response.status_code >= 400:
             response.read()
             raise CommandError(_error_text(response))
@@ -134,6 +146,19 @@ class Session:
                     yield item
         finally:
             response.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """How long a 429 asks the caller to wait, or None for any other response."""
+    if response.status_code != 429:
+        return None
+    try:
+        return float(response.headers.get("retry-after-ms", "")) / 1000
+    except ValueError:
+        try:
+            return float(response.headers.get("retry-after", "1"))
+        except ValueError:
+            return 1.0
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -129,6 +129,8 @@ def routines_eval(
     outcomes = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=errors)
     with ctx.obj.client.session() as session, progress:
+        # A rate-limited turn changes nothing, so the script waits and says it again.
+        session.wait_out_rate_limits = True
         task = progress.add_task("Scripted conversations", total=len(plan.conversations))
         try:
             functions = served_functions(plan.routine, session.request)

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 from openai import AsyncOpenAI
 
-from stockade.routines.plan import OFF_TOPIC, Option
+from stockade.routines.contrast import denied_clauses
+from stockade.routines.plan import BRANCH, OFF_TOPIC, Option
 
 # Cosine similarities of all-MiniLM-L6-v2-like sentence embeddings. The nearest option is taken
 # outright when it is near (ACCEPT) and ahead (MARGIN), or less near but far ahead (WIDE_MARGIN
@@ -37,9 +38,23 @@ class Decision:
     option: str
     confidence: float
     stage: str  # "embeddings" or "model"
+    ruled_out: tuple[str, ...] = ()  # branches the customer said it was not
 
     def to_dict(self) -> dict[str, Any]:
-        return {"option": self.option, "confidence": round(self.confidence, 3), "stage": self.stage}
+        decided = {"option": self.option, "confidence": round(self.confidence, 3), "stage": self.stage}
+        return {**decided, "ruled_out": list(self.ruled_out)} if self.ruled_out else decided
+
+
+Scored = list[tuple[float, Option]]  # best first
+
+
+def _clear_winner(scored: Scored) -> tuple[float, Option] | None:
+    """The nearest option when it is near and ahead enough to take without asking the model."""
+    (best, winner), (second, _) = scored[0], scored[1]
+    lead = best - second
+    if (best >= ACCEPT and lead >= MARGIN) or (best >= CLOSE and lead >= WIDE_MARGIN):
+        return best, winner
+    return None
 
 
 class AgentModel(Protocol):
@@ -69,32 +84,47 @@ class DeploymentModel:
         response = await self.client.embeddings.create(model=self.embeddings_deployment, input=texts)
         return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
 
-    async def scores(self, message: str, options: list[Option]) -> list[tuple[float, Option]]:
+    async def scores(self, texts: list[str], options: list[Option]) -> list[Scored]:
+        """Each text's options by similarity; one embeddings call for the texts and any examples
+        not embedded before."""
         missing = sorted({e for option in options for e in option.examples} - self._vectors.keys())
-        vectors = [_unit(vector) for vector in await self._embed([message.strip() or "(nothing)", *missing])]
-        self._vectors.update(zip(missing, vectors[1:], strict=True))
-        scored = [
-            (float(max(np.dot(vectors[0], self._vectors[e]) for e in option.examples)), option)
-            for option in options
+        inputs = [text.strip() or "(nothing)" for text in texts]
+        vectors = [_unit(vector) for vector in await self._embed([*inputs, *missing])]
+        self._vectors.update(zip(missing, vectors[len(texts):], strict=True))
+        return [
+            sorted(
+                ((float(max(np.dot(vector, self._vectors[e]) for e in option.examples)), option)
+                 for option in options),
+                key=lambda pair: pair[0],
+                reverse=True,
+            )
+            for vector in vectors[: len(texts)]
         ]
-        return sorted(scored, key=lambda pair: pair[0], reverse=True)
 
     async def classify(self, message: str, question: str, options: list[Option]) -> Decision:
         # An option without examples is the default: any answer that is not clearly another one.
         default = next((option for option in options if not option.examples), None)
-        scored = await self.scores(message, [option for option in options if option.examples])
-        (best, winner), (second, _) = scored[0], scored[1]
-        lead = best - second
-        if (best >= ACCEPT and lead >= MARGIN) or (best >= CLOSE and lead >= WIDE_MARGIN):
-            return Decision(winner.id, best, "embeddings")
+        denied = denied_clauses(message)
+        scored, *denied_scores = await self.scores(
+            [message, *denied], [option for option in options if option.examples]
+        )
+        ruled_out = tuple(sorted({
+            clear[1].id for clause in denied_scores
+            if (clear := _clear_winner(clause)) and clear[1].id.startswith(BRANCH)
+        }))
+        scored = [(score, option) for score, option in scored if option.id not in ruled_out]
+        clear = _clear_winner(scored)
+        if clear is not None:
+            return Decision(clear[1].id, clear[0], "embeddings", ruled_out)
+        best = scored[0][0]
         if default is not None:
-            return Decision(default.id, 1 - best, "embeddings")
+            return Decision(default.id, 1 - best, "embeddings", ruled_out)
         if best < FLOOR and any(option.id == OFF_TOPIC for option in options):
-            return Decision(OFF_TOPIC, 1 - best, "embeddings")
+            return Decision(OFF_TOPIC, 1 - best, "embeddings", ruled_out)
         shortlist = [option for _, option in scored[:SHORTLIST]]
         choice = await self._choose(message, question, shortlist)
         confidence = next(score for score, option in scored if option.id == choice)
-        return Decision(choice, confidence, "model")
+        return Decision(choice, confidence, "model", ruled_out)
 
     async def _json(self, instructions: str, message: str, schema: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.chat.completions.create(

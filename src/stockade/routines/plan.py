@@ -17,6 +17,7 @@ from stockade.routines.parser import CUSTOMER_STATEMENT
 
 UNCLEAR, OFF_TOPIC, HANDOFF, ABUSE = "unclear", "off_topic", "handoff", "abuse"
 DONE, MORE, ANSWERED, YES, NO = "done", "more", "answered", "yes", "no"
+BRANCH = "branch:"  # the prefix of a routine branch's option id, before the branch's step id
 
 OFF_SCRIPT = {
     UNCLEAR: ("the reply does not say which option applies, or asks what the options mean", (
@@ -64,7 +65,7 @@ def _branch_option(branch: Step) -> Option:
     if " for " in claim:
         purpose = claim[claim.rindex(" for ") + 1:]
         examples += [f"It's {purpose}", purpose.removeprefix("for ")]
-    return Option(f"branch:{branch.id}", condition, tuple(examples))
+    return Option(f"{BRANCH}{branch.id}", condition, tuple(examples))
 
 
 def _topic_option(branch: Step) -> Option:
