@@ -112,6 +112,15 @@ def test_the_trace_panel_lists_the_steps_and_calls_of_the_turn(page: ChatPage) -
     assert "3i: called provide_sales_contact_information: done" in trace
 
 
+def test_the_trace_panel_shows_a_branch_the_customer_ruled_out(page: ChatPage) -> None:
+    page.start()
+    page.send("Hi, I need a BAA.")
+    page.send("I meant the API, not ChatGPT Enterprise.")
+    page.browser.find_element(By.CSS_SELECTOR, "#steps summary").click()
+    assert "1a: chose branch:2" in page.browser.find_element(By.ID, "trace").text
+    assert "ruled out branch:3" in page.browser.find_element(By.ID, "trace").text
+
+
 def test_customer_text_is_shown_as_text_never_as_markup(page: ChatPage) -> None:
     page.start()
     markup = '<img id="injected" src="x" onerror="document.title=\'owned\'">'

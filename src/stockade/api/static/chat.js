@@ -85,8 +85,10 @@ function describe(event) {
   switch (event.kind) {
     case "step":
       return `${at}${event.step_kind}${event.as ? ` (as ${event.as})` : ""}`;
-    case "decision":
-      return `${at}chose ${event.option} (${event.stage}, confidence ${event.confidence})`;
+    case "decision": {
+      const ruledOut = event.ruled_out ? `; ruled out ${event.ruled_out.join(", ")}` : "";
+      return `${at}chose ${event.option} (${event.stage}, confidence ${event.confidence}${ruledOut})`;
+    }
     case "function":
       return `${at}called ${event.function}: ${event.ok ? "done" : `failed, ${event.error}`}`;
     case "message":
