@@ -65,6 +65,14 @@ class ChatPage:
         self.browser.find_element(By.ID, "send").click()
         self.wait(lambda: len(self.agent_messages()) > before and self.idle())
 
+    def ask_for_the_held_removal(self, routine: str) -> None:
+        """Start ``routine`` and ask for the card's removal; returns once the announcement shows,
+        while the held webhook keeps the turn running."""
+        self.start(routine)
+        self.send("Hello, I have a question about my card.")
+        self.browser.find_element(By.ID, "message").send_keys("Yes, remove my saved card.\n")
+        self.wait(lambda: "One moment while I remove your saved card." in self.agent_messages())
+
     def idle(self) -> bool:
         """The turn is over: the send button is enabled again, or the conversation closed."""
         return bool(self.browser.execute_script(
@@ -153,23 +161,6 @@ def test_the_routine_field_suggests_the_routines_on_offer(page: ChatPage) -> Non
     page.wait(lambda: page.browser.find_elements(By.CSS_SELECTOR, "#routines option[value='baa']"))
 
 
-# -- streaming: a reply shows before the turn that produces it is over ------------------------
-
-
-def test_replies_show_while_the_turn_is_still_running(
-    page: ChatPage, held_webhook: threading.Event, slow_routine: str
-) -> None:
-    page.start(slow_routine)
-    page.send("Hello, I have a question about my card.")
-    page.browser.find_element(By.ID, "message").send_keys("Yes, remove my saved card.")
-    page.browser.find_element(By.ID, "send").click()
-    page.wait(lambda: "One moment while I remove your saved card." in page.agent_messages())
-    assert not page.idle()  # the webhook has not answered: the turn is still running
-    assert not page.browser.find_element(By.ID, "start-button").is_enabled()
-    held_webhook.set()
-    page.wait(lambda: "Your saved card is removed." in page.agent_messages() and page.idle())
-
-
 def test_the_page_and_its_assets_carry_a_strict_content_security_policy(server: Server) -> None:
     for path in ["/chat", "/static/chat.js", "/static/chat.css"]:
         response = httpx.get(server.url + path)
@@ -179,13 +170,23 @@ def test_the_page_and_its_assets_carry_a_strict_content_security_policy(server: 
         assert response.headers["x-content-type-options"] == "nosniff"
 
 
+# -- streaming: a reply shows before the turn that produces it is over ------------------------
+
+
+def test_replies_show_while_the_turn_is_still_running(
+    page: ChatPage, held_webhook: threading.Event, slow_routine: str
+) -> None:
+    page.ask_for_the_held_removal(slow_routine)
+    assert not page.idle()  # the webhook has not answered: the turn is still running
+    assert not page.browser.find_element(By.ID, "start-button").is_enabled()
+    held_webhook.set()
+    page.wait(lambda: "Your saved card is removed." in page.agent_messages() and page.idle())
+
+
 def test_no_second_message_goes_out_while_a_reply_is_running(
     page: ChatPage, held_webhook: threading.Event, slow_routine: str
 ) -> None:
-    page.start(slow_routine)
-    page.send("Hello, I have a question about my card.")
-    page.browser.find_element(By.ID, "message").send_keys("Yes, remove my saved card.\n")
-    page.wait(lambda: "One moment while I remove your saved card." in page.agent_messages())
+    page.ask_for_the_held_removal(slow_routine)
 
     page.browser.find_element(By.ID, "message").send_keys("Are you there?\n")
 
