@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from stockade.errors import TooManyRequests
+from stockade.errors import TooManyRequests, retry_after_ms
 from stockade.quotas import Bucket, Limit, LocalLimiter, Reservation, reserved_tokens
 from stockade.quotas.estimate import approximate_prompt_tokens
 from stockade.quotas.limits import per_window
@@ -267,3 +267,16 @@ def test_upstream_prompts_are_estimated_from_characters() -> None:
     assert approximate_prompt_tokens(
         CompletionRequest.model_validate({"prompt": [[1, 2, 3], [4]]})
     ) == 4
+
+
+@pytest.mark.parametrize("wait_ms", [1, 999, 2500])
+def test_a_429s_retry_hint_reads_back_as_sent(wait_ms: int) -> None:
+    assert retry_after_ms(TooManyRequests("slow down", wait_ms).headers) == wait_ms
+
+
+def test_a_retry_hint_in_seconds_only_is_read_in_milliseconds() -> None:
+    assert retry_after_ms({"retry-after": "3"}) == 3000
+
+
+def test_a_missing_or_garbled_retry_hint_reads_as_the_default() -> None:
+    assert retry_after_ms({"retry-after-ms": "soon"}, default=1000) == 1000

@@ -5,6 +5,7 @@ The web layer renders them as ``{"error": {...}}``; the core itself never touche
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -164,6 +165,17 @@ class TooManyRequests(ServiceError):
                 "retry-after-ms": str(retry_after_ms),
             },
         )
+
+
+def retry_after_ms(headers: Mapping[str, str], default: int = 1000) -> int:
+    """How long a 429 asks its caller to wait, read back from the headers TooManyRequests sends
+    (``retry-after-ms``, else ``retry-after`` in seconds)."""
+    for name, scale in (("retry-after-ms", 1), ("retry-after", 1000)):
+        try:
+            return max(1, round(float(headers[name]) * scale))
+        except (KeyError, ValueError):
+            continue
+    return default
 
 
 class BackendUnavailable(ServiceError):

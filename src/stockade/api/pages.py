@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -45,11 +46,12 @@ class _Secured:
 
 
 async def chat(_: Request) -> Response:
-    return HTMLResponse(CHAT_PAGE, headers={**SECURITY_HEADERS, "cache-control": "no-cache"})
+    return HTMLResponse(CHAT_PAGE, headers={"cache-control": "no-cache"})
 
 
 def routes() -> list[BaseRoute]:
+    secured = [Middleware(_Secured)]
     return [
-        Route("/chat", chat, methods=["GET"]),
-        Mount("/static", app=_Secured(StaticFiles(packages=[STATIC_PACKAGE]))),
+        Route("/chat", chat, methods=["GET"], middleware=secured),
+        Mount("/static", app=StaticFiles(packages=[STATIC_PACKAGE]), middleware=secured),
     ]

@@ -21,7 +21,7 @@ from stockade.api.auth import LOCAL_PRINCIPAL_SCOPE_KEY
 from stockade.auth import LOCAL_OPERATOR
 from stockade.config import Settings
 from stockade.core import Resource
-from stockade.errors import ServiceError
+from stockade.errors import ServiceError, retry_after_ms
 
 TIMEOUT = 300.0
 # A session that waits out rate limits resends a refused request after its Retry-After, this many
@@ -49,11 +49,12 @@ class ManagementClient:
             return session.request(method, path, body, **params)
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """Several calls on one connection, or on one in-process resource opened once."""
+    def session(self, *, wait_out_rate_limits: bool = False) -> Iterator[Session]:
+        """Several calls on one connection, or on one in-process resource opened once. Batch work
+        (a scripted evaluation) may wait out rate limits and resend what a 429 refused."""
         if self.endpoint:
             with httpx.Client(base_url=self.endpoint, headers=self._headers(), timeout=TIMEOUT) as http:
-                yield Session(http.send, http.build_request, self.endpoint)
+                yield Session(http.send, http.build_request, self.endpoint, wait_out_rate_limits)
             return
         with asyncio.Runner() as runner:
             resource = Resource(self.settings)
@@ -82,7 +83,7 @@ class ManagementClient:
                 )
 
             try:
-                yield Session(send, http.build_request, None)
+                yield Session(send, http.build_request, None, wait_out_rate_limits)
             finally:
                 runner.run(http.aclose())
                 runner.run(resource.close())
@@ -104,11 +105,12 @@ class Session:
         send: Callable[..., httpx.Response],
         build: Callable[..., httpx.Request],
         endpoint: str | None,
+        wait_out_rate_limits: bool = False,
     ) -> None:
         self._send = send
         self._build = build
         self._endpoint = endpoint
-        self.wait_out_rate_limits = False  # for batch work, such as a scripted evaluation
+        self._wait_out_rate_limits = wait_out_rate_limits
 
     def _response(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any], stream: bool) -> httpx.Response:
         query = {k: v for k, v in params.items() if v is not None}
@@ -120,8 +122,10 @@ class Session:
                 raise CommandError(
                     f"cannot reach {self._endpoint} ({exc}); is `stockade serve` running there?"
                 ) from None
-            wait = _retry_after(response) if self.wait_out_rate_limits else None
-            if wait is None or wait > LONGEST_WAIT_SECONDS or attempt == LIMITED_RETRIES:
+            if response.status_code != 429 or not self._wait_out_rate_limits or attempt == LIMITED_RETRIES:
+                break
+            wait = retry_after_ms(response.headers) / 1000
+            if wait > LONGEST_WAIT_SECONDS:
                 break
             response.close()
             time.sleep(wait)
@@ -146,19 +150,6 @@ class Session:
                     yield item
         finally:
             response.close()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """How long a 429 asks the caller to wait, or None for any other response."""
-    if response.status_code != 429:
-        return None
-    try:
-        return float(response.headers.get("retry-after-ms", "")) / 1000
-    except ValueError:
-        try:
-            return float(response.headers.get("retry-after", "1"))
-        except ValueError:
-            return 1.0
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -128,9 +128,8 @@ def routines_eval(
     create = {k: v for k, v in {"deployment": deployment, "embeddings_deployment": embeddings_deployment}.items() if v}
     outcomes = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=errors)
-    with ctx.obj.client.session() as session, progress:
-        # A rate-limited turn changes nothing, so the script waits and says it again.
-        session.wait_out_rate_limits = True
+    # A rate-limited turn changes nothing, so the script waits and says it again.
+    with ctx.obj.client.session(wait_out_rate_limits=True) as session, progress:
         task = progress.add_task("Scripted conversations", total=len(plan.conversations))
         try:
             functions = served_functions(plan.routine, session.request)

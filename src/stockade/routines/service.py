@@ -18,7 +18,14 @@ from pathlib import Path
 from openai import AsyncOpenAI, OpenAIError, RateLimitError
 
 from stockade.config import Settings
-from stockade.errors import BackendUnavailable, Conflict, InvalidRequest, NotFound, TooManyRequests
+from stockade.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    TooManyRequests,
+    retry_after_ms,
+)
 from stockade.routines.checker import Finding, Severity, check, has_errors
 from stockade.routines.deployment import DeploymentModel
 from stockade.routines.engine import OPEN, ConversationClosed, Engine, Event, State
@@ -103,8 +110,7 @@ class Conversations:
         self._client: AsyncOpenAI | None = None
         self._models: dict[tuple[str, str], DeploymentModel] = {}
         self._plans: dict[tuple[str, str], Plan] = {}  # by routine name and version
-        self._turning: set[str] = set()  # conversations with a turn under way in this process
-        self._turns: set[asyncio.Task[None]] = set()
+        self._turns: dict[str, asyncio.Task[None]] = {}  # by conversation, under way in this process
 
     def connect(self, client: AsyncOpenAI) -> None:
         """The client agents reach models through: this service's own API."""
@@ -112,7 +118,7 @@ class Conversations:
 
     async def close(self) -> None:
         if self._turns:  # turns whose callers left still finish and are stored
-            await asyncio.wait(self._turns, timeout=TURN_SHUTDOWN_SECONDS)
+            await asyncio.wait(self._turns.values(), timeout=TURN_SHUTDOWN_SECONDS)
         await self.functions.close()
         if self._client is not None:
             await self._client.close()
@@ -182,13 +188,12 @@ class Conversations:
             )
         # A second message while a turn runs is refused, not queued: the customer sees the reply
         # to the first before writing again. Across replicas, save_turn's turn number decides.
-        if conversation_id in self._turning:
+        if conversation_id in self._turns:
             raise Conflict("This conversation is still answering the previous message.")
-        self._turning.add(conversation_id)
         events: asyncio.Queue[Event | None] = asyncio.Queue()
         turn = asyncio.create_task(self._turn(conversation_id, message, events.put_nowait))
-        self._turns.add(turn)
-        turn.add_done_callback(self._turns.discard)
+        self._turns[conversation_id] = turn
+        turn.add_done_callback(lambda _: self._turns.pop(conversation_id, None))
         try:
             while (event := await events.get()) is not None:
                 yield event
@@ -226,10 +231,9 @@ class Conversations:
                     f"This conversation is closed ({conversation.status}); start a new one."
                 ) from None
             except RateLimitError as exc:
-                retry_after = exc.response.headers.get("retry-after-ms", "1000")
                 raise TooManyRequests(
                     f"The agent's model deployments are over their rate limits: {exc.message}",
-                    int(float(retry_after)) if retry_after.replace(".", "", 1).isdigit() else 1000,
+                    retry_after_ms(exc.response.headers),
                 ) from None
             except OpenAIError as exc:
                 raise BackendUnavailable(
@@ -238,7 +242,6 @@ class Conversations:
                 ) from None
             await asyncio.to_thread(self._save, conversation, state, message, events)
         finally:
-            self._turning.discard(conversation_id)
             emit(None)
 
     def _save(self, conversation: Conversation, state: State, message: str, events: list[Event]) -> None:
