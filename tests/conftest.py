@@ -157,6 +157,8 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
         "STOCKADE_REFRESH_SECONDS": "0.2",
         "STOCKADE_USAGE_FLUSH_SECONDS": "0.1",
+        # One process unless a test says otherwise: the failed-attempt limits are per process.
+        "STOCKADE_WORKERS": "1",
         **extra,
     }
 

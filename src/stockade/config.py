@@ -156,6 +156,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="HTTP worker processes serving the port; they share rate limits and local "
+        "models (default: one per core)",
+    )
     data_dir: Path = Path(".stockade")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default is SQLite in data_dir"
@@ -166,7 +172,11 @@ class Settings(BaseSettings):
     )
     usage_flush_seconds: float = 0.5
     log_level: str = "info"
-    access_log: bool = Field(True, description="uvicorn's access log: method, path and status only")
+    access_log: bool = Field(
+        True,
+        description="One line per request on stderr: address, method, path, status, time, request "
+        "id (never bodies or query strings)",
+    )
     local: LocalModelSettings = LocalModelSettings()
     limits: LimitSettings = LimitSettings()
     redis_url: str | None = Field(

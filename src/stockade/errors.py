@@ -20,14 +20,12 @@ class ServiceError(Exception):
         *,
         code: str | None = None,
         param: str | None = None,
-        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.param = param
-        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -150,21 +148,14 @@ class PayloadTooLarge(ServiceError):
 
 
 class TooManyRequests(ServiceError):
-    """429 with the retry hints the openai SDK obeys: it reads ``retry-after-ms`` first, and
-    sleeps exactly that long when it is at most 120 seconds."""
+    """429, with how long the caller should wait (the web layer sends it as retry hints)."""
 
     status = 429
     code = "429"
 
     def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
-        retry_after_ms = max(1, retry_after_ms)
-        super().__init__(
-            message,
-            headers={
-                "retry-after": str(-(-retry_after_ms // 1000)),
-                "retry-after-ms": str(retry_after_ms),
-            },
-        )
+        super().__init__(message)
+        self.retry_after_ms = max(1, retry_after_ms)
 
 
 def retry_after_ms(headers: Mapping[str, str], default: int = 1000) -> int:

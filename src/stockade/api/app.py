@@ -85,7 +85,7 @@ def create_app(
             *pages.routes(),
         ],
         middleware=[
-            Middleware(CallMiddleware, usage=resource.usage),
+            Middleware(CallMiddleware, usage=resource.usage, access_log=resource.access_log),
             Middleware(NetworkMiddleware, access=resource.access),
         ],
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},

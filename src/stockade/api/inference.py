@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from stockade.api.auth import authenticate, denied
 from stockade.api.body import read_body
-from stockade.api.responses import event_stream, json_response
+from stockade.api.responses import event_stream, json_response, rate_limit_headers
 from stockade.auth import Permission
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
@@ -61,9 +61,13 @@ def _handler(operation: str, *, classic: bool):  # type: ignore[no-untyped-def]
         if not principal.allows(Permission.INFERENCE, deployment.name):
             raise denied(principal)
         if body_type is EmbeddingRequest:
-            return json_response(await resource.inference.embed(deployment, body, call, principal))
-        result = await resource.inference.generate(deployment, body, call, principal)
-        return event_stream(result) if body.stream else json_response(result)
+            answer = await resource.inference.embed(deployment, body, call, principal)
+        else:
+            answer = await resource.inference.generate(deployment, body, call, principal)
+        headers = rate_limit_headers(answer.remaining)
+        if isinstance(answer.content, dict):
+            return json_response(answer.content, headers=headers)
+        return event_stream(answer.content, headers)
 
     return endpoint
 

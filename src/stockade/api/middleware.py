@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stockade.api.responses import error_response
 from stockade.errors import ServiceError
-from stockade.telemetry import Call, UsageRecorder
+from stockade.telemetry import AccessLog, Call, UsageRecorder
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +20,10 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 class CallMiddleware:
-    def __init__(self, app: ASGIApp, usage: UsageRecorder) -> None:
+    def __init__(self, app: ASGIApp, usage: UsageRecorder, access_log: AccessLog | None) -> None:
         self.app = app
         self.usage = usage
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,18 +42,9 @@ class CallMiddleware:
                 started = True
                 status = message["status"]
                 message["headers"] = list(message.get("headers", ())) + id_headers
-                if call.remaining_tokens is not None:
-                    message["headers"].append(
-                        (b"x-ratelimit-remaining-tokens", str(call.remaining_tokens).encode())
-                    )
-                if call.remaining_requests is not None:
-                    message["headers"].append(
-                        (b"x-ratelimit-remaining-requests", str(call.remaining_requests).encode())
-                    )
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finished = True
-                if call.operation != "unknown":
-                    self.usage.add(call.record(status))
+                self._finished(scope, call, status)
             await send(message)
 
         try:
@@ -68,6 +60,15 @@ class CallMiddleware:
             error.__cause__ = exc
             await error_response(error)(scope, receive, send_with_ids)
         finally:
-            if started and not finished and call.operation != "unknown":
+            if started and not finished:
                 # The client went away mid-response (nginx's 499): meter what was generated.
-                self.usage.add(call.record(CLIENT_CLOSED_REQUEST))
+                self._finished(scope, call, CLIENT_CLOSED_REQUEST)
+
+    def _finished(self, scope: Scope, call: Call, status: int) -> None:
+        if call.operation != "unknown":
+            self.usage.add(call.record(status))
+        if self.access_log is not None:
+            self.access_log.add(
+                scope.get("client"), scope["method"], scope["path"], status, call.elapsed_ms(),
+                call.request_id,
+            )

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response, StreamingResponse
 
-from stockade.errors import ServiceError
+from stockade.errors import ServiceError, TooManyRequests
+from stockade.quotas import Remaining
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -26,11 +27,33 @@ def json_response(
 
 
 def error_response(error: ServiceError) -> Response:
-    return json_response(error.body(), error.status, error.headers)
+    headers = None
+    if isinstance(error, TooManyRequests):
+        # The retry hints the openai SDK obeys: it reads retry-after-ms first, and sleeps exactly
+        # that long when it is at most 120 seconds.
+        headers = {
+            "retry-after": str(-(-error.retry_after_ms // 1000)),
+            "retry-after-ms": str(error.retry_after_ms),
+        }
+    return json_response(error.body(), error.status, headers)
 
 
-def event_stream(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    return StreamingResponse(_sse(chunks), media_type="text/event-stream", headers=SSE_HEADERS)
+def rate_limit_headers(remaining: Remaining) -> dict[str, str]:
+    """What the limits still allow after a call was admitted (x-ratelimit-remaining-*)."""
+    headers = {}
+    if remaining.tokens is not None:
+        headers["x-ratelimit-remaining-tokens"] = str(remaining.tokens)
+    if remaining.requests is not None:
+        headers["x-ratelimit-remaining-requests"] = str(remaining.requests)
+    return headers
+
+
+def event_stream(
+    chunks: AsyncIterator[dict[str, Any]], headers: dict[str, str] | None = None
+) -> StreamingResponse:
+    return StreamingResponse(
+        _sse(chunks), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
+    )
 
 
 async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

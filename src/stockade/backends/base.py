@@ -1,7 +1,11 @@
 """The small interface every model backend implements, and the values it returns.
 
-A backend is either a chat model (chat and legacy text completions) or an embedding model.
-Streaming yields ``Delta`` items and, last, one ``Usage``.
+A backend is either a chat model (chat and legacy text completions) or an embedding model. Both
+work in two steps: ``prepare`` turns a validated request into the model's own form once (for a
+local chat model: the chat template rendered and tokenized, the stop strings, the context checked)
+and says how many prompt tokens it holds, which admission needs before anything runs; then
+``generate`` (or ``embed``) runs it. Generation is always a stream of ``Delta`` items ending with
+one final ``Usage``; the core builds whole (non-streamed) responses from that same stream.
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ if TYPE_CHECKING:
     from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request made ready for one model: what admission counts, and what the model runs."""
+
+    prompt_tokens: int  # exact for local models, an estimate for upstreams
+    job: Any  # the backend's own form of the request, opaque to the core
+
+
 @dataclass(slots=True)
 class Usage:
     prompt_tokens: int
@@ -24,6 +36,16 @@ class Usage:
     # A stream may report its prompt size early (final=False), so that a call the client abandons
     # midway is still metered; the final report closes the stream.
     final: bool = True
+    model: str | None = None  # the serving model's own name, when an upstream reports one
+
+
+@dataclass(slots=True)
+class Delta:
+    index: int
+    text: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None  # passed through from upstreams that return them
 
 
 @dataclass(slots=True)
@@ -39,15 +61,6 @@ class Choice:
 class Completion:
     choices: list[Choice]
     usage: Usage
-    model: str | None = None  # the serving model's own name, when an upstream reports one
-
-
-@dataclass(slots=True)
-class Delta:
-    index: int
-    text: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    finish_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -56,26 +69,69 @@ class Embeddings:
     prompt_tokens: int
 
 
-class ChatModel(Protocol):
-    async def prompt_tokens(self, request: ChatRequest | CompletionRequest) -> int:
-        """The prompt's size in tokens, for admission before the call runs."""
+Events = AsyncIterator[Delta | Usage]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    """Worker processes that run one model: the runner class each loads, and how many."""
+
+    name: str
+    runner: str  # "module:Class"; its methods do the work in the worker process
+    options: dict[str, Any]  # the runner's constructor arguments
+    processes: int = 1
+    queue_size: int = 32  # requests that may wait for a busy worker before callers get 429
+
+
+class WorkerPool(Protocol):
+    """Model worker processes, wherever they run: this process's own children, or those of the
+    replica that several HTTP processes share."""
+
+    async def start(self) -> None: ...
+
+    async def call(self, method: str, payload: Any) -> Any:
+        """One result of the runner's ``method``."""
         ...
 
-    async def chat(self, request: ChatRequest) -> Completion: ...
+    def stream(self, method: str, payload: Any) -> AsyncIterator[Any]:
+        """The items a generator ``method`` of the runner yields; closing it early stops it."""
+        ...
 
-    def chat_stream(self, request: ChatRequest) -> AsyncIterator[Delta | Usage]: ...
+    async def close(self) -> None: ...
 
-    async def complete(self, request: CompletionRequest) -> Completion: ...
 
-    def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Delta | Usage]: ...
+class ModelHost(Protocol):
+    """What a model factory is given: the settings, and worker pools for its heavy work."""
+
+    settings: Settings
+
+    def worker_pool(self, spec: PoolSpec) -> WorkerPool: ...
+
+    async def close(self) -> None: ...
+
+
+class ChatModel(Protocol):
+    async def start(self) -> None:
+        """Load what the model needs; called once, before the first ``prepare``."""
+
+    async def prepare(self, request: ChatRequest | CompletionRequest) -> Prepared:
+        """Render and count the prompt once; raises ``InvalidRequest`` (or
+        ``ContextLengthExceeded``) for what the model cannot run, before any quota is spent."""
+        ...
+
+    def generate(self, prepared: Prepared) -> Events:
+        """The completion as it is produced: deltas, then one final ``Usage``."""
+        ...
 
     async def close(self) -> None: ...
 
 
 class EmbeddingModel(Protocol):
-    async def prompt_tokens(self, request: EmbeddingRequest) -> int: ...
+    async def start(self) -> None: ...
 
-    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
+    async def prepare(self, request: EmbeddingRequest) -> Prepared: ...
+
+    async def embed(self, prepared: Prepared) -> Embeddings: ...
 
     async def close(self) -> None: ...
 
@@ -90,6 +146,41 @@ class ModelSpec:
     description: str = ""
     context_tokens: int | None = None
     dimensions: int | None = None
-    factory: Callable[[Settings], ChatModel | EmbeddingModel] | None = field(
+    factory: Callable[[ModelHost], ChatModel | EmbeddingModel] | None = field(
         default=None, compare=False, repr=False
     )
+
+
+async def collect(events: Events) -> Completion:
+    """Gather a stream of events into a whole completion."""
+    texts: dict[int, list[str]] = {}
+    calls: dict[int, list[dict[str, Any]]] = {}
+    finish: dict[int, str] = {}
+    logprobs: dict[int, dict[str, Any]] = {}
+    usage = Usage(0, 0)
+    async for item in events:
+        if isinstance(item, Usage):
+            usage = item
+            continue
+        if item.text:
+            texts.setdefault(item.index, []).append(item.text)
+        if item.tool_calls:
+            calls.setdefault(item.index, []).extend(item.tool_calls)
+        if item.logprobs is not None:
+            logprobs[item.index] = item.logprobs
+        if item.finish_reason:
+            finish[item.index] = item.finish_reason
+    choices = []
+    for index in sorted(finish):
+        tool_calls = [{k: v for k, v in c.items() if k != "index"} for c in calls.get(index, [])]
+        text = "".join(texts.get(index, []))
+        choices.append(
+            Choice(
+                index,
+                text=None if tool_calls and not text else text,
+                finish_reason=finish[index],
+                tool_calls=tool_calls or None,
+                logprobs=logprobs.get(index),
+            )
+        )
+    return Completion(choices=choices, usage=usage)

@@ -11,12 +11,11 @@ import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from stockade.backends.base import Choice, Completion, Delta, Usage
-from stockade.backends.worker import ModelWorkers
+from stockade.backends.base import Delta, Events, ModelHost, PoolSpec, Prepared, Usage
 from stockade.errors import ContextLengthExceeded, InvalidRequest
 from stockade.requests import ChatRequest, CompletionRequest
 
@@ -28,21 +27,22 @@ REPEAT_PENALTY = 1.1
 
 @dataclass(slots=True)
 class Job:
-    """What a worker needs for one request: picklable, and free of pydantic objects."""
+    """What a worker needs for one request: the prompt already tokenized, and the sampling.
 
-    prompt: str | list[int]
-    max_tokens: int | None
+    Picklable and free of pydantic objects, since it crosses a pipe to the worker process."""
+
+    tokens: list[int]
+    stop: list[str]  # the request's, with the chat template's own added
+    max_tokens: int  # within the context window, checked when the job was prepared
     choices: int
     temperature: float
     top_p: float
-    stop: list[str]
     seed: int | None
     presence_penalty: float
     frequency_penalty: float
     logit_bias: dict[int, float] | None
     grammar: str | None = None
     tool_mode: str | None = None  # None, "forced" (output is a call) or "auto" (call or text)
-    chat: bool = True
 
 
 # -- building a job from a request (parent process) -----------------------------------------
@@ -60,11 +60,10 @@ def _tool_choice(request: ChatRequest) -> str | dict[str, Any]:
     return request.tool_choice or ("auto" if request.tools else "none")
 
 
-def chat_job(request: ChatRequest) -> Job:
+def chat_constraints(request: ChatRequest) -> tuple[str | None, str | None]:
+    """The grammar a chat request generates under, and its tool mode."""
     if request.logprobs:
         raise InvalidRequest("logprobs are not supported by local models", param="logprobs")
-    messages = chat_messages(request)
-    grammar, tool_mode = None, None
     tool_choice = _tool_choice(request)
     if request.tools and tool_choice != "none":
         functions = [tool.function for tool in request.tools]
@@ -72,54 +71,29 @@ def chat_job(request: ChatRequest) -> Job:
             functions = [f for f in functions if f.name == tool_choice["function"]["name"]]
         call_grammar = _json_schema_grammar(_tool_call_schema(functions))
         if tool_choice == "auto":
-            grammar, tool_mode = _call_or_text_grammar(call_grammar), "auto"
-        else:
-            grammar, tool_mode = call_grammar, "forced"
-    elif request.response_format and request.response_format.type == "json_object":
-        grammar = _json_schema_grammar({"type": "object"})
-    elif request.response_format and request.response_format.type == "json_schema":
+            return _call_or_text_grammar(call_grammar), "auto"
+        return call_grammar, "forced"
+    if request.response_format and request.response_format.type == "json_object":
+        return _json_schema_grammar({"type": "object"}), None
+    if request.response_format and request.response_format.type == "json_schema":
         assert request.response_format.json_schema is not None
-        grammar = _json_schema_grammar(request.response_format.json_schema.schema_ or {})
-    return _job(request, messages, request.completion_limit, grammar=grammar, tool_mode=tool_mode)
+        return _json_schema_grammar(request.response_format.json_schema.schema_ or {}), None
+    return None, None
 
 
 def completion_prompt(request: CompletionRequest) -> str | list[int]:
     """The one prompt of a text completion: text, or token ids."""
+    if request.echo or request.suffix or request.logprobs or (request.best_of or 1) > 1:
+        raise InvalidRequest(
+            "echo, suffix, logprobs and best_of are not supported by local models",
+            param="prompt",
+        )
     prompt = request.prompt
     if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
         prompt = prompt[0]
     if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
         raise InvalidRequest("local models take one prompt per request", param="prompt")
     return prompt  # type: ignore[return-value]
-
-
-def completion_job(request: CompletionRequest) -> Job:
-    if request.echo or request.suffix or request.logprobs or (request.best_of or 1) > 1:
-        raise InvalidRequest(
-            "echo, suffix, logprobs and best_of are not supported by local models",
-            param="prompt",
-        )
-    return _job(request, completion_prompt(request), request.completion_limit, chat=False)
-
-
-def _job(
-    request: ChatRequest | CompletionRequest, prompt: Any, max_tokens: int | None, **extra: Any
-) -> Job:
-    return Job(
-        prompt=prompt,
-        max_tokens=max_tokens,
-        choices=request.choices,
-        temperature=1.0 if request.temperature is None else request.temperature,
-        top_p=1.0 if request.top_p is None else request.top_p,
-        stop=request.stop_sequences(),
-        seed=request.seed,
-        presence_penalty=request.presence_penalty or 0.0,
-        frequency_penalty=request.frequency_penalty or 0.0,
-        logit_bias={int(k): float(v) for k, v in request.logit_bias.items()}
-        if request.logit_bias
-        else None,
-        **extra,
-    )
 
 
 def _template_message(message: Any) -> dict[str, str]:
@@ -194,7 +168,7 @@ def _call_or_text_grammar(call_grammar: str) -> str:
     )
 
 
-# -- prompts to tokens (worker processes, and the server for rate limiting) --------------------
+# -- prompts to tokens (the server process, once per request) ---------------------------------
 
 
 class Prompter:
@@ -247,8 +221,6 @@ class LlamaRunner:
             n_threads=threads or os.cpu_count() or 1,
             verbose=False,
         )
-        self.context_tokens = min(context_tokens, self.llm.n_ctx())
-        self.prompter = Prompter(self.llm)
         self._grammars: dict[str, Any] = {}
         self._sampled = 0
         self._generate = self.llm.generate
@@ -256,24 +228,12 @@ class LlamaRunner:
         self._eog = lambda token: llama_vocab_is_eog(self.llm._model.vocab, token)
 
     def generate(self, job: Job) -> Iterator[Delta | Usage]:
-        tokens, stop = self.prompter.tokens(job.prompt, job.stop, chat=job.chat)
-        prompt_tokens = len(tokens)
-        budget = self.context_tokens - prompt_tokens
-        if (job.max_tokens is not None and job.max_tokens > budget) or budget <= 0:
-            requested = prompt_tokens + (job.max_tokens or 0)
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {self.context_tokens} tokens. However, "
-                f"you requested {requested} tokens ({prompt_tokens} in the messages, "
-                f"{job.max_tokens or 0} in the completion). Please reduce the length of the "
-                "messages or completion.",
-                param="messages" if job.chat else "prompt",
-            )
-        max_tokens = job.max_tokens or budget
+        prompt_tokens = len(job.tokens)
         yield Usage(prompt_tokens, 0, final=False)
         completion_tokens = 0
         for index in range(job.choices):
             seed = None if job.seed is None else job.seed + index
-            pieces = self._sample(tokens, max_tokens, stop, seed, job)
+            pieces = self._sample(job, seed)
             if job.tool_mode is None:
                 for kind, value in pieces:
                     if kind == "text":
@@ -285,17 +245,15 @@ class LlamaRunner:
                 completion_tokens += yield from self._tool_output(index, pieces, job.tool_mode)
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
-    def _sample(
-        self, tokens: list[int], max_tokens: int, stop: list[str], seed: int | None, job: Job
-    ) -> Iterator[tuple[str, Any]]:
+    def _sample(self, job: Job, seed: int | None) -> Iterator[tuple[str, Any]]:
         """Yields ("text", piece) items, then ("end", (finish_reason, completion_tokens))."""
         finish = "stop"
         for chunk in self.llm.create_completion(
-            tokens,
-            max_tokens=max_tokens,
+            job.tokens,
+            max_tokens=job.max_tokens,
             temperature=job.temperature,
             top_p=job.top_p,
-            stop=stop or None,
+            stop=job.stop or None,
             seed=seed,
             presence_penalty=job.presence_penalty,
             frequency_penalty=job.frequency_penalty,
@@ -375,20 +333,26 @@ def _parse_call(raw: str) -> dict[str, Any] | None:
 
 
 class LlamaCppChatModel:
-    """A ChatModel whose generation runs in llama.cpp worker processes."""
+    """A ChatModel whose prompts are prepared here and whose generation runs in llama.cpp worker
+    processes (the vocabulary alone is loaded in this process, for the chat template and the
+    tokenizer)."""
 
-    def __init__(self, name: str, model_path: str, settings: Any) -> None:
+    def __init__(self, name: str, model_path: str, host: ModelHost) -> None:
+        local = host.settings.local
         self.model_path = model_path
-        self.workers = ModelWorkers(
-            "stockade.backends.llamacpp:LlamaRunner",
-            {
-                "model_path": model_path,
-                "context_tokens": settings.local.context_tokens,
-                "threads": settings.local.threads,
-            },
-            name=name,
-            processes=settings.local.chat_workers,
-            queue_size=settings.local.queue_size,
+        self.context_tokens = local.context_tokens
+        self.workers = host.worker_pool(
+            PoolSpec(
+                name=name,
+                runner="stockade.backends.llamacpp:LlamaRunner",
+                options={
+                    "model_path": model_path,
+                    "context_tokens": self.context_tokens,
+                    "threads": local.threads,
+                },
+                processes=local.chat_workers,
+                queue_size=local.queue_size,
+            )
         )
         self._prompter: Prompter | None = None
 
@@ -396,57 +360,48 @@ class LlamaCppChatModel:
         await self.workers.start()
         self._prompter = await asyncio.to_thread(Prompter.vocabulary_only, self.model_path)
 
-    async def prompt_tokens(self, request: ChatRequest | CompletionRequest) -> int:
-        return await asyncio.to_thread(self._count, request)
+    async def prepare(self, request: ChatRequest | CompletionRequest) -> Prepared:
+        return await asyncio.to_thread(self._prepare, request)
 
-    def _count(self, request: ChatRequest | CompletionRequest) -> int:
+    def _prepare(self, request: ChatRequest | CompletionRequest) -> Prepared:
         assert self._prompter is not None, "start() first"
+        stop = request.stop_sequences()
+        grammar, tool_mode = None, None
         if isinstance(request, ChatRequest):
-            return len(self._prompter.tokens(chat_messages(request), [], chat=True)[0])
-        return len(self._prompter.tokens(completion_prompt(request), [], chat=False)[0])
+            grammar, tool_mode = chat_constraints(request)
+            tokens, stop = self._prompter.tokens(chat_messages(request), stop, chat=True)
+        else:
+            tokens, stop = self._prompter.tokens(completion_prompt(request), stop, chat=False)
+        limit = request.completion_limit
+        budget = self.context_tokens - len(tokens)
+        if (limit is not None and limit > budget) or budget <= 0:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {self.context_tokens} tokens. However, "
+                f"you requested {len(tokens) + (limit or 0)} tokens ({len(tokens)} in the "
+                f"messages, {limit or 0} in the completion). Please reduce the length of the "
+                "messages or completion.",
+                param="messages" if isinstance(request, ChatRequest) else "prompt",
+            )
+        job = Job(
+            tokens=tokens,
+            stop=stop,
+            max_tokens=limit or budget,
+            choices=request.choices,
+            temperature=1.0 if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            seed=request.seed,
+            presence_penalty=request.presence_penalty or 0.0,
+            frequency_penalty=request.frequency_penalty or 0.0,
+            logit_bias={int(k): float(v) for k, v in request.logit_bias.items()}
+            if request.logit_bias
+            else None,
+            grammar=grammar,
+            tool_mode=tool_mode,
+        )
+        return Prepared(len(tokens), job)
 
-    async def chat(self, request: ChatRequest) -> Completion:
-        return await collect(self.chat_stream(request))
-
-    def chat_stream(self, request: ChatRequest) -> AsyncIterator[Delta | Usage]:
-        return self.workers.stream("generate", chat_job(request))
-
-    async def complete(self, request: CompletionRequest) -> Completion:
-        return await collect(self.complete_stream(request))
-
-    def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Delta | Usage]:
-        return self.workers.stream("generate", completion_job(request))
+    def generate(self, prepared: Prepared) -> Events:
+        return self.workers.stream("generate", prepared.job)
 
     async def close(self) -> None:
         await self.workers.close()
-
-
-async def collect(stream: AsyncIterator[Delta | Usage]) -> Completion:
-    """Gather a stream of deltas into a whole completion."""
-    texts: dict[int, list[str]] = {}
-    calls: dict[int, list[dict[str, Any]]] = {}
-    finish: dict[int, str] = {}
-    usage = Usage(0, 0)
-    async for item in stream:
-        if isinstance(item, Usage):
-            usage = item
-            continue
-        if item.text:
-            texts.setdefault(item.index, []).append(item.text)
-        if item.tool_calls:
-            calls.setdefault(item.index, []).extend(item.tool_calls)
-        if item.finish_reason:
-            finish[item.index] = item.finish_reason
-    choices = []
-    for index in sorted(finish):
-        tool_calls = [{k: v for k, v in c.items() if k != "index"} for c in calls.get(index, [])]
-        text = "".join(texts.get(index, []))
-        choices.append(
-            Choice(
-                index,
-                text=None if tool_calls and not text else text,
-                finish_reason=finish[index],
-                tool_calls=tool_calls or None,
-            )
-        )
-    return Completion(choices=choices, usage=usage)

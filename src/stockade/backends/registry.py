@@ -10,8 +10,16 @@ import asyncio
 import logging
 from importlib.metadata import entry_points
 
-from stockade.backends.base import ChatModel, EmbeddingModel, ModelSpec
+from stockade.backends.base import (
+    ChatModel,
+    EmbeddingModel,
+    ModelHost,
+    ModelSpec,
+    PoolSpec,
+    WorkerPool,
+)
 from stockade.backends.upstream import Upstream, UpstreamModel
+from stockade.backends.worker import ModelWorkers
 from stockade.config import Settings
 
 log = logging.getLogger(__name__)
@@ -30,9 +38,23 @@ def discover_local_models() -> list[ModelSpec]:
     return specs
 
 
-class ModelRegistry:
+class LocalHost:
+    """Models run their worker processes as children of this process (one server process)."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    def worker_pool(self, spec: PoolSpec) -> WorkerPool:
+        return ModelWorkers(spec)
+
+    async def close(self) -> None:
+        """Each pool belongs to its model, which closes it."""
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings, host: ModelHost | None = None) -> None:
+        self.settings = settings
+        self.host = host or LocalHost(settings)
         self._upstreams = {name: Upstream(name, cfg) for name, cfg in settings.upstreams.items()}
         specs = discover_local_models()
         for name, cfg in settings.upstreams.items():
@@ -59,6 +81,8 @@ class ModelRegistry:
         """The running model; concurrent first callers share one start-up."""
         key = (backend, model)
         task = self._running.get(key)
+        if task is not None and task.done() and task.exception() is None:
+            return task.result()  # the request path's case: no future to shield
         if task is None or (task.done() and task.exception() is not None):
             task = self._running[key] = asyncio.ensure_future(self._start(backend, model))
         return await asyncio.shield(task)
@@ -68,8 +92,8 @@ class ModelRegistry:
             return UpstreamModel(self._upstreams[backend], model)
         spec = self._specs[(backend, model)]
         assert spec.factory is not None
-        instance = spec.factory(self.settings)
-        await instance.start()  # type: ignore[union-attr]
+        instance = spec.factory(self.host)
+        await instance.start()
         log.info("model %s started", model)
         return instance
 
@@ -81,3 +105,4 @@ class ModelRegistry:
                 task.cancel()
         for upstream in self._upstreams.values():
             await upstream.close()
+        await self.host.close()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from stockade.backends.base import Embeddings
-from stockade.backends.worker import ModelWorkers
+from stockade.backends.base import Embeddings, ModelHost, PoolSpec, Prepared
 from stockade.errors import ContextLengthExceeded, InvalidRequest
 from stockade.requests import EmbeddingRequest
+
+# The bundled model's limit: longer inputs are refused, as Azure refuses them, not truncated.
+MAX_TOKENS = 512
 
 
 class SentenceRunner:
@@ -26,41 +29,31 @@ class SentenceRunner:
             torch.set_num_threads(threads)
         self.model = SentenceTransformer(model_path, device="cpu")
         self.model.max_seq_length = max_tokens
-        self.max_tokens = max_tokens
         self.tokenizer = self.model.tokenizer
 
-    def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
-        if inputs and isinstance(inputs[0], list):
-            inputs = self._decode(inputs)  # type: ignore[arg-type]
-        lengths = [len(ids) for ids in self.tokenizer(list(inputs))["input_ids"]]
-        longest = max(lengths)
-        if longest > self.max_tokens:
-            index = lengths.index(longest)
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {self.max_tokens} tokens, however you "
-                f"requested {longest} tokens in input {index}. Please reduce your input.",
-                param="input",
-            )
+    def embed(self, job: EmbeddingJob) -> Embeddings:
+        inputs = self._decode(job.inputs) if job.token_ids else job.inputs
         vectors = self.model.encode(
             list(inputs), convert_to_numpy=True, normalize_embeddings=True, batch_size=64
         )
-        return Embeddings(vectors=vectors.astype("float32", copy=False), prompt_tokens=sum(lengths))
+        return Embeddings(vectors=vectors.astype("float32", copy=False), prompt_tokens=job.prompt_tokens)
 
     def _decode(self, token_lists: list[list[int]]) -> list[str]:
-        size = self.tokenizer.vocab_size
-        for index, ids in enumerate(token_lists):
-            if any(i >= size for i in ids):
-                raise InvalidRequest(
-                    f"input {index} holds token ids outside this model's vocabulary (0-{size - 1}); "
-                    "token arrays must use the deployment model's own tokenizer",
-                    param="input",
-                )
-        return self.tokenizer.batch_decode(token_lists, skip_special_tokens=True)
+        return list(self.tokenizer.batch_decode(token_lists, skip_special_tokens=True))
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingJob:
+    """Inputs already counted and checked against the model's limits."""
+
+    inputs: list[Any]  # strings, or token-id lists when ``token_ids``
+    token_ids: bool
+    prompt_tokens: int
 
 
 def _tokenizer(model_path: str) -> Any:
     """The model's fast tokenizer alone (the Rust ``tokenizers`` library, no torch), counting
-    whole inputs as the worker does."""
+    whole inputs as the model will see them."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(os.path.join(model_path, "tokenizer.json"))
@@ -70,39 +63,66 @@ def _tokenizer(model_path: str) -> Any:
 
 
 class SentenceEmbeddingModel:
-    """An EmbeddingModel served by sentence-transformers worker processes."""
+    """An EmbeddingModel served by sentence-transformers worker processes; inputs are counted and
+    checked here, once, and embedded there."""
 
-    def __init__(self, name: str, model_path: str, dimensions: int, settings: Any) -> None:
+    def __init__(self, name: str, model_path: str, dimensions: int, host: ModelHost) -> None:
+        local = host.settings.local
         self.dimensions = dimensions
         self.model_path = model_path
         self._tokenizer: Any = None
-        self.workers = ModelWorkers(
-            "stockade.backends.sentence:SentenceRunner",
-            {"model_path": model_path, "max_tokens": 512, "threads": settings.local.threads},
-            name=name,
-            processes=1,
-            queue_size=settings.local.queue_size,
+        self.workers = host.worker_pool(
+            PoolSpec(
+                name=name,
+                runner="stockade.backends.sentence:SentenceRunner",
+                options={"model_path": model_path, "max_tokens": MAX_TOKENS, "threads": local.threads},
+                queue_size=local.queue_size,
+            )
         )
 
     async def start(self) -> None:
         await self.workers.start()
         self._tokenizer = await asyncio.to_thread(_tokenizer, self.model_path)
 
-    async def prompt_tokens(self, request: EmbeddingRequest) -> int:
-        inputs = request.inputs()
-        if inputs and isinstance(inputs[0], list):
-            return sum(len(ids) for ids in inputs)
-        encoded = await asyncio.to_thread(self._tokenizer.encode_batch, inputs)
-        return sum(len(encoding.ids) for encoding in encoded)
-
-    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+    async def prepare(self, request: EmbeddingRequest) -> Prepared:
         if request.dimensions is not None and request.dimensions != self.dimensions:
             raise InvalidRequest(
                 f"This model does not support specifying dimensions; its embeddings always have "
                 f"{self.dimensions}. Leave out 'dimensions' or set it to {self.dimensions}.",
                 param="dimensions",
             )
-        return await self.workers.call("embed", request.inputs())
+        inputs = request.inputs()
+        if inputs and isinstance(inputs[0], list):
+            self._check_vocabulary(inputs)  # type: ignore[arg-type]
+            lengths = [len(ids) for ids in inputs]
+            job = EmbeddingJob(list(inputs), True, sum(lengths))
+        else:
+            encoded = await asyncio.to_thread(self._tokenizer.encode_batch, inputs)
+            lengths = [len(encoding.ids) for encoding in encoded]
+            job = EmbeddingJob(list(inputs), False, sum(lengths))
+        longest = max(lengths)
+        if longest > MAX_TOKENS:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {MAX_TOKENS} tokens, however you "
+                f"requested {longest} tokens in input {lengths.index(longest)}. Please reduce "
+                "your input.",
+                param="input",
+            )
+        return Prepared(job.prompt_tokens, job)
+
+    def _check_vocabulary(self, token_lists: list[list[int]]) -> None:
+        size = self._tokenizer.get_vocab_size()
+        for index, ids in enumerate(token_lists):
+            if any(i >= size or i < 0 for i in ids):
+                raise InvalidRequest(
+                    f"input {index} holds token ids outside this model's vocabulary (0-{size - 1}); "
+                    "token arrays must use the deployment model's own tokenizer",
+                    param="input",
+                )
+
+    async def embed(self, prepared: Prepared) -> Embeddings:
+        result: Embeddings = await self.workers.call("embed", prepared.job)
+        return result
 
     async def close(self) -> None:
         await self.workers.close()

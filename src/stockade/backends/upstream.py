@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import numpy as np
 import orjson
 
-from stockade.backends.base import Choice, Completion, Delta, Embeddings, Usage
+from stockade.backends.base import Delta, Embeddings, Events, Prepared, Usage
 from stockade.config import UpstreamSettings
 from stockade.errors import BackendUnavailable, UpstreamError
 from stockade.quotas.estimate import approximate_prompt_tokens
@@ -113,39 +114,60 @@ def _json_or_text(payload: bytes) -> dict[str, Any]:
     return {"error": {"code": "upstream_error", "message": payload.decode(errors="replace")}}
 
 
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A prepared upstream call: the operation's path and the JSON body to send."""
+
+    operation: str
+    body: dict[str, Any]
+
+
+_OPERATIONS = {
+    ChatRequest: "chat/completions",
+    CompletionRequest: "completions",
+    EmbeddingRequest: "embeddings",
+}
+
+
 class UpstreamModel:
-    """A chat or embedding model behind an upstream; implements both interfaces."""
+    """A chat or embedding model behind an upstream; implements both interfaces.
+
+    A prepared request is the JSON body to forward, built once; its prompt size is an estimate
+    (the upstream's tokenizer is not here), corrected when the upstream reports its usage."""
 
     def __init__(self, upstream: Upstream, model: str) -> None:
         self.upstream = upstream
         self.model = model
 
-    def _body(self, request: ChatRequest | CompletionRequest | EmbeddingRequest) -> dict[str, Any]:
+    async def start(self) -> None:
+        """Nothing to load: the upstream's connection pool opens on first use."""
+
+    async def prepare(self, request: ChatRequest | CompletionRequest | EmbeddingRequest) -> Prepared:
         body = request.model_dump(exclude_none=True, by_alias=True)
         body["model"] = self.model
-        return body
+        return Prepared(approximate_prompt_tokens(request), Forward(_OPERATIONS[type(request)], body))
 
-    async def prompt_tokens(self, request: ChatRequest | CompletionRequest | EmbeddingRequest) -> int:
-        return approximate_prompt_tokens(request)
+    def generate(self, prepared: Prepared) -> Events:
+        forward: Forward = prepared.job
+        if forward.body.get("stream"):
+            return self._stream(forward.operation, forward.body)
+        return self._whole(forward.operation, forward.body)
 
-    async def chat(self, request: ChatRequest) -> Completion:
-        return _completion(await self.upstream.post(self.model, "chat/completions", self._body(request)))
+    async def _whole(self, operation: str, body: dict[str, Any]) -> Events:
+        payload = await self.upstream.post(self.model, operation, body)
+        for choice in payload.get("choices", []):
+            message = choice.get("message")
+            yield Delta(
+                choice.get("index", 0),
+                text=message.get("content") if message is not None else choice.get("text"),
+                tool_calls=message.get("tool_calls") if message is not None else None,
+                finish_reason=choice.get("finish_reason") or "stop",
+                logprobs=choice.get("logprobs"),
+            )
+        yield _usage(payload.get("usage") or {}, payload.get("model"))
 
-    def chat_stream(self, request: ChatRequest) -> AsyncIterator[Delta | Usage]:
-        return self._stream("chat/completions", request)
-
-    async def complete(self, request: CompletionRequest) -> Completion:
-        return _completion(await self.upstream.post(self.model, "completions", self._body(request)))
-
-    def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Delta | Usage]:
-        return self._stream("completions", request)
-
-    async def _stream(
-        self, operation: str, request: ChatRequest | CompletionRequest
-    ) -> AsyncIterator[Delta | Usage]:
-        body = self._body(request)
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}  # needed to meter the call
+    async def _stream(self, operation: str, body: dict[str, Any]) -> Events:
+        body = {**body, "stream_options": {"include_usage": True}}  # needed to meter the call
         usage = Usage(0, 0)
         async for chunk in self.upstream.stream(self.model, operation, body):
             for choice in chunk.get("choices") or ():
@@ -159,13 +181,13 @@ class UpstreamModel:
                         finish_reason=choice.get("finish_reason"),
                     )
             if chunk.get("usage"):
-                usage = _usage(chunk["usage"])
+                usage = _usage(chunk["usage"], chunk.get("model"))
         yield usage
 
-    async def embed(self, request: EmbeddingRequest) -> Embeddings:
-        body = self._body(request)
-        body["encoding_format"] = "base64"
-        payload = await self.upstream.post(self.model, "embeddings", body)
+    async def embed(self, prepared: Prepared) -> Embeddings:
+        forward: Forward = prepared.job
+        body = {**forward.body, "encoding_format": "base64"}
+        payload = await self.upstream.post(self.model, forward.operation, body)
         rows = sorted(payload["data"], key=lambda item: item["index"])
         vectors = np.stack(
             [
@@ -181,21 +203,5 @@ class UpstreamModel:
         """The pool belongs to the upstream, which the registry closes."""
 
 
-def _usage(raw: dict[str, Any]) -> Usage:
-    return Usage(raw.get("prompt_tokens", 0), raw.get("completion_tokens", 0))
-
-
-def _completion(payload: dict[str, Any]) -> Completion:
-    choices = []
-    for choice in payload.get("choices", []):
-        message = choice.get("message")
-        choices.append(
-            Choice(
-                choice.get("index", 0),
-                text=message.get("content") if message is not None else choice.get("text"),
-                finish_reason=choice.get("finish_reason") or "stop",
-                tool_calls=message.get("tool_calls") if message is not None else None,
-                logprobs=choice.get("logprobs"),
-            )
-        )
-    return Completion(choices=choices, usage=_usage(payload.get("usage") or {}), model=payload.get("model"))
+def _usage(raw: dict[str, Any], model: str | None) -> Usage:
+    return Usage(raw.get("prompt_tokens", 0), raw.get("completion_tokens", 0), model=model)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from stockade.backends.base import PoolSpec
 from stockade.errors import BackendUnavailable, ServiceError, TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -86,20 +87,12 @@ class _Job:
 class ModelWorkers:
     """A pool of child processes running one model runner."""
 
-    def __init__(
-        self,
-        runner: str,
-        options: dict[str, Any],
-        *,
-        name: str,
-        processes: int = 1,
-        queue_size: int = 32,
-    ) -> None:
-        self.name = name
-        self._runner = runner
-        self._options = options
-        self._processes = processes
-        self._queue_size = queue_size
+    def __init__(self, spec: PoolSpec) -> None:
+        self.name = spec.name
+        self._runner = spec.runner
+        self._options = spec.options
+        self._processes = spec.processes
+        self._queue_size = spec.queue_size
         self._context = multiprocessing.get_context("spawn")
         self._ids = itertools.count(1)
         self._idle: asyncio.Queue[_Child] = asyncio.Queue()

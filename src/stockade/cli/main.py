@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,16 +141,25 @@ def serve(
     tls_self_signed: Annotated[
         bool, typer.Option("--tls-self-signed", help="Serve HTTPS with a generated self-signed certificate")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="HTTP worker processes on the one port (default: the `workers` setting, else one "
+            "per core); they share rate limits and local models",
+        ),
+    ] = None,
 ) -> None:
     """Run the service."""
-    import uvicorn
-
-    from stockade.api import create_app
-    from stockade.core import Resource
+    from stockade.replica import serve as serve_replica
     from stockade.tls import self_signed_certificate
 
     settings: Settings = ctx.obj.settings
-    changes: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port}
+    changes: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "workers": workers or settings.workers,
+    }
     if tls_self_signed or (settings.tls_self_signed and not tls_certificate):
         tls_certificate, tls_private_key = self_signed_certificate(settings.data_dir / "tls")
         changes["tls_self_signed"] = True
@@ -166,26 +174,8 @@ def serve(
             raise typer.Exit(2)
         changes.update(tls_certificate=tls_certificate, tls_private_key=tls_private_key)
     settings = settings.model_copy(update=changes)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    # The routines' agents call the API in process through httpx; uvicorn logs those calls already.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    resource = Resource(settings)
     errors.print(f"[bold]Stockade[/bold] on {settings.public_url}/  store: {settings.store_url}")
-    application = create_app(resource, on_keys_created=show_created_keys)
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=10,
-        # X-Forwarded-For is believed only from auth.trusted_proxies, by Stockade itself.
-        proxy_headers=False,
-        ssl_certfile=settings.tls_certificate,
-        ssl_keyfile=settings.tls_private_key,
-    )
+    serve_replica(settings, show_created_keys)
 
 
 # -- models ------------------------------------------------------------------------------------

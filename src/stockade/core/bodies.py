@@ -6,6 +6,7 @@ Content-filter annotations are left out: Azure sends them only for filters that 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import time
 import uuid
@@ -21,6 +22,7 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:29]}"
 
 
+@functools.lru_cache(maxsize=256)
 def fingerprint(model: str) -> str:
     """Stable per model and Stockade version, so seeded callers can tell when the backend changed."""
     return "fp_" + hashlib.sha256(f"{model}/{__version__}".encode()).hexdigest()[:10]
@@ -59,7 +61,7 @@ def chat_completion(result: Completion, model: str) -> dict[str, Any]:
             }
         )
     return {
-        **_head("chatcmpl", "chat.completion", result.model or model),
+        **_head("chatcmpl", "chat.completion", result.usage.model or model),
         "choices": choices,
         "usage": usage(result.usage),
     }
@@ -67,7 +69,7 @@ def chat_completion(result: Completion, model: str) -> dict[str, Any]:
 
 def text_completion(result: Completion, model: str) -> dict[str, Any]:
     return {
-        **_head("cmpl", "text_completion", result.model or model),
+        **_head("cmpl", "text_completion", result.usage.model or model),
         "choices": [
             {
                 "index": choice.index,
@@ -106,7 +108,7 @@ class ChunkWriter:
                 "index": item.index,
                 "text": item.text or "",
                 "finish_reason": item.finish_reason,
-                "logprobs": None,
+                "logprobs": item.logprobs,
             }
             return [self._chunk([choice])]
         chunks = []
@@ -120,12 +122,16 @@ class ChunkWriter:
         if item.tool_calls:
             delta["tool_calls"] = item.tool_calls
         if delta or item.finish_reason:
-            chunks.append(self._chunk([self._choice(item.index, delta, item.finish_reason)]))
+            chunks.append(
+                self._chunk([self._choice(item.index, delta, item.finish_reason, item.logprobs)])
+            )
         return chunks
 
     @staticmethod
-    def _choice(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+    def _choice(
+        index: int, delta: dict[str, Any], finish: str | None, logprobs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
 
     def usage(self, value: Usage) -> dict[str, Any] | None:
         if not self.include_usage:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 from stockade.auth import Principal
-from stockade.backends.base import ChatModel, Delta, EmbeddingModel, Usage
+from stockade.backends.base import ChatModel, EmbeddingModel, Events, Prepared, Usage, collect
 from stockade.backends.registry import ModelRegistry
 from stockade.core import bodies
 from stockade.errors import InvalidRequest, TooManyRequests
-from stockade.quotas import Bucket, Limit, Limiter, Reservation, reserved_tokens
+from stockade.quotas import Bucket, Limit, Limiter, Remaining, Reservation, reserved_tokens
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 from stockade.store import Deployment
 from stockade.telemetry import Call, metrics
@@ -45,6 +46,15 @@ def buckets(deployment: Deployment, principal: Principal) -> tuple[Bucket, ...]:
     return tuple(drawn)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A call's result: the whole body, or its chunks when it streams, and what the rate limits
+    still allow after it was admitted."""
+
+    content: dict[str, Any] | Chunks
+    remaining: Remaining
+
+
 class Inference:
     def __init__(self, registry: ModelRegistry, limiter: Limiter, default_max_tokens: int) -> None:
         self.registry = registry
@@ -68,21 +78,15 @@ class Inference:
             )
         return await self.registry.get(deployment.backend, deployment.model)
 
-    @staticmethod
-    def _meter(call: Call, usage: Usage) -> None:
-        call.prompt_tokens = usage.prompt_tokens
-        call.completion_tokens = usage.completion_tokens
-
     async def _admit(
         self,
-        model: ChatModel | EmbeddingModel,
+        prepared: Prepared,
         deployment: Deployment,
         request: ChatRequest | CompletionRequest | EmbeddingRequest,
         call: Call,
         principal: Principal,
     ) -> Reservation:
-        prompt_tokens = await model.prompt_tokens(request)  # type: ignore[arg-type]
-        cost = reserved_tokens(request, prompt_tokens, self.default_max_tokens)
+        cost = reserved_tokens(request, prepared.prompt_tokens, self.default_max_tokens)
         try:
             reservation = await self.limiter.reserve(
                 buckets(deployment, principal), cost, call.operation
@@ -91,13 +95,11 @@ class Inference:
             metrics.RATE_LIMIT_DECISIONS.labels(deployment.name, "throttled").inc()
             raise
         metrics.RATE_LIMIT_DECISIONS.labels(deployment.name, "admitted").inc()
-        call.remaining_tokens = reservation.remaining.tokens
-        call.remaining_requests = reservation.remaining.requests
         return reservation
 
     async def _settle(self, reservation: Reservation, call: Call) -> None:
         """Correct the reservation to the tokens the call really used (0 if it failed early);
-        settling again, as a stream that fails at its first item does, changes nothing."""
+        settling again changes nothing."""
         await self.limiter.settle(reservation, call.prompt_tokens + call.completion_tokens)
 
     async def generate(
@@ -106,61 +108,64 @@ class Inference:
         request: ChatRequest | CompletionRequest,
         call: Call,
         principal: Principal,
-    ) -> dict[str, Any] | Chunks:
-        """A chat or text completion: the whole body, or its chunks when the request streams."""
+    ) -> Answer:
+        """A chat or text completion: the whole body, or its chunks when the request streams.
+        Both come from the model's one stream of events."""
         chat = isinstance(request, ChatRequest)
         model = cast(
             ChatModel, await self._model(deployment, "chat", "chatCompletion" if chat else "completion")
         )
-        reservation = await self._admit(model, deployment, request, call, principal)
-        try:
-            if request.stream:
-                stream = model.chat_stream(request) if chat else model.complete_stream(request)  # type: ignore[arg-type]
-                writer = bodies.ChunkWriter(deployment.model, chat=chat, include_usage=request.include_usage)
-                # The stream settles the reservation when it ends, however it ends.
-                return await _primed(self._chunks(stream, writer, call, reservation))
-            result = await (model.chat(request) if chat else model.complete(request))  # type: ignore[arg-type]
-        except BaseException:
-            await self._settle(reservation, call)
-            raise
-        self._meter(call, result.usage)
-        await self._settle(reservation, call)
+        prepared = await model.prepare(request)
+        reservation = await self._admit(prepared, deployment, request, call, principal)
+        # The metered stream settles the reservation when it ends, however it ends.
+        events = self._metered(model.generate(prepared), call, reservation)
+        if request.stream:
+            writer = bodies.ChunkWriter(deployment.model, chat=chat, include_usage=request.include_usage)
+            return Answer(await _primed(_chunks(events, writer)), reservation.remaining)
+        completion = await collect(events)
         build = bodies.chat_completion if chat else bodies.text_completion
-        return build(result, deployment.model)
+        return Answer(build(completion, deployment.model), reservation.remaining)
 
     async def embed(
         self, deployment: Deployment, request: EmbeddingRequest, call: Call, principal: Principal
-    ) -> dict[str, Any]:
+    ) -> Answer:
         model = cast(EmbeddingModel, await self._model(deployment, "embeddings", "embeddings"))
-        reservation = await self._admit(model, deployment, request, call, principal)
+        prepared = await model.prepare(request)
+        reservation = await self._admit(prepared, deployment, request, call, principal)
         try:
-            result = await model.embed(request)
-            self._meter(call, Usage(result.prompt_tokens))
+            result = await model.embed(prepared)
+            call.prompt_tokens = result.prompt_tokens
         finally:
             await self._settle(reservation, call)
-        return bodies.embeddings(result, deployment.model, request.encoding_format)
+        body = bodies.embeddings(result, deployment.model, request.encoding_format)
+        return Answer(body, reservation.remaining)
 
-    async def _chunks(
-        self,
-        stream: AsyncIterator[Delta | Usage],
-        writer: bodies.ChunkWriter,
-        call: Call,
-        reservation: Reservation,
-    ) -> Chunks:
+    async def _metered(self, events: Events, call: Call, reservation: Reservation) -> Events:
+        """The model's events, counted into the call record as they pass."""
         try:
-            async for item in stream:
+            async for item in events:
                 if isinstance(item, Usage):
-                    self._meter(call, item)
-                    if item.final and (chunk := writer.usage(item)) is not None:
-                        yield chunk
-                    continue
-                if item.text or item.tool_calls:
+                    call.prompt_tokens = item.prompt_tokens
+                    call.completion_tokens = item.completion_tokens
+                elif item.text or item.tool_calls:
                     call.completion_tokens += 1  # an estimate until the final count arrives
-                for chunk in writer.delta(item):
-                    yield chunk
+                yield item
         finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+            await events.aclose()  # type: ignore[attr-defined]
             await self._settle(reservation, call)
+
+
+async def _chunks(events: Events, writer: bodies.ChunkWriter) -> Chunks:
+    try:
+        async for item in events:
+            if isinstance(item, Usage):
+                if item.final and (chunk := writer.usage(item)) is not None:
+                    yield chunk
+                continue
+            for chunk in writer.delta(item):
+                yield chunk
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 async def _primed(chunks: Chunks) -> Chunks:

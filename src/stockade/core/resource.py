@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from stockade.auth import ADMIN_KEY_NAMES, new_key, resolve_role
 from stockade.auth.roles import ADMIN
-from stockade.backends.base import ModelSpec
+from stockade.backends.base import ModelHost, ModelSpec
 from stockade.backends.registry import ModelRegistry
 from stockade.config import Settings
 from stockade.core.access import Access
 from stockade.core.inference import Inference
 from stockade.core.names import NAME
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
-from stockade.quotas import Limit, create_limiter
+from stockade.quotas import Limit, Limiter, create_limiter
 from stockade.routines.service import Conversations
 from stockade.store import (
     ApiKey,
@@ -31,20 +31,51 @@ from stockade.store import (
     Store,
     UsageRecord,
 )
-from stockade.telemetry import UsageRecorder
+from stockade.telemetry import AccessLog, UsageRecorder
 
 log = logging.getLogger(__name__)
 
 
 
+def prepare_store(settings: Settings) -> dict[str, str]:
+    """Migrate the store and create missing admin keys; returns those created (name: secret)."""
+    store = Store(settings.store_url)
+    try:
+        store.migrate()
+        return ensure_admin_keys(store)
+    finally:
+        store.close()
+
+
+def ensure_admin_keys(store: Store) -> dict[str, str]:
+    existing = {key.name for key in store.active_keys() if key.kind == "admin"}
+    created = {}
+    for name in ADMIN_KEY_NAMES:
+        if name not in existing:
+            record, secret = new_key(name, kind="admin", role=ADMIN)
+            if store.insert_key(record):
+                created[name] = secret
+    return created
+
+
 class Resource:
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        *,
+        limiter: Limiter | None = None,
+        host: ModelHost | None = None,
+    ) -> None:
+        """``limiter`` and ``host`` default to this process's own counters and model workers; a
+        replica's HTTP workers pass the hub's, which they share."""
         self.settings = settings
         self.store = store or Store(settings.store_url)
-        self.registry = ModelRegistry(settings)
-        self.limiter = create_limiter(settings)
+        self.registry = ModelRegistry(settings, host)
+        self.limiter = limiter or create_limiter(settings)
         self.inference = Inference(self.registry, self.limiter, settings.limits.default_max_tokens)
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
+        self.access_log = AccessLog() if settings.access_log else None
         self.access = Access(settings, self.store, changed=self.refresh)
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
         self._deployments: dict[str, Deployment] = {}
@@ -57,11 +88,13 @@ class Resource:
     async def open(self, *, background: bool = True) -> dict[str, str]:
         """Migrate the store, load caches; returns admin keys created on first start (name: secret)."""
         await asyncio.to_thread(self.store.migrate)
-        created = await asyncio.to_thread(self._ensure_admin_keys)
+        created = await asyncio.to_thread(ensure_admin_keys, self.store)
         await asyncio.to_thread(self.access.prepare)
         await self.refresh()
         if background:
             self.usage.start()
+            if self.access_log is not None:
+                self.access_log.start()
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
         return created
 
@@ -71,20 +104,12 @@ class Resource:
         if self._refresher is not None:
             self._refresher.cancel()
         await self.usage.stop()
+        if self.access_log is not None:
+            await self.access_log.stop()
         await self.limiter.close()
         await self.access.close()
         await self.registry.close()
         self.store.close()
-
-    def _ensure_admin_keys(self) -> dict[str, str]:
-        existing = {key.name for key in self.store.active_keys() if key.kind == "admin"}
-        created = {}
-        for name in ADMIN_KEY_NAMES:
-            if name not in existing:
-                record, secret = new_key(name, kind="admin", role=ADMIN)
-                if self.store.insert_key(record):
-                    created[name] = secret
-        return created
 
     async def refresh(self) -> None:
         # One refresh at a time: an older read finishing last would bring back, for a moment,

@@ -27,9 +27,6 @@ class Call:
     key_id: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    # What the rate limits still allow after this call was admitted (x-ratelimit-remaining-*).
-    remaining_tokens: int | None = None
-    remaining_requests: int | None = None
 
     def record(self, status: int) -> UsageRecord:
         return UsageRecord(
@@ -42,8 +39,11 @@ class Call:
             status=status,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
-            latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
+            latency_ms=round(self.elapsed_ms(), 3),
         )
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
 
 
 class UsageRecorder:

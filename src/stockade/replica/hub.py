@@ -1,0 +1,183 @@
+"""The hub: what a replica's HTTP workers share, served to them on a Unix socket.
+
+It runs in the replica's main process, on an event loop of its own in a thread, and holds:
+
+- the rate-limit counters (a ``LocalLimiter``): each reservation is checked and charged in one
+  step of the hub's loop, so calls admitted by any worker count against all of them, with the
+  same bound as the Redis limiter: at most one reservation over a limit per window;
+- the local models' worker processes (``ModelWorkers``), one pool per model with one bounded
+  queue, whichever HTTP worker a call arrived on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from stockade.backends.base import PoolSpec
+from stockade.backends.worker import ModelWorkers
+from stockade.errors import BackendUnavailable, ServiceError
+from stockade.quotas import LocalLimiter
+from stockade.replica import protocol
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(
+        self, path: Path, window_seconds: int, *, clock: Callable[[], int] | None = None
+    ) -> None:
+        """``clock`` (milliseconds) replaces the wall clock; tests use it to step through time."""
+        self.path = path
+        self.limiter = LocalLimiter(window_seconds, clock=clock)
+        self._pools: dict[str, asyncio.Task[ModelWorkers]] = {}
+
+    async def serve(self, stopping: asyncio.Event, ready: threading.Event) -> None:
+        server = await asyncio.start_unix_server(self._connection, path=str(self.path))
+        ready.set()
+        try:
+            await stopping.wait()
+        finally:
+            server.close()
+            await self._close_pools()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One HTTP worker's requests, answered in the order they finish."""
+        tasks: dict[int, asyncio.Task[None]] = {}
+
+        def reply(request_id: int, kind: str, data: Any) -> None:
+            writer.write(protocol.encode((request_id, kind, data)))
+
+        def spawn(request_id: int, work: Awaitable[None]) -> None:
+            task = asyncio.ensure_future(work)
+            tasks[request_id] = task
+            task.add_done_callback(lambda _: tasks.pop(request_id, None))
+
+        try:
+            while True:
+                request_id, op, args = await protocol.read(reader)
+                if op == protocol.RESERVE:
+                    # Inline, not a task: the check and the charge happen in one step of the loop.
+                    try:
+                        reply(request_id, protocol.RESULT, await self.limiter.reserve(*args))
+                    except ServiceError as exc:
+                        reply(request_id, protocol.ERROR, exc)
+                elif op == protocol.SETTLE:
+                    await self.limiter.settle(*args)
+                elif op == protocol.POOL_START:
+                    spawn(request_id, self._answer(request_id, self._started(args), reply))
+                elif op == protocol.POOL_CALL:
+                    spawn(request_id, self._answer(request_id, self._call(*args), reply))
+                elif op == protocol.POOL_STREAM:
+                    spawn(request_id, self._relay(request_id, *args, reply, writer))
+                elif op == protocol.CANCEL and (task := tasks.get(args)) is not None:
+                    task.cancel()  # stops the model at its next token
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the worker has gone (exited, or restarted by the supervisor)
+        finally:
+            for task in list(tasks.values()):
+                task.cancel()
+            writer.close()
+
+    async def _answer(self, request_id: int, work: Awaitable[Any], reply: Any) -> None:
+        try:
+            result = await work
+        except ServiceError as exc:
+            reply(request_id, protocol.ERROR, exc)
+        except Exception as exc:
+            log.exception("hub request failed")
+            reply(request_id, protocol.ERROR, BackendUnavailable(f"model error: {exc}"))
+        else:
+            reply(request_id, protocol.RESULT, result)
+
+    async def _relay(
+        self, request_id: int, name: str, method: str, payload: Any, reply: Any,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        try:
+            pool = await self._pool(name)
+            async for item in pool.stream(method, payload):
+                reply(request_id, protocol.ITEM, item)
+                await writer.drain()
+        except ServiceError as exc:
+            reply(request_id, protocol.ERROR, exc)
+        except ConnectionError:
+            raise  # the worker has gone; nobody to tell
+        except Exception as exc:
+            log.exception("model stream failed")
+            reply(request_id, protocol.ERROR, BackendUnavailable(f"model error: {exc}"))
+        else:
+            reply(request_id, protocol.END, None)
+
+    async def _started(self, spec: PoolSpec) -> None:
+        """Start the model's pool once, however many workers ask at the same time."""
+        task = self._pools.get(spec.name)
+        if task is None or (task.done() and task.exception() is not None):
+            task = self._pools[spec.name] = asyncio.ensure_future(self._start(spec))
+        await asyncio.shield(task)
+
+    @staticmethod
+    async def _start(spec: PoolSpec) -> ModelWorkers:
+        pool = ModelWorkers(spec)
+        await pool.start()
+        log.info("model %s started for every worker of this replica", spec.name)
+        return pool
+
+    async def _pool(self, name: str) -> ModelWorkers:
+        task = self._pools.get(name)
+        if task is None:
+            raise BackendUnavailable(f"model {name} has not been started on this replica")
+        return await asyncio.shield(task)
+
+    async def _call(self, name: str, method: str, payload: Any) -> Any:
+        return await (await self._pool(name)).call(method, payload)
+
+    async def _close_pools(self) -> None:
+        for task in self._pools.values():
+            if task.done() and task.exception() is None:
+                await task.result().close()
+            else:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+class HubThread:
+    """The hub on an event loop of its own, in a thread of the replica's main process (whose main
+    thread supervises the HTTP workers)."""
+
+    def __init__(self, path: Path, window_seconds: int) -> None:
+        self.hub = Hub(path, window_seconds)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._failure: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="stockade-hub", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise RuntimeError(f"the replica's hub did not start: {self._failure}")
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
+            await self.hub.serve(self._stopping, self._ready)
+
+        try:
+            asyncio.run(main())
+        except Exception as exc:
+            self._failure = exc
+            self._ready.set()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=30)

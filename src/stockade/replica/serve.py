@@ -1,0 +1,79 @@
+"""Running a replica: one process, or a main process (the hub) and N HTTP worker processes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
+
+from stockade.api import create_app
+from stockade.config import Settings
+from stockade.core import Resource
+from stockade.core.resource import prepare_store
+from stockade.replica.client import HubClient, HubHost, HubLimiter
+from stockade.replica.hub import HubThread
+
+KeysCreated = Callable[[dict[str, str]], None]
+
+
+def serve(settings: Settings, on_keys_created: KeysCreated) -> None:
+    """Serve until stopped. One worker is one process; with more, every worker accepts on the
+    same port and reaches the rate limits and the local models through this process's hub."""
+    configure_logging(settings)
+    options = _uvicorn_options(settings)
+    workers = settings.workers
+    if workers == 1:
+        uvicorn.run(create_app(Resource(settings), on_keys_created=on_keys_created), **options)
+        return
+    # Before any worker starts: one migration, and the admin keys printed once, not per worker.
+    created = prepare_store(settings)
+    if created:
+        on_keys_created(created)
+    with tempfile.TemporaryDirectory(prefix="stockade-") as private:  # mode 0700: ours alone
+        path = Path(private) / "hub.sock"
+        hub = HubThread(path, settings.limits.window_seconds)
+        hub.start()
+        try:
+            app = functools.partial(worker_app, settings, path)
+            config = uvicorn.Config(app, factory=True, workers=workers, **options)
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        finally:
+            hub.stop()
+
+
+def worker_app(settings: Settings, hub: Path) -> Starlette:
+    """The application of one HTTP worker process (uvicorn calls it in the worker)."""
+    configure_logging(settings)
+    client = HubClient(hub)
+    # With Redis, limits are shared across replicas there, and so across this replica's workers.
+    limiter = None if settings.redis_url else HubLimiter(client, settings.limits.window_seconds)
+    return create_app(Resource(settings, limiter=limiter, host=HubHost(settings, client)))
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # The routines' agents call the API in process through httpx; uvicorn logs those calls already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": settings.log_level,
+        "access_log": False,  # Stockade writes its own, in batches (telemetry/access.py)
+        "timeout_graceful_shutdown": 10,
+        # X-Forwarded-For is believed only from auth.trusted_proxies, by Stockade itself.
+        "proxy_headers": False,
+        "ssl_certfile": settings.tls_certificate,
+        "ssl_keyfile": settings.tls_private_key,
+    }
