@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
+from stockade.access import LOCAL_OPERATOR
 from stockade.api import create_app
-from stockade.api.auth import LOCAL_PRINCIPAL_SCOPE_KEY
-from stockade.auth import LOCAL_OPERATOR
+from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY
 from stockade.config import Settings
 from stockade.core import Resource
 from stockade.errors import ServiceError, retry_after_ms

@@ -6,7 +6,7 @@ import functools
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from stockade.auth import Principal
+from stockade.access import Principal
 from stockade.backends.base import ChatModel, Delta, EmbeddingModel, Usage
 from stockade.backends.registry import ModelRegistry
 from stockade.core import bodies

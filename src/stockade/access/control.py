@@ -17,14 +17,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from stockade.auth import KeyRing, Principal, resolve_role
-from stockade.auth.failures import FailedAttempts
-from stockade.auth.keys import ENTRA, digest, generate_secret
-from stockade.auth.network import ALLOW, DENY, ClientAddress, IPAddress, NetworkRules, parse_network
-from stockade.auth.roles import Grant
-from stockade.auth.tokens import TokenRejected, TokenValidator, TrustedIssuer, WrongTenant
+from stockade.access.failures import FailedAttempts
+from stockade.access.issuer import (
+    MANAGED,
+    SERVICE_PRINCIPAL,
+    IssuedToken,
+    Signer,
+    TokenService,
+)
+from stockade.access.keys import ENTRA, KeyRing, Principal, digest, generate_secret
+from stockade.access.network import (
+    ALLOW,
+    DENY,
+    ClientAddress,
+    IPAddress,
+    NetworkRules,
+    parse_network,
+)
+from stockade.access.roles import Grant, resolve_role
+from stockade.access.signing import new_signing_key, passphrase, private_key
+from stockade.access.tokens import TokenRejected, TokenValidator, TrustedIssuer, WrongTenant
 from stockade.config import Settings
-from stockade.core.names import NAME
 from stockade.errors import (
     InvalidRequest,
     InvalidToken,
@@ -35,14 +48,7 @@ from stockade.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from stockade.identity.service import (
-    MANAGED,
-    SERVICE_PRINCIPAL,
-    IssuedToken,
-    Signer,
-    TokenService,
-)
-from stockade.identity.signing import new_signing_key, passphrase, private_key
+from stockade.names import NAME
 from stockade.store import (
     ApiKey,
     AuditEvent,
