@@ -147,8 +147,8 @@ def serve(
     import uvicorn
 
     from stockade.api import create_app
+    from stockade.cli.tls import self_signed_certificate
     from stockade.core import Resource
-    from stockade.tls import self_signed_certificate
 
     settings: Settings = ctx.obj.settings
     changes: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port}
