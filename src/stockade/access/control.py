@@ -1,7 +1,8 @@
 """Who may call, and from where: keys, tokens, role assignments, network rules, local auth.
 
-``Access`` answers the request path from memory (``authenticate``, ``admits``) and is reloaded
-from the store whenever its revision moves; its management operations write to the store.
+``Access`` answers the request path from memory (``authenticate``, ``client_address``,
+``network.allows``) and is reloaded from the store whenever its revision moves; its management
+operations write to the store.
 """
 
 from __future__ import annotations
