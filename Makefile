@@ -43,6 +43,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 constraints:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^stockade' | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' \

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import SALES_CONTACT, WEBHOOK_FUNCTION, WEBHOOK_PORT, Server, card_routine, offer
 from json_server import serve_json
-from stockade.retention import eligible_endpoints
 from stockade.routines.parser import parse_routine
+from stockade.routines.retention import eligible_endpoints
 from stockade.routines.service import BUILTIN_DIRECTORY
 
 BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")

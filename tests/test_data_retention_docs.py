@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stockade.retention import markdown_table
+from stockade.routines.retention import markdown_table
 
 DOC = Path(__file__).parent.parent / "docs" / "data-retention.md"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from stockade.auth import KeyRing, Permission, Principal, new_key, resolve_role
-from stockade.auth.roles import CONTRIBUTOR, OPENAI_CONTRIBUTOR, OPENAI_USER, Grant
+from stockade.access import Permission, Principal, new_key, resolve_role
+from stockade.access.keys import KeyRing
+from stockade.access.roles import CONTRIBUTOR, OPENAI_CONTRIBUTOR, OPENAI_USER, Grant
 
 
 def test_a_key_record_keeps_only_the_digest_and_a_hint() -> None:

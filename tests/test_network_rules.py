@@ -9,8 +9,8 @@ import time
 import httpx
 
 from conftest import API_VERSION, Server
-from stockade.auth.failures import FailedAttempts
-from stockade.auth.network import (
+from stockade.access.failures import FailedAttempts
+from stockade.access.network import (
     ALLOW,
     DENY,
     ClientAddress,

@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from conftest import postgres_schema_url
-from stockade.auth import new_key
+from stockade.access import new_key
 from stockade.store import (
     AuditEvent,
     Case,

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from jwt_helpers import COGNITIVE_SERVICES, SigningIssuer, serve_jwks
-from stockade.auth.tokens import (
+from stockade.access.tokens import (
     MAX_TOKEN_LENGTH,
     TokenRejected,
     TokenValidator,
@@ -161,7 +161,7 @@ def test_keys_are_fetched_from_the_jwks_url_once_and_cached(jwks_issuer) -> None
 
 def test_an_unknown_kid_refreshes_the_jwks(jwks_issuer, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     issuer, validator, fetches = jwks_issuer
-    monkeypatch.setattr("stockade.auth.tokens.UNKNOWN_KID_REFETCH_INTERVAL", 0.0)
+    monkeypatch.setattr("stockade.access.tokens.UNKNOWN_KID_REFETCH_INTERVAL", 0.0)
 
     async def rotate() -> None:
         await validator.validate(issuer.token())

@@ -185,10 +185,10 @@ class EmbeddingRequest(_Body):
             return [self.input]
         if isinstance(self.input[0], int):
             return [self.input]  # type: ignore[list-item]
-        return list(self.input)  # type: ignore[arg-type]
+        return list(self.input)  # type: ignore[return-value]
 
 
-def parse(body_type: type[_Body], raw: bytes) -> Any:
+def parse(body_type: type[BaseModel], raw: bytes) -> Any:
     """Validate a JSON body, turning the first problem into an Azure-style 400."""
     try:
         return body_type.model_validate_json(raw)

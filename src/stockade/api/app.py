@@ -15,12 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from stockade.api import access, identity, inference, management, pages, routines
-from stockade.api.auth import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
+from stockade.access import ROUTINES_AGENT, Permission
+from stockade.api import access_management, inference, management, pages, routines, token_service
+from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
 from stockade.api.middleware import CallMiddleware
-from stockade.api.network import NetworkMiddleware
+from stockade.api.network_rules import NetworkMiddleware
 from stockade.api.responses import error_response, json_response
-from stockade.auth import ROUTINES_AGENT, Permission
 from stockade.config import Settings
 from stockade.core import Resource
 from stockade.errors import ResourceNotFound, ServiceError
@@ -79,8 +79,8 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *inference.routes(),
             *management.routes(),
-            *access.routes(),
-            *identity.routes(),
+            *access_management.routes(),
+            *token_service.routes(),
             *routines.routes(),
             *pages.routes(),
         ],

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api.auth import LOCAL_PRINCIPAL_SCOPE_KEY, PRINCIPAL_STATE_KEY, client_address
+from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY, PRINCIPAL_STATE_KEY, client_address
 from stockade.core import Resource
 from stockade.errors import ServiceError
 from stockade.store import AuditEvent

@@ -8,13 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api.auth import authenticate, denied
+from stockade.access import Permission
+from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.api.body import read_body
+from stockade.api.credentials import authenticate, denied
 from stockade.api.responses import event_stream, json_response, rate_limit_headers
-from stockade.auth import Permission
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
-from stockade.core.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.errors import InvalidRequest, ResourceNotFound
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest, parse
 

@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stockade.access import Permission
 from stockade.api.audit import audited_route, describe
-from stockade.api.auth import authorize
 from stockade.api.body import read_body
+from stockade.api.credentials import authorize
 from stockade.api.responses import json_response
-from stockade.auth import Permission
 from stockade.core import Resource
 from stockade.core.resource import DeploymentUse, ModelQuota
 from stockade.quotas import Limit

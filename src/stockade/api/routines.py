@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api.auth import authorize, identify, require
+from stockade.access import Permission
+from stockade.api.credentials import authorize, identify, require
 from stockade.api.management import PREFIX, Body, body_of, list_limit, resource_of
 from stockade.api.responses import event_stream, json_response
-from stockade.auth import Permission
 from stockade.routines.engine import Event, State
 from stockade.store import Case, Conversation
 

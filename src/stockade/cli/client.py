@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
+from stockade.access import LOCAL_OPERATOR
 from stockade.api import create_app
-from stockade.api.auth import LOCAL_PRINCIPAL_SCOPE_KEY
-from stockade.auth import LOCAL_OPERATOR
+from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY
 from stockade.config import Settings
 from stockade.core import Resource
 from stockade.errors import ServiceError, retry_after_ms
@@ -70,12 +70,12 @@ class ManagementClient:
                 scope[LOCAL_PRINCIPAL_SCOPE_KEY] = LOCAL_OPERATOR
                 await app(scope, receive, send)
 
-            http = httpx.AsyncClient(
+            local = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=as_local_operator), base_url="http://local", timeout=TIMEOUT
             )
 
             def send(request: httpx.Request, stream: bool = False) -> httpx.Response:
-                response = runner.run(http.send(request))
+                response = runner.run(local.send(request))
                 runner.run(response.aread())
                 # A plain response over the bytes read, so that callers treat both modes alike.
                 return httpx.Response(
@@ -83,9 +83,9 @@ class ManagementClient:
                 )
 
             try:
-                yield Session(send, http.build_request, None, wait_out_rate_limits)
+                yield Session(send, local.build_request, None, wait_out_rate_limits)
             finally:
-                runner.run(http.aclose())
+                runner.run(local.aclose())
                 runner.run(resource.close())
 
     def _headers(self) -> dict[str, str]:

@@ -151,8 +151,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the service."""
+    from stockade.cli.tls import self_signed_certificate
     from stockade.replica import serve as serve_replica
-    from stockade.tls import self_signed_certificate
 
     settings: Settings = ctx.obj.settings
     changes: dict[str, Any] = {

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from stockade.auth import Principal
+from stockade.access import Principal
 from stockade.backends.base import ChatModel, EmbeddingModel, Events, Prepared, Usage, collect
 from stockade.backends.registry import ModelRegistry
 from stockade.core import bodies

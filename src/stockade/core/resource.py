@@ -11,15 +11,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-from stockade.auth import ADMIN_KEY_NAMES, new_key, resolve_role
-from stockade.auth.roles import ADMIN
+from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_role
 from stockade.backends.base import ModelHost, ModelSpec
 from stockade.backends.registry import ModelRegistry
 from stockade.config import Settings
-from stockade.core.access import Access
 from stockade.core.inference import Inference
-from stockade.core.names import NAME
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
+from stockade.names import NAME
 from stockade.quotas import Limit, Limiter, create_limiter
 from stockade.routines.service import Conversations
 from stockade.store import (

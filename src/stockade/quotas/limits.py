@@ -113,10 +113,13 @@ def per_window(per_minute: int, window_seconds: int) -> int:
     return math.ceil(per_minute * window_seconds / 60)
 
 
+RefusalKind = Literal["token", "call"]  # Azure's words: "token rate limit", "call rate limit"
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     wait_ms: int  # until every window that refused has ended
-    kind: Literal["token", "call"]  # Azure's words: "token rate limit", "call rate limit"
+    kind: RefusalKind
     bucket: Bucket
 
 
@@ -126,7 +129,8 @@ def refusal(bucket: Bucket, counters: Counters, cost: int, clock: Clock) -> Refu
     ``counters`` must already be rolled to ``clock``.
     """
     limit, seconds = bucket.limit, clock.window_seconds
-    wait, kind = 0, None
+    wait = 0
+    kind: RefusalKind | None = None
     rpm, tpm = limit.requests_per_minute, limit.tokens_per_minute
     if rpm is not None:
         if counters.minute_requests + 1 > rpm:

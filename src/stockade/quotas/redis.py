@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -23,7 +24,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from stockade.quotas.limiter import LocalLimiter, Reservation, too_many_requests
-from stockade.quotas.limits import Bucket, Limit, Refusal, Remaining
+from stockade.quotas.limits import Bucket, Limit, Refusal, RefusalKind, Remaining
 from stockade.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,10 @@ class RedisLimiter:
                 self._recovered()
                 if result[0] == 0:
                     _, wait_ms, kind, index = result
-                    refused = Refusal(int(wait_ms), kind.decode(), buckets[int(index) - 1])  # type: ignore[arg-type]
+                    # The script answers b"token" or b"call"; redis types its replies as Any.
+                    refused = Refusal(
+                        int(wait_ms), cast(RefusalKind, kind.decode()), buckets[int(index) - 1]
+                    )
                     raise too_many_requests(refused, operation)
                 _, minute, window, tokens, requests = (int(v) for v in result)
                 remaining = Remaining(None if tokens < 0 else tokens, None if requests < 0 else requests)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stockade.retention import eligible_endpoints
 from stockade.routines.functions import FunctionCall, FunctionFailed, FunctionResult
+from stockade.routines.retention import eligible_endpoints
 
 
 def provide_list_of_zero_retention_endpoints(call: FunctionCall) -> FunctionResult:

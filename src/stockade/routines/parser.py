@@ -131,7 +131,7 @@ def _steps_of(draft: _Draft) -> list[Step]:
     return steps
 
 
-def _branch(draft: _Draft, called: set[str | None]) -> Step:
+def _branch(draft: _Draft, called: set[str]) -> Step:
     condition = CONDITION.match(draft.text)
     assert condition is not None
     if not draft.children:
@@ -147,7 +147,7 @@ def _branch(draft: _Draft, called: set[str | None]) -> Step:
     )
 
 
-def observable(condition: str, called: set[str | None]) -> bool:
+def observable(condition: str, called: set[str]) -> bool:
     """Whether the conversation itself can tell if a condition holds."""
     if CUSTOMER_STATEMENT.match(condition):
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stockade.routines.model import Kind, Routine, Step
@@ -54,7 +55,7 @@ class Option:
     examples: tuple[str, ...]  # phrasings the embeddings stage compares with
 
 
-def _fixed(table: dict[str, tuple[str, tuple[str, ...]]]) -> list[Option]:
+def _fixed(table: Mapping[str, tuple[str, tuple[str, ...]]]) -> list[Option]:
     return [Option(key, description, examples) for key, (description, examples) in table.items()]
 
 

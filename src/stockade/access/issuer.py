@@ -18,10 +18,10 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from stockade.auth.keys import digest
-from stockade.auth.tokens import audience_forms
+from stockade.access.keys import digest
+from stockade.access.signing import ALGORITHM
+from stockade.access.tokens import audience_forms
 from stockade.errors import ServiceError
-from stockade.identity.signing import ALGORITHM
 from stockade.store import Identity, SigningKey
 
 MANAGED = "managed"

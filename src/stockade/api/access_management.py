@@ -11,14 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stockade.access import MANAGED, Permission
 from stockade.api.audit import audited_route, describe
-from stockade.api.auth import authorize
-from stockade.api.identity import MANAGED_IDENTITY_PATH
+from stockade.api.credentials import authorize
 from stockade.api.management import PREFIX, Body, body_of, list_limit, resource_of
 from stockade.api.responses import json_response
-from stockade.auth import Permission
+from stockade.api.token_service import MANAGED_IDENTITY_PATH
 from stockade.core import Resource
-from stockade.identity.service import MANAGED
 from stockade.store import Identity, ResourceProperties, SigningKey
 
 

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.api.auth import client_address
+from stockade.access import Access
 from stockade.api.body import read_body
+from stockade.api.credentials import client_address
 from stockade.api.responses import json_response
-from stockade.core.access import Access
 
 MANAGED_IDENTITY_PATH = "/msi/token"
 MAX_TOKEN_REQUEST_BYTES = 64 * 1024

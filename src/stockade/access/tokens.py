@@ -185,9 +185,10 @@ class TokenValidator:
         algorithm, kid = header.get("alg"), header.get("kid")
         if not isinstance(algorithm, str) or algorithm not in ACCEPTED_ALGORITHMS:
             raise TokenRejected(f"algorithm {algorithm!r} is not accepted")
-        issuer = self._issuers.get(unverified.get("iss")) if isinstance(unverified.get("iss"), str) else None
+        claimed = unverified.get("iss")
+        issuer = self._issuers.get(claimed) if isinstance(claimed, str) else None
         if issuer is None:
-            raise TokenRejected(f"untrusted issuer {unverified.get('iss')!r}")
+            raise TokenRejected(f"untrusted issuer {claimed!r}")
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=5.0)
         if kid is not None and not isinstance(kid, str):
@@ -195,7 +196,8 @@ class TokenValidator:
         key = await issuer.key(kid, self._http)
         if key is None:
             raise TokenRejected(f"issuer {issuer.issuer} has no key {kid!r}", unknown_key=True)
-        if algorithm not in _ALGORITHMS_BY_KEY_TYPE.get(key.jwk.key_type, ()) or (
+        # PyJWK refuses a key without "kty", though its key_type is typed as optional.
+        if algorithm not in _ALGORITHMS_BY_KEY_TYPE.get(key.jwk.key_type or "", ()) or (
             key.declared_algorithm not in (None, algorithm)
         ):
             raise TokenRejected(f"algorithm {algorithm} does not match key {kid!r}")

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stockade.auth.roles import ADMIN, OPENAI_USER, Grant, Permission
+from stockade.access.roles import ADMIN, OPENAI_USER, Grant, Permission
 from stockade.quotas.limits import Limit
 from stockade.store.records import ApiKey
 

@@ -1,7 +1,8 @@
 """Who may call, and from where: keys, tokens, role assignments, network rules, local auth.
 
-``Access`` answers the request path from memory (``authenticate``, ``admits``) and is reloaded
-from the store whenever its revision moves; its management operations write to the store.
+``Access`` answers the request path from memory (``authenticate``, ``client_address``,
+``network.allows``) and is reloaded from the store whenever its revision moves; its management
+operations write to the store.
 """
 
 from __future__ import annotations
@@ -17,14 +18,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from stockade.auth import KeyRing, Principal, resolve_role
-from stockade.auth.failures import FailedAttempts
-from stockade.auth.keys import ENTRA, digest, generate_secret
-from stockade.auth.network import ALLOW, DENY, ClientAddress, IPAddress, NetworkRules, parse_network
-from stockade.auth.roles import Grant
-from stockade.auth.tokens import TokenRejected, TokenValidator, TrustedIssuer, WrongTenant
-from stockade.config import Settings
-from stockade.core.names import NAME
+from stockade.access.failures import FailedAttempts
+from stockade.access.issuer import (
+    MANAGED,
+    SERVICE_PRINCIPAL,
+    IssuedToken,
+    Signer,
+    TokenService,
+)
+from stockade.access.keys import ENTRA, KeyRing, Principal, digest, generate_secret
+from stockade.access.network import (
+    ALLOW,
+    DENY,
+    ClientAddress,
+    IPAddress,
+    NetworkRules,
+    parse_network,
+)
+from stockade.access.roles import Grant, resolve_role
+from stockade.access.signing import new_signing_key, passphrase, private_key
+from stockade.access.tokens import TokenRejected, TokenValidator, TrustedIssuer, WrongTenant
+from stockade.config import IssuerSettings, Settings
 from stockade.errors import (
     InvalidRequest,
     InvalidToken,
@@ -35,14 +49,7 @@ from stockade.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from stockade.identity.service import (
-    MANAGED,
-    SERVICE_PRINCIPAL,
-    IssuedToken,
-    Signer,
-    TokenService,
-)
-from stockade.identity.signing import new_signing_key, passphrase, private_key
+from stockade.names import NAME
 from stockade.store import (
     ApiKey,
     AuditEvent,
@@ -129,16 +136,19 @@ class Access:
             return None
 
     def load(self, snapshot: Snapshot) -> None:
-        grants: dict[Any, list[Grant]] = defaultdict(list)
+        by_key: dict[str, list[Grant]] = defaultdict(list)
+        by_token: dict[tuple[str, str], list[Grant]] = defaultdict(list)
         for assignment in snapshot.assignments:
-            who = assignment.key_id or (assignment.tenant_id, assignment.object_id)
-            grants[who].append(Grant(assignment.role, assignment.deployment))
-        self.keys.load(snapshot.keys, {k: tuple(v) for k, v in grants.items() if isinstance(k, str)})
+            grant = Grant(assignment.role, assignment.deployment)
+            if assignment.key_id:
+                by_key[assignment.key_id].append(grant)
+            elif assignment.tenant_id is not None and assignment.object_id is not None:
+                by_token[(assignment.tenant_id, assignment.object_id)].append(grant)
+        self.keys.load(snapshot.keys, {k: tuple(v) for k, v in by_key.items()})
         names = {i.object_id: i.name for i in snapshot.identities}
         self._token_principals = {
             who: Principal(who[1], names.get(who[1], who[1]), tuple(held), kind=ENTRA)
-            for who, held in grants.items()
-            if isinstance(who, tuple)
+            for who, held in by_token.items()
         }
         self._load_token_service(snapshot)
         self.properties = snapshot.properties
@@ -387,7 +397,7 @@ def _attempt_source(address: IPAddress | None) -> object:
     return address
 
 
-def _configured_issuer(settings: Any) -> TrustedIssuer:
+def _configured_issuer(settings: IssuerSettings) -> TrustedIssuer:
     keys: list[dict[str, Any]] = []
     if settings.jwks_file is not None:
         keys = json.loads(settings.jwks_file.read_text())["keys"]

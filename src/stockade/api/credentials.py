@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from stockade.auth import Permission, Principal
-from stockade.auth.keys import ENTRA
-from stockade.auth.network import IPAddress
+from stockade.access import ENTRA, IPAddress, Permission, Principal
 from stockade.core import Resource
 from stockade.errors import PermissionDenied
 

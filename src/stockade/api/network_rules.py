@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stockade.api.auth import CLIENT_ADDRESS_STATE_KEY, LOCAL_PRINCIPAL_SCOPE_KEY
+from stockade.access import Access
+from stockade.api.credentials import CLIENT_ADDRESS_STATE_KEY, LOCAL_PRINCIPAL_SCOPE_KEY
 from stockade.api.responses import error_response
-from stockade.core.access import Access
 from stockade.errors import NetworkDenied
 
 # Load balancers probe health from their own addresses, which the rules need not list.
