@@ -111,7 +111,9 @@ def _agent_client(app: Starlette, settings: Settings) -> AsyncAzureOpenAI:
         await app(scope, receive, send)
 
     transport = httpx.ASGITransport(app=as_agent)
-    return AsyncAzureOpenAI(
+    # openai 3.51 types http_client as its own vendored client class; an httpx.AsyncClient is
+    # what it takes at run time (and what its documentation shows).
+    return AsyncAzureOpenAI(  # type: ignore[call-overload]
         azure_endpoint="http://stockade.internal",
         api_key="in-process",  # never checked: the principal is set in the ASGI scope
         api_version=AGENT_API_VERSION,

@@ -11,13 +11,17 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from stockade.backends.base import Delta, Events, ModelHost, PoolSpec, Prepared, Usage
 from stockade.errors import ContextLengthExceeded, InvalidRequest
 from stockade.requests import ChatRequest, CompletionRequest
+
+if TYPE_CHECKING:
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_types import CreateCompletionStreamResponse
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 # llama.cpp's customary repetition penalty, always on: without it small models loop inside JSON
@@ -151,11 +155,12 @@ def _json_schema_grammar(schema: dict[str, Any]) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        grammar: str = json_schema_to_gbnf(json.dumps(schema))
     except Exception as exc:
         raise InvalidRequest(
             f"The JSON schema cannot be enforced: {exc}", param="response_format"
         ) from None
+    return grammar
 
 
 def _call_or_text_grammar(call_grammar: str) -> str:
@@ -196,9 +201,10 @@ class Prompter:
     ) -> tuple[list[int], list[str]]:
         """The prompt's tokens, and the stop sequences with the chat template's own added."""
         if isinstance(prompt, list) and (not prompt or isinstance(prompt[0], int)):
-            return list(prompt), stop  # type: ignore[arg-type]
+            return cast(list[int], list(prompt)), stop
         if chat:
-            formatted = self.formatter(messages=prompt)
+            # llama-cpp-python types messages as OpenAI's TypedDicts; ours are their plain form.
+            formatted = self.formatter(messages=cast(Any, prompt))
             template_stop = [formatted.stop] if isinstance(formatted.stop, str) else formatted.stop
             stop = stop + [s for s in template_stop or () if s]
             return self.llm.tokenize(formatted.prompt.encode(), add_bos=False, special=True), stop
@@ -221,11 +227,12 @@ class LlamaRunner:
             n_threads=threads or os.cpu_count() or 1,
             verbose=False,
         )
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[str, LlamaGrammar] = {}
         self._sampled = 0
         self._generate = self.llm.generate
-        self.llm.generate = self._count_sampled  # type: ignore[method-assign]
-        self._eog = lambda token: llama_vocab_is_eog(self.llm._model.vocab, token)
+        self.llm.generate = self._count_sampled  # type: ignore[method-assign, assignment]
+        self._vocab = self.llm._model.vocab
+        self._is_eog = llama_vocab_is_eog
 
     def generate(self, job: Job) -> Iterator[Delta | Usage]:
         prompt_tokens = len(job.tokens)
@@ -242,13 +249,13 @@ class LlamaRunner:
                         completion_tokens += value[1]
                         yield Delta(index, finish_reason=value[0])
             else:
-                completion_tokens += yield from self._tool_output(index, pieces, job.tool_mode)
+                completion_tokens += yield from _tool_output(index, pieces, job.tool_mode)
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     def _sample(self, job: Job, seed: int | None) -> Iterator[tuple[str, Any]]:
         """Yields ("text", piece) items, then ("end", (finish_reason, completion_tokens))."""
         finish = "stop"
-        for chunk in self.llm.create_completion(
+        stream = self.llm.create_completion(
             job.tokens,
             max_tokens=job.max_tokens,
             temperature=job.temperature,
@@ -261,12 +268,13 @@ class LlamaRunner:
             repeat_penalty=REPEAT_PENALTY,
             grammar=self._grammar(job.grammar),
             stream=True,
-        ):
+        )
+        for chunk in cast(Iterator["CreateCompletionStreamResponse"], stream):
             choice = chunk["choices"][0]
             if choice["text"]:
                 yield "text", choice["text"]
             if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
+                finish = choice["finish_reason"] or finish
         yield "end", (finish, self._sampled)
 
     def _count_sampled(self, *args: Any, **kwargs: Any) -> Iterator[int]:
@@ -274,11 +282,11 @@ class LlamaRunner:
         text that might begin a stop sequence is held back and merged."""
         self._sampled = 0
         for token in self._generate(*args, **kwargs):
-            if not self._eog(token):  # the end-of-generation token is not part of the reply
+            if not self._is_eog(self._vocab, token):  # the end-of-generation token is not part of the reply
                 self._sampled += 1
             yield token
 
-    def _grammar(self, source: str | None) -> Any:
+    def _grammar(self, source: str | None) -> LlamaGrammar | None:
         if source is None:
             return None
         from llama_cpp import LlamaGrammar
@@ -288,31 +296,31 @@ class LlamaRunner:
             grammar = self._grammars[source] = LlamaGrammar.from_string(source, verbose=False)
         return grammar
 
-    @staticmethod
-    def _tool_output(
-        index: int, pieces: Iterator[tuple[str, Any]], mode: str
-    ) -> Iterator[Delta]:
-        """Buffers a tool call and emits it whole; in auto mode plain text streams as usual."""
-        buffered, streaming_text = "", False
-        for kind, value in pieces:
-            if kind == "text":
-                if streaming_text:
-                    yield Delta(index, text=value)
-                    continue
-                buffered += value
-                if mode == "auto" and not buffered.startswith("<"):
-                    streaming_text = True
-                    yield Delta(index, text=buffered)
+
+def _tool_output(
+    index: int, pieces: Iterator[tuple[str, Any]], mode: str
+) -> Generator[Delta, None, int]:
+    """Buffers a tool call and emits it whole; in auto mode plain text streams as usual."""
+    buffered, streaming_text = "", False
+    for kind, value in pieces:
+        if kind == "text":
+            if streaming_text:
+                yield Delta(index, text=value)
                 continue
-            finish, generated = value
-            if not streaming_text:
-                call = _parse_call(buffered)
-                if call is not None:
-                    yield Delta(index, tool_calls=[call])
-                    finish = "tool_calls" if finish == "stop" else finish
-            yield Delta(index, finish_reason=finish)
-            return generated
-        return 0
+            buffered += value
+            if mode == "auto" and not buffered.startswith("<"):
+                streaming_text = True
+                yield Delta(index, text=buffered)
+            continue
+        finish, generated = cast(tuple[str, int], value)
+        if not streaming_text:
+            call = _parse_call(buffered)
+            if call is not None:
+                yield Delta(index, tool_calls=[call])
+                finish = "tool_calls" if finish == "stop" else finish
+        yield Delta(index, finish_reason=finish)
+        return generated
+    return 0
 
 
 def _parse_call(raw: str) -> dict[str, Any] | None:

@@ -93,7 +93,7 @@ class SentenceEmbeddingModel:
             )
         inputs = request.inputs()
         if inputs and isinstance(inputs[0], list):
-            self._check_vocabulary(inputs)  # type: ignore[arg-type]
+            self._check_vocabulary(inputs)
             lengths = [len(ids) for ids in inputs]
             job = EmbeddingJob(list(inputs), True, sum(lengths))
         else:

@@ -66,7 +66,7 @@ def _child_main(conn: Connection, runner_path: str, options: dict[str, Any]) -> 
 
 
 def _cancelled(message: tuple[Any, ...], job_id: int) -> bool:
-    return message[0] == _CANCEL and message[1] == job_id
+    return bool(message[0] == _CANCEL and message[1] == job_id)
 
 
 @dataclass(eq=False)

@@ -80,7 +80,8 @@ def self_signed_certificate(directory: Path, hosts: list[str] | None = None) -> 
 
 
 def _subtree(name: x509.GeneralName) -> x509.GeneralName:
-    if isinstance(name, x509.IPAddress):
-        address = name.value
+    if isinstance(name, x509.IPAddress) and isinstance(
+        address := name.value, ipaddress.IPv4Address | ipaddress.IPv6Address
+    ):
         return x509.IPAddress(ipaddress.ip_network((address, address.max_prefixlen)))
     return name

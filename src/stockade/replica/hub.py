@@ -74,7 +74,8 @@ class Hub:
                 elif op == protocol.POOL_CALL:
                     spawn(request_id, self._answer(request_id, self._call(*args), reply))
                 elif op == protocol.POOL_STREAM:
-                    spawn(request_id, self._relay(request_id, *args, reply, writer))
+                    name, method, payload = args
+                    spawn(request_id, self._relay(request_id, name, method, payload, reply, writer))
                 elif op == protocol.CANCEL and (task := tasks.get(args)) is not None:
                     task.cancel()  # stops the model at its next token
         except (asyncio.IncompleteReadError, ConnectionError):

@@ -189,4 +189,5 @@ class DeploymentModel:
             schema,
         )
         # The grammar makes any other answer impossible; a cut-off answer falls back to the nearest.
-        return by_description.get(answer.get("reply_means"), options[0].id)
+        reply = answer.get("reply_means")
+        return by_description.get(reply, options[0].id) if isinstance(reply, str) else options[0].id
