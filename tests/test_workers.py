@@ -167,3 +167,20 @@ def test_usage_records_from_every_worker_land_once(tmp_path: Path) -> None:
     # The server has stopped: whatever each worker still held was written as it shut down.
     recorded = [request_id for request_id in usage_ids(server) if request_id in sent]
     assert sorted(recorded) == sorted(sent)
+
+
+def admitted_calls(server: Server, deployment: str) -> float:
+    with httpx.Client(base_url=server.url, headers={"api-key": server.key}) as http:
+        metrics = http.get("/metrics").text
+    prefix = f'stockade_rate_limit_decisions_total{{decision="admitted",deployment="{deployment}"}} '
+    return next((float(row.removeprefix(prefix)) for row in metrics.splitlines()
+                 if row.startswith(prefix)), 0.0)
+
+
+def test_metrics_from_any_worker_count_every_workers_calls(two_workers: Server) -> None:
+    before = admitted_calls(two_workers, "gpt-4o")
+    for _ in range(6):
+        with httpx.Client(base_url=two_workers.url, headers={"api-key": two_workers.key}) as http:
+            http.post("/openai/v1/chat/completions",
+                      json={"model": "gpt-4o", "messages": HELLO, "max_tokens": 1}, timeout=60)
+    assert [admitted_calls(two_workers, "gpt-4o") for _ in range(4)] == [before + 6] * 4

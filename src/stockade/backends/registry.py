@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from stockade.backends.base import (
@@ -52,11 +53,17 @@ class LocalHost:
 
 
 class ModelRegistry:
-    def __init__(self, settings: Settings, host: ModelHost | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        host: ModelHost | None = None,
+        local_models: Sequence[ModelSpec] | None = None,
+    ) -> None:
+        """``local_models`` replaces the plugins' models (tests pass a fake model here)."""
         self.settings = settings
         self.host = host or LocalHost(settings)
         self._upstreams = {name: Upstream(name, cfg) for name, cfg in settings.upstreams.items()}
-        specs = discover_local_models()
+        specs = list(discover_local_models() if local_models is None else local_models)
         for name, cfg in settings.upstreams.items():
             specs += [ModelSpec(id=m, kind="chat", backend=name) for m in cfg.models]
             specs += [ModelSpec(id=m, kind="embeddings", backend=name) for m in cfg.embedding_models]

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import orjson
+import yarl
 
 from stockade.backends.base import Delta, Embeddings, Events, Prepared, Usage
 from stockade.config import UpstreamSettings
@@ -36,16 +37,23 @@ class Upstream:
             self._headers["api-key"] = key
         elif key:
             self._headers["Authorization"] = f"Bearer {key}"
+        self._urls: dict[tuple[str, str], yarl.URL] = {}
 
-    def _url(self, model: str, operation: str) -> tuple[str, dict[str, str]]:
-        base = self.settings.url.rstrip("/")
-        if self.settings.kind == "azure":
-            if not base.endswith("/openai"):
-                base += "/openai"
-            return f"{base}/deployments/{model}/{operation}", {
-                "api-version": self.settings.api_version
-            }
-        return f"{base}/{operation}", {}
+    def _url(self, model: str, operation: str) -> yarl.URL:
+        """Built once per model and operation: parsing a URL per call is measurable."""
+        url = self._urls.get((model, operation))
+        if url is None:
+            base = self.settings.url.rstrip("/")
+            if self.settings.kind == "azure":
+                if not base.endswith("/openai"):
+                    base += "/openai"
+                url = yarl.URL(f"{base}/deployments/{model}/{operation}").with_query(
+                    {"api-version": self.settings.api_version}
+                )
+            else:
+                url = yarl.URL(f"{base}/{operation}")
+            self._urls[(model, operation)] = url
+        return url
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -60,10 +68,9 @@ class Upstream:
         return self._session
 
     async def post(self, model: str, operation: str, body: dict[str, Any]) -> Any:
-        url, params = self._url(model, operation)
         try:
             async with self.session.post(
-                url, params=params, data=orjson.dumps(body), headers=self._headers
+                self._url(model, operation), data=orjson.dumps(body), headers=self._headers
             ) as response:
                 payload = await response.read()
                 if response.status >= 400:
@@ -73,10 +80,9 @@ class Upstream:
             raise self._unreachable(exc) from None
 
     async def stream(self, model: str, operation: str, body: dict[str, Any]) -> AsyncIterator[Any]:
-        url, params = self._url(model, operation)
         try:
             async with self.session.post(
-                url, params=params, data=orjson.dumps(body), headers=self._headers
+                self._url(model, operation), data=orjson.dumps(body), headers=self._headers
             ) as response:
                 if response.status >= 400:
                     raise UpstreamError(response.status, _json_or_text(await response.read()))

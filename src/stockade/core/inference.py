@@ -92,9 +92,9 @@ class Inference:
                 buckets(deployment, principal), cost, call.operation
             )
         except TooManyRequests:
-            metrics.RATE_LIMIT_DECISIONS.labels(deployment.name, "throttled").inc()
+            metrics.rate_limit_decision(deployment.name, "throttled").inc()
             raise
-        metrics.RATE_LIMIT_DECISIONS.labels(deployment.name, "admitted").inc()
+        metrics.rate_limit_decision(deployment.name, "admitted").inc()
         return reservation
 
     async def _settle(self, reservation: Reservation, call: Call) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_role
@@ -64,12 +65,14 @@ class Resource:
         *,
         limiter: Limiter | None = None,
         host: ModelHost | None = None,
+        local_models: Sequence[ModelSpec] | None = None,
     ) -> None:
         """``limiter`` and ``host`` default to this process's own counters and model workers; a
-        replica's HTTP workers pass the hub's, which they share."""
+        replica's HTTP workers pass the hub's, which they share. ``local_models`` replaces the
+        model plugins' (tests pass a fake model)."""
         self.settings = settings
         self.store = store or Store(settings.store_url)
-        self.registry = ModelRegistry(settings, host)
+        self.registry = ModelRegistry(settings, host, local_models)
         self.limiter = limiter or create_limiter(settings)
         self.inference = Inference(self.registry, self.limiter, settings.limits.default_max_tokens)
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)

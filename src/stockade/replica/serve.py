@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,10 @@ def serve(settings: Settings, on_keys_created: KeysCreated) -> None:
         on_keys_created(created)
     with tempfile.TemporaryDirectory(prefix="stockade-") as private:  # mode 0700: ours alone
         path = Path(private) / "hub.sock"
+        # Read by prometheus-client when each worker imports it: every worker's metrics go to
+        # files there, and /metrics on any worker reports the sum (telemetry/metrics.py).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(private, "metrics").resolve())
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
         hub = HubThread(path, settings.limits.window_seconds)
         hub.start()
         try:

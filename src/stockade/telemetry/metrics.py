@@ -1,26 +1,71 @@
 """Prometheus metrics, served at ``/metrics`` to holders of a key that may read the resource.
 
-Each server process exposes its own; Prometheus adds them up across replicas.
+Each replica exposes its own (all its HTTP workers' together); Prometheus adds them up across
+replicas.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Enum, generate_latest
+import functools
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+    multiprocess,
+)
 
 RATE_LIMIT_DECISIONS = Counter(
     "stockade_rate_limit_decisions",
     "Admission decisions of the rate limiter, by deployment and outcome",
     ["deployment", "decision"],  # admitted, throttled
 )
-LIMITER_STATE = Enum(
-    "stockade_rate_limiter",
-    "Where rate-limit counters live: local (no redis_url), redis (shared by replicas), or "
-    "fallback (Redis unreachable: this replica enforces its share of each limit)",
-    states=["local", "redis", "fallback"],
-)
+
+
+@functools.lru_cache(maxsize=4096)
+def rate_limit_decision(deployment: str, decision: str) -> Counter:
+    """The counter child of one deployment and outcome, looked up once: ``labels()`` takes a
+    lock and builds a key on every call, on the request path."""
+    return RATE_LIMIT_DECISIONS.labels(deployment, decision)
+
+
+class _LimiterState:
+    """Where rate-limit counters live, as a Prometheus state set: local (no redis_url), redis
+    (shared by replicas), or fallback (Redis unreachable: this replica enforces its share of each
+    limit). A gauge per state rather than an Enum, because Enums are not shared between the
+    processes of a replica; across processes the highest value wins, so a state any process is
+    in shows as 1."""
+
+    STATES = ("local", "redis", "fallback")
+
+    def __init__(self) -> None:
+        self._gauge = Gauge(
+            "stockade_rate_limiter",
+            "Where rate-limit counters live: local (no redis_url), redis (shared by replicas), "
+            "or fallback (Redis unreachable: this replica enforces its share of each limit)",
+            ["stockade_rate_limiter"],
+            multiprocess_mode="max",
+        )
+
+    def state(self, current: str) -> None:
+        for name in self.STATES:
+            self._gauge.labels(name).set(1 if name == current else 0)
+
+
+LIMITER_STATE = _LimiterState()
 LIMITER_REDIS_ERRORS = Counter(
     "stockade_rate_limiter_redis_errors", "Calls to Redis by the rate limiter that failed"
 )
+
+
 def exposition() -> tuple[bytes, str]:
-    """The metrics in Prometheus's text format, and its content type."""
-    return generate_latest(), CONTENT_TYPE_LATEST
+    """The metrics in Prometheus's text format, and its content type. With several HTTP workers
+    (``PROMETHEUS_MULTIPROC_DIR`` set by ``stockade serve``), those of every worker, added up."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
