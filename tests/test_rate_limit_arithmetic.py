@@ -109,8 +109,12 @@ def test_refusal_says_to_wait_until_the_window_ends(
     limit = bucket(60_000, None)
     clock.now = T0 + 3_250
     limiter.reserve(10_000, limit)
-    error = limiter.refused(1, limit)
-    assert error.headers == {"retry-after": "7", "retry-after-ms": "6750"}
+    assert limiter.refused(1, limit).retry_after_ms == 6750
+
+
+def test_a_429_sends_its_wait_in_milliseconds_and_in_whole_seconds_rounded_up() -> None:
+    headers = error_response(TooManyRequests("slow down", 6750)).headers
+    assert (headers["retry-after-ms"], headers["retry-after"]) == ("6750", "7")
 
 
 def test_the_next_window_admits_again(limiter: Harness, clock: Clock) -> None:

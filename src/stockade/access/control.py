@@ -8,6 +8,7 @@ operations write to the store.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -390,6 +391,7 @@ class Access:
         return await asyncio.to_thread(self.store.list_audit, limit, action)
 
 
+@functools.lru_cache(maxsize=8192)
 def _attempt_source(address: IPAddress | None) -> object:
     # One IPv6 host usually holds a whole /64, so that is what counts as one source.
     if isinstance(address, ipaddress.IPv6Address):

@@ -6,6 +6,7 @@ then it is the nearest ``X-Forwarded-For`` entry that is not itself a trusted pr
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,8 +18,11 @@ ALLOW = "Allow"
 DENY = "Deny"
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_address(text: str) -> IPAddress | None:
-    """An address, also as proxies write it with a port (``1.2.3.4:5123``, ``[2001:db8::1]:443``)."""
+    """An address, also as proxies write it with a port (``1.2.3.4:5123``, ``[2001:db8::1]:443``).
+
+    Cached: every request parses its peer's address, and ``ipaddress`` takes microseconds."""
     text = text.strip()
     if text.startswith("["):
         text = text[1:].partition("]")[0]

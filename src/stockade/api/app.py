@@ -60,6 +60,7 @@ def create_app(
     *,
     on_keys_created: KeysCreated | None = None,
     warm_up: bool = True,
+    on_started: Callable[[], None] | None = None,
 ) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -68,6 +69,8 @@ def create_app(
             on_keys_created(created)
         if warm_up:
             await resource.warm_up()
+        if on_started is not None:
+            on_started()
         try:
             yield
         finally:

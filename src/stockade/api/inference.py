@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import urllib.parse
 from typing import Any
 
 from starlette.requests import Request
@@ -26,8 +28,18 @@ OPERATIONS: dict[str, type[Any]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
+def _api_version(query_string: bytes) -> str | None:
+    """The api-version of a raw query string; clients send the same few strings every time, so
+    each is parsed once."""
+    for name, value in urllib.parse.parse_qsl(query_string.decode("latin-1")):
+        if name == "api-version":
+            return value
+    return None
+
+
 def _check_api_version(request: Request, classic: bool) -> None:
-    version = request.query_params.get("api-version")
+    version = _api_version(request.scope["query_string"])
     if classic:
         if version not in SUPPORTED_API_VERSIONS:
             raise ResourceNotFound()

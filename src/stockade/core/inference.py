@@ -20,27 +20,34 @@ from stockade.telemetry import Call, metrics
 Chunks = AsyncIterator[dict[str, Any]]
 
 
-@functools.lru_cache(maxsize=4096)
 def buckets(deployment: Deployment, principal: Principal) -> tuple[Bucket, ...]:
-    """The limits a call draws on: its deployment's, and its key's if the key has one.
+    """The limits a call draws on: its deployment's, and its key's if the key has one."""
+    # Keyed by what the buckets are made of: hashing the whole records on every call cost more.
+    return _buckets(
+        deployment.name, deployment.capacity, principal.id, principal.name, principal.limit
+    )
 
-    Cached: both arguments are immutable, and a changed deployment or key is a new value."""
+
+@functools.lru_cache(maxsize=4096)
+def _buckets(
+    name: str, capacity: int, key_id: str, key_name: str, key_limit: Limit | None
+) -> tuple[Bucket, ...]:
     drawn = [
         Bucket(
-            f"d:{deployment.name}",
-            Limit.for_capacity(deployment.capacity),
-            f"deployment {deployment.name!r}",
+            f"d:{name}",
+            Limit.for_capacity(capacity),
+            f"deployment {name!r}",
             "To raise it, give the deployment more capacity "
-            f"(`stockade deployments update {deployment.name} --capacity N`).",
+            f"(`stockade deployments update {name} --capacity N`).",
         )
     ]
-    if principal.limit is not None:
+    if key_limit is not None:
         drawn.append(
             Bucket(
-                f"k:{principal.id}",
-                principal.limit,
-                f"API key {principal.name!r}",
-                f"To raise it, change the key's limits (`stockade keys update {principal.id}`).",
+                f"k:{key_id}",
+                key_limit,
+                f"API key {key_name!r}",
+                f"To raise it, change the key's limits (`stockade keys update {key_id}`).",
             )
         )
     return tuple(drawn)

@@ -30,7 +30,9 @@ def reserved_tokens(
     if isinstance(request, EmbeddingRequest):
         return prompt_tokens
     per_choice = request.completion_limit or default_max_tokens
-    choices = max(request.choices, getattr(request, "best_of", None) or 1)
+    choices = request.choices
+    if isinstance(request, CompletionRequest) and request.best_of:
+        choices = max(choices, request.best_of)
     return prompt_tokens + per_choice * choices
 
 
