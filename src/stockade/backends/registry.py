@@ -6,7 +6,6 @@ point names a function returning ``ModelSpec`` objects. A model starts on first 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -19,6 +18,7 @@ from stockade.backends.base import (
     PoolSpec,
     WorkerPool,
 )
+from stockade.backends.started import StartedOnce
 from stockade.backends.upstream import Upstream, UpstreamModel
 from stockade.backends.worker import ModelWorkers
 from stockade.config import Settings
@@ -68,7 +68,7 @@ class ModelRegistry:
             specs += [ModelSpec(id=m, kind="chat", backend=name) for m in cfg.models]
             specs += [ModelSpec(id=m, kind="embeddings", backend=name) for m in cfg.embedding_models]
         self._specs = {(spec.backend, spec.id): spec for spec in specs}
-        self._running: dict[tuple[str, str], asyncio.Task[Model]] = {}
+        self._running: StartedOnce[tuple[str, str], Model] = StartedOnce()
 
     def catalogue(self) -> list[ModelSpec]:
         return list(self._specs.values())
@@ -86,13 +86,7 @@ class ModelRegistry:
 
     async def get(self, backend: str, model: str) -> Model:
         """The running model; concurrent first callers share one start-up."""
-        key = (backend, model)
-        task = self._running.get(key)
-        if task is not None and task.done() and task.exception() is None:
-            return task.result()  # the request path's case: no future to shield
-        if task is None or (task.done() and task.exception() is not None):
-            task = self._running[key] = asyncio.ensure_future(self._start(backend, model))
-        return await asyncio.shield(task)
+        return await self._running.get((backend, model), lambda: self._start(backend, model))
 
     async def _start(self, backend: str, model: str) -> Model:
         if backend in self._upstreams:
@@ -105,11 +99,7 @@ class ModelRegistry:
         return instance
 
     async def close(self) -> None:
-        for task in self._running.values():
-            if task.done() and task.exception() is None:
-                await task.result().close()
-            else:
-                task.cancel()
+        await self._running.close()
         for upstream in self._upstreams.values():
             await upstream.close()
         await self.host.close()

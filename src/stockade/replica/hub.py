@@ -12,7 +12,6 @@ It runs in the replica's main process, on an event loop of its own in a thread, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade.backends.base import PoolSpec
+from stockade.backends.started import StartedOnce
 from stockade.backends.worker import ModelWorkers
 from stockade.errors import BackendUnavailable, ServiceError
 from stockade.quotas import LocalLimiter
@@ -35,7 +35,7 @@ class Hub:
         """``clock`` (milliseconds) replaces the wall clock; tests use it to step through time."""
         self.path = path
         self.limiter = LocalLimiter(window_seconds, clock=clock)
-        self._pools: dict[str, asyncio.Task[ModelWorkers]] = {}
+        self._pools: StartedOnce[str, ModelWorkers] = StartedOnce()
 
     async def serve(self, stopping: asyncio.Event, ready: threading.Event) -> None:
         server = await asyncio.start_unix_server(self._connection, path=str(self.path))
@@ -44,7 +44,7 @@ class Hub:
             await stopping.wait()
         finally:
             server.close()
-            await self._close_pools()
+            await self._pools.close()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One HTTP worker's requests, answered in the order they finish."""
@@ -117,10 +117,7 @@ class Hub:
 
     async def _started(self, spec: PoolSpec) -> None:
         """Start the model's pool once, however many workers ask at the same time."""
-        task = self._pools.get(spec.name)
-        if task is None or (task.done() and task.exception() is not None):
-            task = self._pools[spec.name] = asyncio.ensure_future(self._start(spec))
-        await asyncio.shield(task)
+        await self._pools.get(spec.name, lambda: self._start(spec))
 
     @staticmethod
     async def _start(spec: PoolSpec) -> ModelWorkers:
@@ -130,23 +127,13 @@ class Hub:
         return pool
 
     async def _pool(self, name: str) -> ModelWorkers:
-        task = self._pools.get(name)
-        if task is None:
+        pool = await self._pools.started(name)
+        if pool is None:
             raise BackendUnavailable(f"model {name} has not been started on this replica")
-        return await asyncio.shield(task)
+        return pool
 
     async def _call(self, name: str, method: str, payload: Any) -> Any:
         return await (await self._pool(name)).call(method, payload)
-
-    async def _close_pools(self) -> None:
-        for task in self._pools.values():
-            if task.done() and task.exception() is None:
-                await task.result().close()
-            else:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-
 
 class HubThread:
     """The hub on an event loop of its own, in a thread of the replica's main process (whose main
