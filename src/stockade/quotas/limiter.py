@@ -8,7 +8,7 @@ replicas share one limit.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,7 +75,8 @@ class LocalLimiter:
     def _clock(self) -> Clock:
         return Clock(self._now(), self.window_seconds)
 
-    async def reserve(self, buckets: Sequence[Bucket], cost: int, operation: str) -> Reservation:
+    def admit(self, buckets: Sequence[Bucket], cost: int) -> Reservation | Refusal:
+        """Reserve ``cost`` tokens in every bucket, or say which refused and for how long."""
         clock = self._clock()
         counters = [self._counters.setdefault(bucket.scope, Counters()) for bucket in buckets]
         refusals = []
@@ -84,21 +85,35 @@ class LocalLimiter:
             if (refused := refusal(bucket, used, cost, clock)) is not None:
                 refusals.append(refused)
         if refusals:
-            raise too_many_requests(max(refusals, key=lambda r: r.wait_ms), operation)
+            return max(refusals, key=lambda r: r.wait_ms)
         for used in counters:
             used.charge(cost)
         remaining = Remaining.after(buckets, counters, self.window_seconds)
         return Reservation(buckets, cost, clock.minute, clock.window, remaining)
 
+    async def reserve(self, buckets: Sequence[Bucket], cost: int, operation: str) -> Reservation:
+        outcome = self.admit(buckets, cost)
+        if isinstance(outcome, Refusal):
+            raise too_many_requests(outcome, operation)
+        return outcome
+
+    def adjust(self, scopes: Iterable[str], minute: int, window: int, delta: int) -> None:
+        """Apply a settled call's ``delta`` (actual minus reserved) to the windows it was
+        reserved in (see ``Counters.adjust``)."""
+        clock = self._clock()
+        for scope in scopes:
+            self._counters.setdefault(scope, Counters()).adjust(minute, window, delta, clock)
+
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
         if reservation.settled:
             return
         reservation.settled = True
-        clock = self._clock()
-        delta = actual_tokens - reservation.cost
-        for bucket in reservation.buckets:
-            counters = self._counters.setdefault(bucket.scope, Counters())
-            counters.adjust(reservation.minute, reservation.window, delta, clock)
+        self.adjust(
+            (bucket.scope for bucket in reservation.buckets),
+            reservation.minute,
+            reservation.window,
+            actual_tokens - reservation.cost,
+        )
 
     async def close(self) -> None:
         self._counters.clear()

@@ -11,8 +11,11 @@ from typing import Any
 from stockade.backends.base import PoolSpec, WorkerPool
 from stockade.config import Settings
 from stockade.errors import BackendUnavailable
-from stockade.quotas import Bucket, Reservation
+from stockade.quotas import Bucket, Remaining, Reservation
+from stockade.quotas.limiter import too_many_requests
+from stockade.quotas.limits import Refusal
 from stockade.replica import protocol
+from stockade.replica.hub import REFUSED
 
 
 class HubClient:
@@ -23,21 +26,21 @@ class HubClient:
         self.path = path
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any] | asyncio.Queue[tuple[str, Any]]] = {}
-        self._writer: asyncio.StreamWriter | None = None
+        self._frames: protocol.FrameWriter | None = None
         self._connecting = asyncio.Lock()
 
-    async def _connected(self) -> asyncio.StreamWriter:
-        if self._writer is not None:
-            return self._writer
+    async def _connected(self) -> protocol.FrameWriter:
+        if self._frames is not None:
+            return self._frames
         async with self._connecting:
-            if self._writer is None:
+            if self._frames is None:
                 try:
                     reader, writer = await asyncio.open_unix_connection(str(self.path))
                 except OSError as exc:
                     raise self._gone(exc) from None
                 asyncio.get_running_loop().create_task(self._read(reader))
-                self._writer = writer
-        return self._writer
+                self._frames = protocol.FrameWriter(writer)
+        return self._frames
 
     @staticmethod
     def _gone(cause: object) -> BackendUnavailable:
@@ -60,7 +63,7 @@ class HubClient:
                     else:
                         waiter.set_result(data)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            self._writer = None
+            self._frames = None
             for waiter in self._waiting.values():
                 error = self._gone(type(exc).__name__)
                 if isinstance(waiter, asyncio.Queue):
@@ -70,23 +73,22 @@ class HubClient:
             self._waiting.clear()
 
     async def request(self, op: str, args: Any) -> Any:
-        writer = await self._connected()
+        frames = await self._connected()
         request_id = next(self._ids)
         reply = self._waiting[request_id] = asyncio.get_running_loop().create_future()
-        writer.write(protocol.encode((request_id, op, args)))
+        frames.send((request_id, op, args))
         return await reply
 
     async def notify(self, op: str, args: Any) -> None:
         """A request that needs no answer."""
-        writer = await self._connected()
-        writer.write(protocol.encode((0, op, args)))
+        (await self._connected()).send((0, op, args))
 
     async def stream(self, op: str, args: Any) -> AsyncIterator[Any]:
-        writer = await self._connected()
+        frames = await self._connected()
         request_id = next(self._ids)
         items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._waiting[request_id] = items
-        writer.write(protocol.encode((request_id, op, args)))
+        frames.send((request_id, op, args))
         finished = False
         try:
             while True:
@@ -100,14 +102,14 @@ class HubClient:
                 return
         finally:
             self._waiting.pop(request_id, None)
-            if not finished and self._writer is not None:
+            if not finished and self._frames is not None:
                 # The consumer went away (the client disconnected): stop the model now.
-                self._writer.write(protocol.encode((0, protocol.CANCEL, request_id)))
+                self._frames.send((0, protocol.CANCEL, request_id))
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None
 
 
 class HubLimiter:
@@ -118,17 +120,26 @@ class HubLimiter:
         self.window_seconds = window_seconds
 
     async def reserve(self, buckets: Sequence[Bucket], cost: int, operation: str) -> Reservation:
-        reservation: Reservation = await self.client.request(
-            protocol.RESERVE, (buckets, cost, operation)
+        limits = tuple(
+            (bucket.scope, bucket.limit.tokens_per_minute, bucket.limit.requests_per_minute)
+            for bucket in buckets
         )
-        return reservation
+        outcome, *values = await self.client.request(protocol.RESERVE, (cost, limits))
+        if outcome == REFUSED:
+            wait_ms, kind, index = values
+            raise too_many_requests(Refusal(wait_ms, kind, buckets[index]), operation)
+        minute, window, tokens, requests = values
+        return Reservation(buckets, cost, minute, window, Remaining(tokens, requests))
 
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
         if reservation.settled:
             return
-        # Sent before it is marked settled here, so that the hub's copy is not.
-        await self.client.notify(protocol.SETTLE, (reservation, actual_tokens))
         reservation.settled = True
+        scopes = tuple(bucket.scope for bucket in reservation.buckets)
+        delta = actual_tokens - reservation.cost
+        await self.client.notify(
+            protocol.SETTLE, (scopes, reservation.minute, reservation.window, delta)
+        )
 
     async def close(self) -> None:
         """The connection belongs to the host, which closes it."""

@@ -12,6 +12,7 @@ It runs in the replica's main process, on an event loop of its own in a thread, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -22,10 +23,19 @@ from stockade.backends.base import PoolSpec
 from stockade.backends.started import StartedOnce
 from stockade.backends.worker import ModelWorkers
 from stockade.errors import BackendUnavailable, ServiceError
-from stockade.quotas import LocalLimiter
+from stockade.quotas import Bucket, Limit, LocalLimiter
+from stockade.quotas.limits import Refusal
 from stockade.replica import protocol
 
 log = logging.getLogger(__name__)
+
+Limits = tuple[str, int | None, int | None]  # a bucket's scope, tokens and requests per minute
+ADMITTED, REFUSED = "admitted", "refused"
+
+
+@functools.lru_cache(maxsize=4096)
+def _bucket(scope: str, tokens_per_minute: int | None, requests_per_minute: int | None) -> Bucket:
+    return Bucket(scope, Limit(tokens_per_minute, requests_per_minute), label=scope)
 
 
 class Hub:
@@ -49,9 +59,10 @@ class Hub:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One HTTP worker's requests, answered in the order they finish."""
         tasks: dict[int, asyncio.Task[None]] = {}
+        frames = protocol.FrameWriter(writer)
 
         def reply(request_id: int, kind: str, data: Any) -> None:
-            writer.write(protocol.encode((request_id, kind, data)))
+            frames.send((request_id, kind, data))
 
         def spawn(request_id: int, work: Awaitable[None]) -> None:
             task = asyncio.ensure_future(work)
@@ -63,19 +74,16 @@ class Hub:
                 request_id, op, args = await protocol.read(reader)
                 if op == protocol.RESERVE:
                     # Inline, not a task: the check and the charge happen in one step of the loop.
-                    try:
-                        reply(request_id, protocol.RESULT, await self.limiter.reserve(*args))
-                    except ServiceError as exc:
-                        reply(request_id, protocol.ERROR, exc)
+                    reply(request_id, protocol.RESULT, self._admit(*args))
                 elif op == protocol.SETTLE:
-                    await self.limiter.settle(*args)
+                    self.limiter.adjust(*args)
                 elif op == protocol.POOL_START:
                     spawn(request_id, self._answer(request_id, self._started(args), reply))
                 elif op == protocol.POOL_CALL:
                     spawn(request_id, self._answer(request_id, self._call(*args), reply))
                 elif op == protocol.POOL_STREAM:
                     name, method, payload = args
-                    spawn(request_id, self._relay(request_id, name, method, payload, reply, writer))
+                    spawn(request_id, self._relay(request_id, name, method, payload, reply, frames))
                 elif op == protocol.CANCEL and (task := tasks.get(args)) is not None:
                     task.cancel()  # stops the model at its next token
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -83,7 +91,7 @@ class Hub:
         finally:
             for task in list(tasks.values()):
                 task.cancel()
-            writer.close()
+            frames.close()
 
     async def _answer(self, request_id: int, work: Awaitable[Any], reply: Any) -> None:
         try:
@@ -96,15 +104,25 @@ class Hub:
         else:
             reply(request_id, protocol.RESULT, result)
 
+    def _admit(self, cost: int, limits: tuple[Limits, ...]) -> tuple[Any, ...]:
+        """("admitted", minute, window, tokens left, requests left), or ("refused", wait in ms,
+        kind, index of the refusing bucket): plain values, which the worker turns back into a
+        reservation or Azure's 429 with its own buckets' names."""
+        buckets = [_bucket(*limit) for limit in limits]
+        outcome = self.limiter.admit(buckets, cost)
+        if isinstance(outcome, Refusal):
+            return REFUSED, outcome.wait_ms, outcome.kind, buckets.index(outcome.bucket)
+        return ADMITTED, outcome.minute, outcome.window, outcome.remaining.tokens, outcome.remaining.requests
+
     async def _relay(
         self, request_id: int, name: str, method: str, payload: Any, reply: Any,
-        writer: asyncio.StreamWriter,
+        frames: protocol.FrameWriter,
     ) -> None:
         try:
             pool = await self._pool(name)
             async for item in pool.stream(method, payload):
                 reply(request_id, protocol.ITEM, item)
-                await writer.drain()
+                await frames.drain()
         except ServiceError as exc:
             reply(request_id, protocol.ERROR, exc)
         except ConnectionError:
