@@ -36,7 +36,7 @@ test: install browser
 	$(BIN)/python -m pytest
 
 bench: install
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx)
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/quotas.py
 	$(BIN)/python bench/routines.py
