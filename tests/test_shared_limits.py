@@ -33,6 +33,8 @@ from conftest import (
     stop,
 )
 
+pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WINDOW = 10
 MAX_TOKENS = 300
