@@ -16,8 +16,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
+import httpx2
 import pytest
 import sqlalchemy as sa
 from _pytest.mark.expression import Expression
@@ -331,6 +333,24 @@ def streamed_tool_calls(stream: Iterable[Any]) -> tuple[list[Any], str | None]:
 # -- the app in process, over the fake models ---------------------------------------------------
 
 
+class ManualClock:
+    """Milliseconds that pass only when a test says so: a LocalLimiter's clock. It starts at the
+    beginning of a minute, so at the beginning of a window too."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+
+    def __call__(self) -> int:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """A stand-in for time.sleep: waiting out a Retry-After moves the clock instead."""
+        self.now += round(seconds * 1000)
+
+    def next_window(self, seconds: int) -> None:
+        self.now += seconds * 1000 - self.now % (seconds * 1000)
+
+
 @dataclass
 class App:
     """`create_app` over a Resource on a SQLite store in a temporary directory, served through
@@ -352,9 +372,11 @@ class App:
             max_retries=max_retries, http_client=self.client,
         )
 
-    def http(self, key: str | None = None) -> httpx.Client:
-        """A client sending ``key`` (key1 by default) with every request."""
-        return TestClientWithKey(self, key or self.key)
+    def http(self, key: str | None = None) -> httpx2.Client:
+        """A client of the app sending ``key`` (key1 by default) with every request. (Starlette's
+        TestClient and the openai SDK are built on httpx2, httpx's successor.)"""
+        client = self.client
+        return httpx2.Client(transport=client._transport, base_url=client.base_url, headers={"api-key": key or self.key})
 
     def deploy(self, name: str, model: str = CHAT_MODEL, capacity: int = 500) -> None:
         self.call(self.resource.create_deployment, name, model, None, capacity)
@@ -364,29 +386,30 @@ class App:
         assert self.client.portal is not None
         return self.client.portal.call(function, *args)
 
+    def flush_usage(self) -> None:
+        """Write the usage records of the calls so far, as the periodic batch would."""
+        self.call(self.resource.usage.flush)
+
     def refresh(self) -> None:
         """What the server's periodic re-read does: see what the CLI changed in the store."""
         self.call(self.resource.refresh)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.env, *args, check=check)
+        """The CLI on the app's data directory, knowing the fake models as the app does; the app
+        sees its changes at once."""
+        with mock.patch("stockade.backends.registry.discover_local_models", lambda: list(FAKE_MODELS)):
+            result = run_cli(self.env, *args, check=check)
+        self.refresh()
+        return result
 
     def cli_json(self, *args: str) -> object:
         return json.loads(self.cli("--json", *args).stdout)
 
 
-class TestClientWithKey(httpx.Client):
-    """The app's transport with a key header of its own (the TestClient's is shared)."""
-
-    def __init__(self, app: App, key: str) -> None:
-        super().__init__(
-            transport=app.client._transport, base_url=app.client.base_url, headers={"api-key": key}, timeout=120
-        )
-
-
 FAST_SETTINGS = {
     "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
-    "STOCKADE_USAGE_FLUSH_SECONDS": "0.05",
+    # Usage reaches the store when a test calls App.flush_usage, never behind its back.
+    "STOCKADE_USAGE_FLUSH_SECONDS": "3600",
     "STOCKADE_ACCESS_LOG": "false",
 }
 
