@@ -68,6 +68,22 @@ class Server:
     def cli_json(self, *args: str) -> object:
         return json.loads(self.cli("--json", *args).stdout)
 
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the server has re-read the store since the CLI's last change: a key created
+        now works there only once it has. (The local CLI writes the store; a server sees it on its
+        next periodic re-read.) Each probe comes from an address of its own, so that its refusals
+        count as no one's failed attempts."""
+        probe = self.cli_json("keys", "create", "--name", f"probe-{uuid.uuid4().hex[:8]}")
+        assert isinstance(probe, dict)
+        source = f"198.18.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+        deadline = time.monotonic() + timeout
+        while httpx.get(
+            f"{self.url}/openai/models", params={"api-version": API_VERSION}, verify=False, timeout=30,
+            headers={"api-key": probe["key"], "x-forwarded-for": source},
+        ).status_code == 401:
+            assert time.monotonic() < deadline, "the server never re-read the store"
+            time.sleep(0.05)
+
 
 # -- what a test may start: the fast tier (`make test-fast`) starts no server and loads no model --
 
@@ -367,9 +383,13 @@ class App:
         return self.settings.data_dir
 
     def azure(self, key: str | None = None, max_retries: int = 0) -> AzureOpenAI:
+        return self.sdk(api_key=key or self.key, max_retries=max_retries)
+
+    def sdk(self, **options: Any) -> AzureOpenAI:
+        """The openai SDK on the app, with the credential (and other options) given."""
         return AzureOpenAI(
-            azure_endpoint=str(self.client.base_url), api_key=key or self.key, api_version=API_VERSION,
-            max_retries=max_retries, http_client=self.client,
+            azure_endpoint=str(self.client.base_url), api_version=API_VERSION, http_client=self.client,
+            **{"max_retries": 0, **options},
         )
 
     def http(self, key: str | None = None) -> httpx2.Client:
