@@ -227,12 +227,6 @@ def mock_upstream() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def start_of_next_window(seconds: int, margin: float = 0.05) -> None:
-    """Sleep until just after the next rate-limit window begins (windows align to Unix time)."""
-    now = time.time()
-    time.sleep(seconds - now % seconds + margin)
-
-
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """Settings for a test server on its own data directory, quick to notice changes; any
     configuration file of the caller's environment is ignored unless ``extra`` names one."""
