@@ -192,8 +192,13 @@ def test_prompts_and_replies_never_reach_the_store_or_the_log(server: Server, az
     reply = azure.chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": f"Patient {marker} has a cough. Repeat the id."}], max_tokens=30
     )
-    azure.embeddings.create(model="text-embedding-3-small", input=[marker])
-    time.sleep(0.5)  # the usage batch (every 0.1 s) and the log reach the disk
+    embedded = azure.embeddings.with_raw_response.create(model="text-embedding-3-small", input=[marker])
+    request_id = embedded.headers["x-request-id"]
+
+    def recorded() -> None:  # the usage batch, written every 0.1 s, holds the last call
+        assert request_id in {r["request_id"] for r in server.cli_json("usage", "list", "--limit", "20")}  # type: ignore[union-attr]
+
+    eventually(recorded)
     at_rest = b"".join(p.read_bytes() for p in server.data_dir.rglob("*") if p.is_file())
     assert marker.encode() not in at_rest
     answer = reply.choices[0].message.content.strip()
