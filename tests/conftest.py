@@ -112,7 +112,7 @@ def forbid(what: str) -> None:
 
 # Fixtures that start a real `stockade serve` with real models deployed (here and in test modules);
 # modules that start servers in the test body say so with a module-level ``pytestmark``.
-REAL_SERVER_FIXTURES = {"server", "limited", "secure", "keeping", "two_workers", "gateway"}
+REAL_SERVER_FIXTURES = {"server", "secure", "two_workers", "gateway"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by the markers added here

@@ -1,18 +1,19 @@
 """Conversations on a resource that keeps message text, and whose agent meets a rate limit: in
 process on the fake models with a limiter clock the tests hold still, but for the scripted
-evaluation, which needs the real models and so a real server."""
+evaluation, which needs the real models and so the session's real server."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import App, ManualClock, Server, in_process, server_env, serving
+from conftest import App, ManualClock, Server, in_process
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from stockade.quotas import LocalLimiter
 from stockade.routines.parser import parse_routine
@@ -23,8 +24,7 @@ BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
 TINY_EMBEDDINGS = "tiny-embeddings"
 
 
-def deployments(chat: str, embeddings: str) -> list[tuple[str, str, int]]:
-    return [("gpt-4o", chat, 100), ("text-embedding-3-small", embeddings, 100), (TINY_EMBEDDINGS, embeddings, 1)]
+DEPLOYMENTS = [("gpt-4o", CHAT_MODEL, 100), ("text-embedding-3-small", EMBEDDING_MODEL, 100), (TINY_EMBEDDINGS, EMBEDDING_MODEL, 1)]
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +34,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture(scope="module")
 def keeping_app(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[App]:
-    with in_process(tmp_path_factory.mktemp("keeping"), deployments(CHAT_MODEL, EMBEDDING_MODEL),
+    with in_process(tmp_path_factory.mktemp("keeping"), DEPLOYMENTS,
                     limiter=LocalLimiter(10, clock=clock), STOCKADE_ROUTINES__KEEP_MESSAGES="true") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def keeping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("keeping")
-    env = server_env(data_dir, STOCKADE_ROUTINES__KEEP_MESSAGES="true")
-    with serving(env, data_dir, deployments("smollm2-135m-instruct", "all-minilm-l6-v2")) as running:
         yield running
 
 
@@ -120,13 +112,16 @@ conversations:
 """
 
 
-def test_the_evaluation_waits_out_the_agents_rate_limit(keeping: Server, tmp_path: Path) -> None:
+def test_the_evaluation_waits_out_the_agents_rate_limit(server: Server, tmp_path: Path) -> None:
     script = tmp_path / "short.yaml"
     script.write_text(SHORT_SCRIPT)
+    tiny = f"tiny-{uuid.uuid4().hex[:6]}"
+    server.cli("deployments", "create", "--name", tiny, "--model", "all-minilm-l6-v2", "--capacity", "1")
+    server.settle()
     # The tiny deployment takes one request per window: the evaluation meets 429s and waits them out.
-    result = keeping.cli(
-        "--json", "--endpoint", keeping.url, "--api-key", keeping.key,
-        "routines", "eval", str(script), "--embeddings-deployment", TINY_EMBEDDINGS,
+    result = server.cli(
+        "--json", "--endpoint", server.url, "--api-key", server.key,
+        "routines", "eval", str(script), "--deployment", "gpt-4o", "--embeddings-deployment", tiny,
     )
     report = json.loads(result.stdout)
     assert (report["passed"], report["step_adherence"]) == (1, 1.0)
