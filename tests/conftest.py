@@ -392,6 +392,10 @@ class App:
         client = self.client
         return httpx2.Client(transport=client._transport, base_url=client.base_url, headers={"api-key": key or self.key})
 
+    def anonymous(self, **headers: str) -> httpx2.Client:
+        """A client of the app sending no credential but these headers."""
+        return httpx2.Client(transport=self.client._transport, base_url=self.client.base_url, headers=headers)
+
     def deploy(self, name: str, model: str = CHAT_MODEL, capacity: int = 500) -> None:
         self.call(self.resource.create_deployment, name, model, None, capacity)
 

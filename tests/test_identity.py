@@ -216,30 +216,6 @@ def test_a_token_without_a_role_assignment_gets_permission_denied(
     assert identity["object_id"] in str(denied.value.message)
 
 
-def test_the_managed_identity_endpoint_refuses_a_wrong_identity_header(secure: Server, trusting: str) -> None:
-    with https(secure, trusting, **{"X-IDENTITY-HEADER": "not-a-secret", "x-forwarded-for": "198.51.100.1"}) as http:
-        response = http.get("/msi/token", params={"api-version": "2019-08-01", "resource": SCOPE[:-9]})
-    assert response.status_code == 403
-    assert "access_token" not in response.text
-
-
-def test_the_managed_identity_endpoint_needs_its_api_version(secure: Server, trusting: str) -> None:
-    identity = create_identity(secure, "identities", "versioned-app", role=None)
-    secret = identity["environment"]["IDENTITY_HEADER"]
-    with https(secure, trusting, **{"X-IDENTITY-HEADER": secret}) as http:
-        response = http.get("/msi/token", params={"resource": SCOPE[:-9]})
-    assert response.status_code == 400
-    assert "2019-08-01" in response.json()["message"]
-
-
-def test_tokens_are_issued_only_for_accepted_resources(secure: Server, trusting: str) -> None:
-    identity = create_identity(secure, "identities", "resourceful-app", role=None)
-    secret = identity["environment"]["IDENTITY_HEADER"]
-    with https(secure, trusting, **{"X-IDENTITY-HEADER": secret}) as http:
-        response = http.get("/msi/token", params={"api-version": "2019-08-01", "resource": "https://management.azure.com"})
-    assert response.status_code == 400
-
-
 # -- service principals -------------------------------------------------------------------------
 
 
@@ -280,31 +256,6 @@ def test_a_replayed_secret_is_refused_after_rotation(secure: Server, trusting: s
         credential.get_token(SCOPE)
 
 
-def test_the_token_endpoint_answers_oauth_errors(secure: Server, trusting: str) -> None:
-    tenant = secure.cli_json("network", "show")["tenant_id"]  # type: ignore[index]
-    with https(secure, trusting) as http:
-        unknown = http.post(f"/{tenant}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x", "scope": SCOPE})
-        grant = http.post(f"/{tenant}/oauth2/v2.0/token", data={"grant_type": "password"})
-        wrong_tenant = http.post("/not-this-tenant/oauth2/v2.0/token", data={})
-    assert (unknown.status_code, unknown.json()["error"]) == (400, "unauthorized_client")
-    assert (grant.status_code, grant.json()["error"]) == (400, "unsupported_grant_type")
-    assert wrong_tenant.status_code == 400 and wrong_tenant.json()["error_codes"] == [90002]
-
-
-# -- external issuers ---------------------------------------------------------------------------
-
-
-def test_a_token_of_another_tenant_gets_azures_tenant_error(
-    secure: Server, trusting: str, external
-) -> None:  # type: ignore[no-untyped-def]
-    issuer, _, _ = external
-    token = issuer.token(tid="55555555-5555-5555-5555-555555555555")
-    with pytest.raises(openai.BadRequestError) as wrong:
-        chat(token_client(secure, trusting, token))
-    assert wrong.value.code == "Tenant provided in token does not match resource token"
-
-
 # -- roles --------------------------------------------------------------------------------------
 
 
@@ -343,34 +294,7 @@ def test_an_invalid_ip_rule_is_a_clear_400(secure: Server) -> None:
     assert result.returncode == 1 and "Not an IP address or CIDR range" in result.stderr
 
 
-# -- failed attempts ----------------------------------------------------------------------------
-
-
-def test_repeated_failures_from_one_source_are_refused_even_with_a_right_key(secure: Server, trusting: str) -> None:
-    source = {"x-forwarded-for": "203.0.113.66"}
-    with https(secure, trusting, **source) as http:
-        for _ in range(FAILED_ATTEMPTS):
-            assert http.get("/openai/models", params={"api-version": API_VERSION},
-                            headers={"api-key": "wrong"}).status_code == 401
-        blocked = http.get("/openai/models", params={"api-version": API_VERSION},
-                           headers={"api-key": secure.key})
-        elsewhere = http.get("/openai/models", params={"api-version": API_VERSION},
-                             headers={"api-key": secure.key, "x-forwarded-for": "203.0.113.67"})
-    assert blocked.status_code == 429 and 0 < int(blocked.headers["retry-after"]) <= 60
-    assert elsewhere.status_code == 200
-
-
-@pytest.mark.parametrize(
-    "authorization",
-    ["Bearer", "Bearer a.b.c", "Bearer " + "x" * 20_000 + ".y.z", "Bearer eyJhbGciOiJub25lIn0.e30.",
-     "Basic dXNlcjpwYXNz", "Bearer \u00e9t\u00e9.a.b"],
-)
-def test_malformed_credentials_get_a_clear_401(secure: Server, trusting: str, authorization: str) -> None:
-    source = {"x-forwarded-for": f"198.51.100.{abs(hash(authorization)) % 200 + 10}"}
-    with https(secure, trusting, **source) as http:
-        response = http.get("/openai/models", params={"api-version": API_VERSION},
-                            headers={"authorization": authorization.encode("utf-8")})
-    assert response.status_code == 401
+# -- what the HTTP server itself refuses --------------------------------------------------------
 
 
 def test_an_oversized_header_is_refused_without_a_server_error(secure: Server, trusting: str) -> None:
@@ -380,25 +304,7 @@ def test_an_oversized_header_is_refused_without_a_server_error(secure: Server, t
     assert 400 <= response.status_code < 500
 
 
-# -- audit --------------------------------------------------------------------------------------
-
-
-def test_management_actions_are_audited_with_who_and_where(secure: Server, trusting: str) -> None:
-    with https(secure, trusting, **{"api-key": secure.key, "x-forwarded-for": "10.20.30.40"}) as http:
-        assert http.post("/management/keys", json={"name": "audited", "role": "openai-user"}).status_code == 201
-        assert http.post("/management/keys", json={"name": "audited", "role": "openai-user"}).status_code == 409
-    secure.cli("roles", "assign", "--object-id", "66666666-6666-6666-6666-666666666666", "--role", "openai-user")
-    events = secure.cli_json("audit", "list", "--limit", "10")
-    assert isinstance(events, list)
-    remote = [e for e in events if e["action"] == "keys.create" and e["source"] == "10.20.30.40"]
-    assert sorted(e["status"] for e in remote) == [201, 409]
-    assert {e["actor"] for e in remote} == {"key1"}
-    assert {e["target"] for e in remote} == {"audited (openai-user)"}
-    local = next(e for e in events if e["action"] == "roles.assign")
-    assert local["source"].startswith("local:") and local["actor"] == "local operator"
-    assert local["target"] == "openai-user to 66666666-6666-6666-6666-666666666666 (this tenant) at the resource"
-    printed = secure.cli("audit", "list", "--action", "roles.").stdout
-    assert "roles.assign" in printed and "keys.create" not in printed
+# -- the store ----------------------------------------------------------------------------------
 
 
 def test_signing_keys_are_stored_encrypted(secure: Server) -> None:
@@ -410,25 +316,7 @@ def test_signing_keys_are_stored_encrypted(secure: Server) -> None:
 
 
 
-@pytest.mark.parametrize(
-    ("case", "source"),
-    [("expired", "192.0.2.11"), ("wrong audience", "192.0.2.12"), ("unsigned", "192.0.2.13"),
-     ("unknown issuer", "192.0.2.14")],
-)
-def test_bad_tokens_get_azures_401_body(secure: Server, trusting: str, external, case: str, source: str) -> None:  # type: ignore[no-untyped-def]
-    issuer, _, _ = external
-    token = {
-        "expired": lambda: issuer.token(lifetime=-3600),
-        "wrong audience": lambda: issuer.token(aud="https://management.azure.com"),
-        "unsigned": lambda: issuer.token(algorithm="none"),
-        "unknown issuer": lambda: SigningIssuer("https://sts.windows.net/elsewhere/").token(),
-    }[case]()
-    with pytest.raises(openai.AuthenticationError) as refused:
-        chat(client(secure, trusting, azure_ad_token=token, default_headers={"x-forwarded-for": source}))
-    assert refused.value.body == INVALID_TOKEN_BODY
-
-
-# -- in process: what follows a change of the store, with no server to wait for -----------------
+# -- in process: what needs no real client, certificate or HTTP server ---------------------------
 
 
 @pytest.fixture(scope="module")
@@ -442,7 +330,8 @@ def entra(tmp_path_factory: pytest.TempPathFactory, external, multi_tenant: Sign
     ]
     deployments = [("gpt-4o", CHAT_MODEL, 100), ("other", CHAT_MODEL, 10)]
     with in_process(data_dir, deployments, STOCKADE_AUTH__ISSUERS=json.dumps(issuers),
-                    STOCKADE_AUTH__TRUSTED_PROXIES='["127.0.0.1"]') as running:
+                    STOCKADE_AUTH__TRUSTED_PROXIES='["127.0.0.1"]',
+                    STOCKADE_AUTH__FAILED_ATTEMPTS_PER_MINUTE=str(FAILED_ATTEMPTS)) as running:
         yield running
 
 
@@ -553,3 +442,111 @@ def test_a_denied_address_gets_azures_firewall_error(entra: App) -> None:
         entra.cli("network", "default", "allow")
         entra.cli("network", "remove", "10.0.0.0/8", "2001:db8::/32")
 
+
+def test_the_managed_identity_endpoint_refuses_a_wrong_identity_header(entra: App) -> None:
+    with entra.anonymous(**{"X-IDENTITY-HEADER": "not-a-secret", "x-forwarded-for": "198.51.100.1"}) as http:
+        response = http.get("/msi/token", params={"api-version": "2019-08-01", "resource": SCOPE[:-9]})
+    assert response.status_code == 403
+    assert "access_token" not in response.text
+
+
+def test_the_managed_identity_endpoint_needs_its_api_version(entra: App) -> None:
+    identity = create_identity(entra, "identities", "versioned-app", role=None)
+    secret = identity["environment"]["IDENTITY_HEADER"]
+    with entra.anonymous(**{"X-IDENTITY-HEADER": secret}) as http:
+        response = http.get("/msi/token", params={"resource": SCOPE[:-9]})
+    assert response.status_code == 400
+    assert "2019-08-01" in response.json()["message"]
+
+
+def test_tokens_are_issued_only_for_accepted_resources(entra: App) -> None:
+    identity = create_identity(entra, "identities", "resourceful-app", role=None)
+    secret = identity["environment"]["IDENTITY_HEADER"]
+    with entra.anonymous(**{"X-IDENTITY-HEADER": secret}) as http:
+        response = http.get("/msi/token", params={"api-version": "2019-08-01", "resource": "https://management.azure.com"})
+    assert response.status_code == 400
+
+
+def test_the_token_endpoint_answers_oauth_errors(entra: App) -> None:
+    tenant = entra.cli_json("network", "show")["tenant_id"]  # type: ignore[index]
+    with entra.anonymous() as http:
+        unknown = http.post(f"/{tenant}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x", "scope": SCOPE})
+        grant = http.post(f"/{tenant}/oauth2/v2.0/token", data={"grant_type": "password"})
+        wrong_tenant = http.post("/not-this-tenant/oauth2/v2.0/token", data={})
+    assert (unknown.status_code, unknown.json()["error"]) == (400, "unauthorized_client")
+    assert (grant.status_code, grant.json()["error"]) == (400, "unsupported_grant_type")
+    assert wrong_tenant.status_code == 400 and wrong_tenant.json()["error_codes"] == [90002]
+
+
+def test_a_token_of_another_tenant_gets_azures_tenant_error(
+    entra: App, external
+) -> None:  # type: ignore[no-untyped-def]
+    issuer, _, _ = external
+    token = issuer.token(tid="55555555-5555-5555-5555-555555555555")
+    with pytest.raises(openai.BadRequestError) as wrong:
+        chat(entra.sdk(azure_ad_token=token))
+    assert wrong.value.code == "Tenant provided in token does not match resource token"
+
+
+def test_repeated_failures_from_one_source_are_refused_even_with_a_right_key(entra: App) -> None:
+    source = {"x-forwarded-for": "203.0.113.66"}
+    with entra.anonymous(**source) as http:
+        for _ in range(FAILED_ATTEMPTS):
+            assert http.get("/openai/models", params={"api-version": API_VERSION},
+                            headers={"api-key": "wrong"}).status_code == 401
+        blocked = http.get("/openai/models", params={"api-version": API_VERSION},
+                           headers={"api-key": entra.key})
+        elsewhere = http.get("/openai/models", params={"api-version": API_VERSION},
+                             headers={"api-key": entra.key, "x-forwarded-for": "203.0.113.67"})
+    assert blocked.status_code == 429 and 0 < int(blocked.headers["retry-after"]) <= 60
+    assert elsewhere.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer", "Bearer a.b.c", "Bearer " + "x" * 20_000 + ".y.z", "Bearer eyJhbGciOiJub25lIn0.e30.",
+     "Basic dXNlcjpwYXNz", "Bearer \u00e9t\u00e9.a.b"],
+)
+def test_malformed_credentials_get_a_clear_401(entra: App, authorization: str) -> None:
+    source = {"x-forwarded-for": f"198.51.100.{abs(hash(authorization)) % 200 + 10}"}
+    with entra.anonymous(**source) as http:
+        response = http.get("/openai/models", params={"api-version": API_VERSION},
+                            headers={"authorization": authorization.encode("utf-8")})
+    assert response.status_code == 401
+
+
+def test_management_actions_are_audited_with_who_and_where(entra: App) -> None:
+    with entra.anonymous(**{"api-key": entra.key, "x-forwarded-for": "10.20.30.40"}) as http:
+        assert http.post("/management/keys", json={"name": "audited", "role": "openai-user"}).status_code == 201
+        assert http.post("/management/keys", json={"name": "audited", "role": "openai-user"}).status_code == 409
+    entra.cli("roles", "assign", "--object-id", "66666666-6666-6666-6666-666666666666", "--role", "openai-user")
+    events = entra.cli_json("audit", "list", "--limit", "10")
+    assert isinstance(events, list)
+    remote = [e for e in events if e["action"] == "keys.create" and e["source"] == "10.20.30.40"]
+    assert sorted(e["status"] for e in remote) == [201, 409]
+    assert {e["actor"] for e in remote} == {"key1"}
+    assert {e["target"] for e in remote} == {"audited (openai-user)"}
+    local = next(e for e in events if e["action"] == "roles.assign")
+    assert local["source"].startswith("local:") and local["actor"] == "local operator"
+    assert local["target"] == "openai-user to 66666666-6666-6666-6666-666666666666 (this tenant) at the resource"
+    printed = entra.cli("audit", "list", "--action", "roles.").stdout
+    assert "roles.assign" in printed and "keys.create" not in printed
+
+
+@pytest.mark.parametrize(
+    ("case", "source"),
+    [("expired", "192.0.2.11"), ("wrong audience", "192.0.2.12"), ("unsigned", "192.0.2.13"),
+     ("unknown issuer", "192.0.2.14")],
+)
+def test_bad_tokens_get_azures_401_body(entra: App, external, case: str, source: str) -> None:  # type: ignore[no-untyped-def]
+    issuer, _, _ = external
+    token = {
+        "expired": lambda: issuer.token(lifetime=-3600),
+        "wrong audience": lambda: issuer.token(aud="https://management.azure.com"),
+        "unsigned": lambda: issuer.token(algorithm="none"),
+        "unknown issuer": lambda: SigningIssuer("https://sts.windows.net/elsewhere/").token(),
+    }[case]()
+    with pytest.raises(openai.AuthenticationError) as refused:
+        chat(entra.sdk(azure_ad_token=token, default_headers={"x-forwarded-for": source}))
+    assert refused.value.body == INVALID_TOKEN_BODY
