@@ -1,7 +1,9 @@
 """Entra-compatible identity end to end: Stockade's token service reached through azure-identity
 (managed identity and service principals, over HTTPS with a self-signed certificate), tokens of
 an external issuer, role assignments, disabled local auth, network rules, failed-attempt limits
-and the audit log. The openai SDK is the client throughout."""
+and the audit log. The openai SDK is the client throughout: against a real HTTPS server where
+azure-identity, the certificate or the HTTP server itself take part, and otherwise in process on
+the fake model, where a change through the CLI takes effect before the next call."""
 
 from __future__ import annotations
 
