@@ -9,7 +9,7 @@ CONSTRAINTS := requirements/constraints.txt
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: install browser serve test bench lint constraints clean
+.PHONY: install browser serve test test-fast bench lint constraints clean
 
 install: $(INSTALLED)
 
@@ -34,6 +34,11 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# The in-process tier: no server process, model, Redis, PostgreSQL or browser (see the markers in
+# pyproject.toml); it refuses to start a server or load a model.
+test-fast: install
+	$(BIN)/python -m pytest -m "not (model or redis or postgres or browser or server)"
 
 bench: install
 	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real `stockade serve` process on loopback, set up through the real CLI."""
+"""Shared fixtures: the app in process over a fake model (the fast tier), a real `stockade serve`
+process on loopback (marked ``server``), and the CLI run in process through Typer's runner."""
 
 from __future__ import annotations
 
@@ -14,12 +15,25 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import httpx
+import httpx2
 import pytest
 import sqlalchemy as sa
+from _pytest.mark.expression import Expression
+from openai import AzureOpenAI
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
+from fake_model import CHAT_MODEL, EMBEDDING_MODEL, FAKE_MODELS
 from json_server import serve_json
+from stockade.api import create_app
+from stockade.cli.main import app as cli_app
+from stockade.config import Settings
+from stockade.core import Resource
+from stockade.quotas import Limiter
 
 API_VERSION = "2024-10-21"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -54,23 +68,94 @@ class Server:
     def cli_json(self, *args: str) -> object:
         return json.loads(self.cli("--json", *args).stdout)
 
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the server has re-read the store since the CLI's last change: a key created
+        now works there only once it has. (The local CLI writes the store; a server sees it on its
+        next periodic re-read.) Each probe comes from an address of its own, so that its refusals
+        count as no one's failed attempts."""
+        probe = self.cli_json("keys", "create", "--name", f"probe-{uuid.uuid4().hex[:8]}")
+        assert isinstance(probe, dict)
+        source = f"198.18.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+        deadline = time.monotonic() + timeout
+        while httpx.get(
+            f"{self.url}/openai/models", params={"api-version": API_VERSION}, verify=False, timeout=30,
+            headers={"api-key": probe["key"], "x-forwarded-for": source},
+        ).status_code == 401:
+            assert time.monotonic() < deadline, "the server never re-read the store"
+            time.sleep(0.05)
+
+
+# -- what a test may start: the fast tier (`make test-fast`) starts no server and loads no model --
+
+FORBIDDEN: set[str] = set()  # "server" and "model" when the -m expression deselects them
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    expression = config.option.markexpr
+    if expression:
+        compiled = Expression.compile(expression)
+        FORBIDDEN.update(m for m in ("server", "model") if not compiled.evaluate(lambda name, m=m: name == m))
+    if "model" in FORBIDDEN:
+        from stockade.backends import local
+
+        def no_weights(_package: str) -> Path:
+            forbid("model")
+            raise AssertionError
+
+        local.package_dir = no_weights  # every bundled model finds its weights through this
+
+
+def forbid(what: str) -> None:
+    if what in FORBIDDEN:
+        raise AssertionError(f"a test not marked {what!r} tried to start one: mark it (see conftest.py)")
+
+
+# Fixtures that start a real `stockade serve` with real models deployed (here and in test modules);
+# modules that start servers in the test body say so with a module-level ``pytestmark``.
+REAL_SERVER_FIXTURES = {"server", "secure", "two_workers", "gateway"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by the markers added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & REAL_SERVER_FIXTURES:
+            item.add_marker(pytest.mark.model)
+        if "model" in {m.name for m in item.iter_markers()}:
+            item.add_marker(pytest.mark.server)  # the real models load only in a real server
+
+
+# -- the command line, in process --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """os.environ is exactly ``env`` for the block (the CLI reads its settings from it, and
+    ``--config`` writes STOCKADE_CONFIG into it), then what it was."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
 
 def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "stockade", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if check and result.returncode != 0:
+    """`stockade ARGS` in this process through Typer's runner, as a completed process."""
+    with environment(env):
+        result = CliRunner().invoke(cli_app, list(args), catch_exceptions=False)
+    completed = subprocess.CompletedProcess(["stockade", *args], result.exit_code, result.stdout, result.stderr)
+    if check and result.exit_code != 0:
         raise AssertionError(f"stockade {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+    return completed
 
 
 def start_server(
     env: dict[str, str], log_path: Path, port: int, *args: str, scheme: str = "http"
 ) -> subprocess.Popen[bytes]:
+    forbid("server")
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "stockade", "serve", "--port", str(port), *args],
@@ -122,6 +207,7 @@ def postgres_schema_url() -> Iterator[str]:
 @contextlib.contextmanager
 def mock_upstream() -> Iterator[str]:
     """tests/mock_upstream.py on a free port; yields its base URL."""
+    forbid("server")
     port = free_port()
     process = subprocess.Popen([sys.executable, str(TESTS / "mock_upstream.py"), str(port)])
     url = f"http://127.0.0.1:{port}"
@@ -139,12 +225,6 @@ def mock_upstream() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def start_of_next_window(seconds: int, margin: float = 0.05) -> None:
-    """Sleep until just after the next rate-limit window begins (windows align to Unix time)."""
-    now = time.time()
-    time.sleep(seconds - now % seconds + margin)
 
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -247,6 +327,144 @@ def openai_v1(server: Server):  # type: ignore[no-untyped-def]
 def http(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, headers={"api-key": server.key}, timeout=120) as client:
         yield client
+
+
+def streamed_tool_calls(stream: Iterable[Any]) -> tuple[list[Any], str | None]:
+    """The tool-call deltas of a streamed chat completion, and its last finish reason."""
+    calls: list[Any] = []
+    finish = None
+    for chunk in stream:
+        for choice in chunk.choices:
+            calls += choice.delta.tool_calls or []
+            finish = choice.finish_reason or finish
+    return calls, finish
+
+
+# -- the app in process, over the fake models ---------------------------------------------------
+
+
+class ManualClock:
+    """Milliseconds that pass only when a test says so: a LocalLimiter's clock. It starts at the
+    beginning of a minute, so at the beginning of a window too."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+
+    def __call__(self) -> int:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """A stand-in for time.sleep: waiting out a Retry-After moves the clock instead."""
+        self.now += round(seconds * 1000)
+
+    def next_window(self, seconds: int) -> None:
+        self.now += seconds * 1000 - self.now % (seconds * 1000)
+
+
+@dataclass
+class App:
+    """`create_app` over a Resource on a SQLite store in a temporary directory, served through
+    Starlette's TestClient (which runs the app's lifespan): the fast tier's stand-in for a server."""
+
+    client: TestClient
+    resource: Resource
+    settings: Settings
+    key: str  # key1
+    env: dict[str, str]  # for the CLI on the same data directory
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    def azure(self, key: str | None = None, max_retries: int = 0) -> AzureOpenAI:
+        return self.sdk(api_key=key or self.key, max_retries=max_retries)
+
+    def sdk(self, **options: Any) -> AzureOpenAI:
+        """The openai SDK on the app, with the credential (and other options) given."""
+        return AzureOpenAI(
+            azure_endpoint=str(self.client.base_url), api_version=API_VERSION, http_client=self.client,
+            **{"max_retries": 0, **options},
+        )
+
+    def http(self, key: str | None = None) -> httpx2.Client:
+        """A client of the app sending ``key`` (key1 by default) with every request. (Starlette's
+        TestClient and the openai SDK are built on httpx2, httpx's successor.)"""
+        client = self.client
+        return httpx2.Client(transport=client._transport, base_url=client.base_url, headers={"api-key": key or self.key})
+
+    def anonymous(self, **headers: str) -> httpx2.Client:
+        """A client of the app sending no credential but these headers."""
+        return httpx2.Client(transport=self.client._transport, base_url=self.client.base_url, headers=headers)
+
+    def deploy(self, name: str, model: str = CHAT_MODEL, capacity: int = 500) -> None:
+        self.call(self.resource.create_deployment, name, model, None, capacity)
+
+    def call(self, function, *args):  # type: ignore[no-untyped-def]
+        """Run a coroutine function of the resource on the app's event loop."""
+        assert self.client.portal is not None
+        return self.client.portal.call(function, *args)
+
+    def flush_usage(self) -> None:
+        """Write the usage records of the calls so far, as the periodic batch would."""
+        self.call(self.resource.usage.flush)
+
+    def refresh(self) -> None:
+        """What the server's periodic re-read does: see what the CLI changed in the store."""
+        self.call(self.resource.refresh)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The CLI on the app's data directory, knowing the fake models as the app does; the app
+        sees its changes at once."""
+        with mock.patch("stockade.backends.registry.discover_local_models", lambda: list(FAKE_MODELS)):
+            result = run_cli(self.env, *args, check=check)
+        self.refresh()
+        return result
+
+    def cli_json(self, *args: str) -> object:
+        return json.loads(self.cli("--json", *args).stdout)
+
+
+FAST_SETTINGS = {
+    "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
+    # Usage reaches the store when a test calls App.flush_usage, never behind its back.
+    "STOCKADE_USAGE_FLUSH_SECONDS": "3600",
+    "STOCKADE_ACCESS_LOG": "false",
+}
+
+
+@contextlib.contextmanager
+def in_process(
+    data_dir: Path,
+    deployments: Iterable[tuple[str, str, int]] = (("gpt-4o", CHAT_MODEL, 500), ("text-embedding-3-small", EMBEDDING_MODEL, 500)),
+    *,
+    limiter: Limiter | None = None,
+    peer: str = "127.0.0.1",
+    **settings: str,
+) -> Iterator[App]:
+    """The app over the fake models with these deployments; ``settings`` are STOCKADE_ variables
+    (as a server would read them), ``peer`` the address requests come from."""
+    env = server_env(data_dir, **FAST_SETTINGS, **settings)
+    with environment(env):
+        config = Settings()
+    resource = Resource(config, limiter=limiter, local_models=FAKE_MODELS)
+    created: dict[str, str] = {}
+    app = create_app(resource, on_keys_created=created.update)
+    with TestClient(app, base_url="http://stockade.test", client=(peer, 50000)) as client:
+        running = App(client, resource, config, created["key1"], env)
+        for name, model, capacity in deployments:
+            running.deploy(name, model, capacity)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The app in process with the session server's deployments, on the fake models."""
+    with in_process(
+        tmp_path_factory.mktemp("fake"),
+        STOCKADE_MAX_BODY_BYTES=str(1024 * 1024),
+        STOCKADE_AUTH__FAILED_ATTEMPTS_PER_MINUTE="10000",
+    ) as running:
+        yield running
 
 
 # -- a routine of the user's own: remove a saved card through the webhook --------------------

@@ -38,7 +38,8 @@ def serve_json(answer: Answer, port: int = 0) -> Iterator[int]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll: shutting down waits for the loop to look, up to this long.
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:
         yield server.server_address[1]
     finally:

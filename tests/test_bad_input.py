@@ -1,18 +1,34 @@
-"""Bad input gets a clear 4xx in Azure's error envelope: never a 500, and never a hung connection."""
+"""Bad input gets a clear 4xx in Azure's error envelope: never a 500, and never a hung connection.
+
+In process against the app on the fake model, but for what needs the real one (its tokenizer's
+context check) or real sockets (a client that hangs up)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server
+from conftest import API_VERSION, App, Server
 
 CHAT = f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
 HELLO = [{"role": "user", "content": "Hello"}]
+
+
+@pytest.fixture
+def http(fake: App) -> Iterator[httpx.Client]:
+    """The app in process, with key1 (this module's own, not conftest's real server)."""
+    with fake.http() as client:
+        yield client
+
+
+@pytest.fixture
+def sdk(fake: App) -> AzureOpenAI:
+    return fake.azure()
 
 
 def error_of(response: httpx.Response, status: int) -> dict:
@@ -73,23 +89,23 @@ def test_prompt_longer_than_the_context_is_context_length_exceeded(azure: AzureO
     assert "maximum context length is 2048 tokens" in caught.value.message
 
 
-def test_streamed_request_too_long_fails_before_the_stream_starts(azure: AzureOpenAI) -> None:
+def test_streamed_request_too_long_fails_before_the_stream_starts(sdk: AzureOpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        azure.chat.completions.create(
+        sdk.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "hello " * 3000}], stream=True
         )
     assert caught.value.code == "context_length_exceeded"
 
 
-def test_unknown_deployment_is_deployment_not_found(azure: AzureOpenAI) -> None:
+def test_unknown_deployment_is_deployment_not_found(sdk: AzureOpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        azure.chat.completions.create(model="no-such-deployment", messages=HELLO)
+        sdk.chat.completions.create(model="no-such-deployment", messages=HELLO)
     assert caught.value.code == "DeploymentNotFound"
 
 
-def test_chat_on_an_embedding_deployment_is_operation_not_supported(azure: AzureOpenAI) -> None:
+def test_chat_on_an_embedding_deployment_is_operation_not_supported(sdk: AzureOpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        azure.chat.completions.create(model="text-embedding-3-small", messages=HELLO)
+        sdk.chat.completions.create(model="text-embedding-3-small", messages=HELLO)
     assert caught.value.code == "OperationNotSupported"
 
 
@@ -103,8 +119,8 @@ def test_unknown_path_is_azures_404(http: httpx.Client) -> None:
     assert error_of(http.get("/openai/nowhere"), 404)["code"] == "404"
 
 
-def test_wrong_key_is_azures_401(server: Server) -> None:
-    client = AzureOpenAI(azure_endpoint=server.url + "/", api_key="0" * 32, api_version=API_VERSION)
+def test_wrong_key_is_azures_401(fake: App) -> None:
+    client = fake.azure("0" * 32)
     with pytest.raises(openai.AuthenticationError) as caught:
         client.chat.completions.create(model="gpt-4o", messages=HELLO)
     assert caught.value.code == "401"
@@ -112,8 +128,8 @@ def test_wrong_key_is_azures_401(server: Server) -> None:
     assert "invalid subscription key" in caught.value.body["message"]
 
 
-def test_missing_key_is_a_401(server: Server) -> None:
-    response = httpx.post(server.url + CHAT, json={"messages": HELLO})
+def test_missing_key_is_a_401(fake: App) -> None:
+    response = fake.client.post(CHAT, json={"messages": HELLO})
     assert error_of(response, 401)["code"] == "401"
 
 
@@ -141,7 +157,8 @@ def test_client_disconnect_stops_generation(server: Server, azure: AzureOpenAI) 
     azure.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=3)
     # 1,900 tokens take well over ten seconds on this model; a stopped stream frees it at once.
     assert time.monotonic() - started < 5
-    time.sleep(0.5)
-    usage = server.cli_json("usage", "list", "--limit", "5")
-    abandoned = [r for r in usage if r["status"] == 499]
-    assert abandoned and 0 < abandoned[0]["completion_tokens"] < 1900
+    deadline = time.monotonic() + 20
+    while not (abandoned := [r for r in server.cli_json("usage", "list", "--limit", "5") if r["status"] == 499]):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the abandoned call was never recorded"
+        time.sleep(0.1)  # the usage batch is written every 0.1 s
+    assert 0 < abandoned[0]["completion_tokens"] < 1900

@@ -17,6 +17,8 @@ from conftest import Server
 from stockade.routines.parser import parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
+pytestmark = pytest.mark.browser
+
 BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
 REPLY_SECONDS = 60
 # Flags for a browser on a closed network, as the machine's notes give them.

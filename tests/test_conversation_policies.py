@@ -1,17 +1,21 @@
-"""Conversations on a server that keeps message text, and whose agent meets a rate limit."""
+"""Conversations on a resource that keeps message text, and whose agent meets a rate limit: in
+process on the fake models with a limiter clock the tests hold still, but for the scripted
+evaluation, which needs the real models and so the session's real server."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, server_env, serving, start_of_next_window
+from conftest import App, ManualClock, Server, in_process
+from fake_model import CHAT_MODEL, EMBEDDING_MODEL
+from stockade.quotas import LocalLimiter
 from stockade.routines.parser import parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
@@ -20,22 +24,24 @@ BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
 TINY_EMBEDDINGS = "tiny-embeddings"
 
 
+DEPLOYMENTS = [("gpt-4o", CHAT_MODEL, 100), ("text-embedding-3-small", EMBEDDING_MODEL, 100), (TINY_EMBEDDINGS, EMBEDDING_MODEL, 1)]
+
+
 @pytest.fixture(scope="module")
-def keeping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("keeping")
-    env = server_env(data_dir, STOCKADE_ROUTINES__KEEP_MESSAGES="true")
-    deployments = [
-        ("gpt-4o", "smollm2-135m-instruct", 100),
-        ("text-embedding-3-small", "all-minilm-l6-v2", 100),
-        (TINY_EMBEDDINGS, "all-minilm-l6-v2", 1),
-    ]
-    with serving(env, data_dir, deployments) as running:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def keeping_app(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[App]:
+    with in_process(tmp_path_factory.mktemp("keeping"), DEPLOYMENTS,
+                    limiter=LocalLimiter(10, clock=clock), STOCKADE_ROUTINES__KEEP_MESSAGES="true") as running:
         yield running
 
 
 @pytest.fixture
-def http(keeping: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=keeping.url, headers={"api-key": keeping.key}, timeout=120) as client:
+def http(keeping_app: App) -> Iterator[httpx.Client]:
+    with keeping_app.http() as client:
         yield client
 
 
@@ -59,10 +65,10 @@ def test_with_keep_messages_on_the_conversation_shows_its_messages_in_order(http
     ]
 
 
-def test_with_keep_messages_on_the_text_is_in_the_store(http: httpx.Client, keeping: Server) -> None:
+def test_with_keep_messages_on_the_text_is_in_the_store(http: httpx.Client, keeping_app: App) -> None:
     conversation = start(http)
     post(http, conversation, "Hello, BAA please. Keep-canary-51c2")
-    with sqlite3.connect(keeping.data_dir / "stockade.db") as db:
+    with sqlite3.connect(keeping_app.data_dir / "stockade.db") as db:
         stored = db.execute(
             "select content from conversation_messages where conversation_id = ?", (conversation,)
         ).fetchall()
@@ -70,13 +76,13 @@ def test_with_keep_messages_on_the_text_is_in_the_store(http: httpx.Client, keep
 
 
 def test_a_turn_over_the_agents_rate_limit_is_a_429_and_leaves_the_conversation_as_it_was(
-    http: httpx.Client, keeping: Server
+    http: httpx.Client, keeping_app: App, clock: ManualClock
 ) -> None:
     conversation = start(http, embeddings_deployment=TINY_EMBEDDINGS)
     post(http, conversation, "Hi, I need a BAA.")  # the opening needs no model
     before = http.get(f"/routines/conversations/{conversation}").json()
-    sdk = AzureOpenAI(azure_endpoint=keeping.url, api_key=keeping.key, api_version=API_VERSION, max_retries=0)
-    start_of_next_window(10)
+    sdk = keeping_app.azure()
+    clock.next_window(10)
     sdk.embeddings.create(model=TINY_EMBEDDINGS, input="the window's one request")
 
     refused = post(http, conversation, "It's for the API.")
@@ -106,13 +112,16 @@ conversations:
 """
 
 
-def test_the_evaluation_waits_out_the_agents_rate_limit(keeping: Server, tmp_path: Path) -> None:
+def test_the_evaluation_waits_out_the_agents_rate_limit(server: Server, tmp_path: Path) -> None:
     script = tmp_path / "short.yaml"
     script.write_text(SHORT_SCRIPT)
-    start_of_next_window(10)
-    result = keeping.cli(
-        "--json", "--endpoint", keeping.url, "--api-key", keeping.key,
-        "routines", "eval", str(script), "--embeddings-deployment", TINY_EMBEDDINGS,
+    tiny = f"tiny-{uuid.uuid4().hex[:6]}"
+    server.cli("deployments", "create", "--name", tiny, "--model", "all-minilm-l6-v2", "--capacity", "1")
+    server.settle()
+    # The tiny deployment takes one request per window: the evaluation meets 429s and waits them out.
+    result = server.cli(
+        "--json", "--endpoint", server.url, "--api-key", server.key,
+        "routines", "eval", str(script), "--deployment", "gpt-4o", "--embeddings-deployment", tiny,
     )
     report = json.loads(result.stdout)
     assert (report["passed"], report["step_adherence"]) == (1, 1.0)

@@ -1,4 +1,5 @@
-"""Routine conversations through the REST API, on the embedded models, over real HTTP."""
+"""Routine conversations through the REST API, on the embedded models, over real HTTP; the
+refusals of bad requests, which reach no model, in process."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import SALES_CONTACT, WEBHOOK_FUNCTION, WEBHOOK_PORT, Server, card_routine, offer
+from conftest import (
+    SALES_CONTACT,
+    WEBHOOK_FUNCTION,
+    WEBHOOK_PORT,
+    App,
+    Server,
+    card_routine,
+    offer,
+)
 from json_server import serve_json
 from stockade.routines.parser import parse_routine
 from stockade.routines.retention import eligible_endpoints
@@ -20,6 +29,13 @@ from stockade.routines.service import BUILTIN_DIRECTORY
 
 BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
 API_STEPS = ["2", "2a", "2b", "2c", "2d", "2e", "2i", "2f", "5.1"]
+
+
+@pytest.fixture
+def api(fake: App) -> Iterator[httpx.Client]:
+    """The app in process on the fake models, with key1."""
+    with fake.http() as client:
+        yield client
 
 
 def start(http: httpx.Client, routine: str = "baa") -> dict[str, Any]:
@@ -170,9 +186,9 @@ def test_the_trace_has_steps_decisions_and_calls_but_no_message_text(http: httpx
     ],
 )
 def test_a_bad_conversation_request_is_a_clear_4xx(
-    http: httpx.Client, body: dict[str, Any], status: int, param: str | None
+    api: httpx.Client, body: dict[str, Any], status: int, param: str | None
 ) -> None:
-    response = http.post("/routines/conversations", json=body)
+    response = api.post("/routines/conversations", json=body)
     assert response.status_code == status
     error = response.json()["error"]
     assert error["message"]
@@ -181,15 +197,15 @@ def test_a_bad_conversation_request_is_a_clear_4xx(
 
 
 @pytest.mark.parametrize("content", ["", "   ", "x" * 4001])
-def test_an_empty_or_huge_message_is_a_400(http: httpx.Client, content: str) -> None:
-    conversation = start(http)
-    response = http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": content})
+def test_an_empty_or_huge_message_is_a_400(api: httpx.Client, content: str) -> None:
+    conversation = start(api)
+    response = api.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": content})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "content"
 
 
-def test_a_conversation_needs_a_key(server: Server) -> None:
-    assert httpx.post(f"{server.url}/routines/conversations", json={"routine": "baa"}).status_code == 401
+def test_a_conversation_needs_a_key(fake: App) -> None:
+    assert fake.client.post("/routines/conversations", json={"routine": "baa"}).status_code == 401
 
 
 # -- a routine of the user's own, with a write that waits for confirmation, run by a webhook ---

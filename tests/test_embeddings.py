@@ -1,8 +1,10 @@
-"""Embeddings on the local sentence-transformers model."""
+"""Embeddings: the API's side (encodings, validation, routing) in process on the fake model; what
+the local sentence-transformers model does (its vectors, tokenizer and size) on the real server."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -10,14 +12,22 @@ import openai
 import pytest
 from openai import AzureOpenAI, OpenAI
 
-from conftest import API_VERSION
+from conftest import API_VERSION, App
+from fake_model import EMBEDDING_MODEL
 
 EMBED = f"/openai/deployments/text-embedding-3-small/embeddings?api-version={API_VERSION}"
 
 
-def test_base64_and_float_encodings_carry_the_same_vector(http: httpx.Client) -> None:
-    as_float = http.post(EMBED, json={"input": "hello world", "encoding_format": "float"}).json()
-    as_base64 = http.post(EMBED, json={"input": "hello world", "encoding_format": "base64"}).json()
+@pytest.fixture
+def api(fake: App) -> Iterator[httpx.Client]:
+    """The app in process on the fake models, with key1."""
+    with fake.http() as client:
+        yield client
+
+
+def test_base64_and_float_encodings_carry_the_same_vector(api: httpx.Client) -> None:
+    as_float = api.post(EMBED, json={"input": "hello world", "encoding_format": "float"}).json()
+    as_base64 = api.post(EMBED, json={"input": "hello world", "encoding_format": "base64"}).json()
     decoded = np.frombuffer(base64.b64decode(as_base64["data"][0]["embedding"]), dtype="<f4")
     np.testing.assert_allclose(decoded, np.array(as_float["data"][0]["embedding"], dtype="float32"), rtol=1e-6)
 
@@ -55,9 +65,9 @@ def test_dimensions_equal_to_the_native_size_is_accepted(azure: AzureOpenAI) -> 
     assert len(azure.embeddings.create(model="text-embedding-3-small", input="hi", dimensions=384).data[0].embedding) == 384
 
 
-def test_empty_input_is_a_400(http: httpx.Client) -> None:
+def test_empty_input_is_a_400(api: httpx.Client) -> None:
     for bad in ("", [], [""]):
-        assert http.post(EMBED, json={"input": bad}).status_code == 400
+        assert api.post(EMBED, json={"input": bad}).status_code == 400
 
 
 def test_input_longer_than_the_model_takes_is_context_length_exceeded(http: httpx.Client) -> None:
@@ -65,13 +75,18 @@ def test_input_longer_than_the_model_takes_is_context_length_exceeded(http: http
     assert response.status_code == 400 and response.json()["error"]["code"] == "context_length_exceeded"
 
 
-def test_v1_client_embeds_through_the_deployment_name(openai_v1: OpenAI) -> None:
-    response = openai_v1.embeddings.create(model="text-embedding-3-small", input=["one", "two", "three"])
+def test_v1_client_embeds_through_the_deployment_name(fake: App) -> None:
+    v1 = OpenAI(base_url=f"{fake.client.base_url}/openai/v1/", api_key=fake.key, http_client=fake.client)
+    response = v1.embeddings.create(model="text-embedding-3-small", input=["one", "two", "three"])
     assert [item.index for item in response.data] == [0, 1, 2]
-    assert response.model == "all-minilm-l6-v2"
+    assert response.model == EMBEDDING_MODEL
 
 
-def test_embeddings_on_a_chat_deployment_is_operation_not_supported(azure: AzureOpenAI) -> None:
+def test_the_response_names_the_local_model(openai_v1: OpenAI) -> None:
+    assert openai_v1.embeddings.create(model="text-embedding-3-small", input="one").model == "all-minilm-l6-v2"
+
+
+def test_embeddings_on_a_chat_deployment_is_operation_not_supported(fake: App) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        azure.embeddings.create(model="gpt-4o", input="hi")
+        fake.azure().embeddings.create(model="gpt-4o", input="hi")
     assert caught.value.code == "OperationNotSupported"

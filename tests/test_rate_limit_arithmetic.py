@@ -61,7 +61,7 @@ class Harness:
         self.loop.close()
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
 def limiter(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Harness]:
     if request.param == "local":
         harness = Harness(LocalLimiter(10, clock=clock))

@@ -1,7 +1,6 @@
-"""Rate limits and quotas as Azure OpenAI applies them, through the openai SDK against a server.
-
-The server here uses 2-second windows (Azure uses 1 or 10) so that tests wait little; deployments
-are created per test so that each starts with empty counters.
+"""Rate limits and quotas as Azure OpenAI applies them, through the openai SDK against the app in
+process. Its limiter reads a clock the tests move (Azure's 10-second windows, never slept
+through); deployments are created per test so that each starts with empty counters.
 """
 
 from __future__ import annotations
@@ -10,37 +9,55 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, server_env, serving, start_of_next_window
+from conftest import App, ManualClock, in_process
+from fake_model import CHAT_MODEL, EMBEDDING_MODEL
+from stockade.quotas import LocalLimiter
 
-WINDOW = 2
+WINDOW = 10
 SAY_HI = [{"role": "user", "content": "Say hi"}]
-CHAT_MODEL = "smollm2-135m-instruct"
-EMBEDDING_MODEL = "all-minilm-l6-v2"
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("limited")
-    env = server_env(data_dir, STOCKADE_LIMITS__WINDOW_SECONDS=str(WINDOW))
-    with serving(env, data_dir, [("warm-chat", CHAT_MODEL, 1), ("warm-embed", EMBEDDING_MODEL, 1)]) as running:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[App]:
+    limiter = LocalLimiter(WINDOW, clock=clock)
+    with in_process(tmp_path_factory.mktemp("limited"), (), limiter=limiter,
+                    STOCKADE_LIMITS__WINDOW_SECONDS=str(WINDOW)) as running:
         yield running
 
 
 @pytest.fixture
-def admin(limited: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=limited.url, headers={"api-key": limited.key}, timeout=60) as client:
+def window(clock: ManualClock) -> ManualClock:
+    """Each test starts at the beginning of a window."""
+    clock.next_window(WINDOW)
+    return clock
+
+
+@pytest.fixture
+def admin(limited: App) -> Iterator[httpx.Client]:
+    with limited.http() as client:
         yield client
 
 
-def client(server: Server, key: str | None = None, max_retries: int = 0) -> AzureOpenAI:
-    return AzureOpenAI(azure_endpoint=server.url + "/", api_key=key or server.key,
-                       api_version=API_VERSION, max_retries=max_retries)
+@pytest.fixture
+def waits_move_the_clock(monkeypatch: pytest.MonkeyPatch, window: ManualClock) -> None:
+    """Whoever waits out a Retry-After here (the SDK, the seed guide's loop) moves the clock."""
+    monkeypatch.setattr(time, "sleep", window.sleep)
+
+
+def client(app: App, key: str | None = None, max_retries: int = 0) -> AzureOpenAI:
+    return app.azure(key, max_retries=max_retries)
 
 
 def deploy(admin: httpx.Client, capacity: int, model: str = CHAT_MODEL) -> str:
@@ -57,31 +74,30 @@ def say_hi(sdk: AzureOpenAI, deployment: str) -> openai.types.chat.ChatCompletio
 # -- headers and refusals --------------------------------------------------------------------------
 
 
-def test_a_success_reports_the_tokens_and_requests_left(limited: Server, admin: httpx.Client) -> None:
-    name = deploy(admin, 60)  # 60,000 TPM and 360 RPM: 2,000 tokens and 12 calls per window
+def test_a_success_reports_the_tokens_and_requests_left(limited: App, admin: httpx.Client) -> None:
+    name = deploy(admin, 60)  # 60,000 TPM and 360 RPM: 10,000 tokens and 60 calls per window
     raw = client(limited).chat.completions.with_raw_response.create(
         model=name, messages=SAY_HI, max_tokens=3
     )
     usage = raw.parse().usage
     assert usage is not None
     # The reservation is the prompt, counted by the model's own tokenizer, plus max_tokens.
-    assert raw.headers["x-ratelimit-remaining-tokens"] == str(2000 - usage.prompt_tokens - 3)
-    assert raw.headers["x-ratelimit-remaining-requests"] == "11"
+    assert raw.headers["x-ratelimit-remaining-tokens"] == str(10_000 - usage.prompt_tokens - 3)
+    assert raw.headers["x-ratelimit-remaining-requests"] == "59"
 
 
-def test_a_stream_reports_what_is_left_too(limited: Server, admin: httpx.Client) -> None:
+def test_a_stream_reports_what_is_left_too(limited: App, admin: httpx.Client) -> None:
     name = deploy(admin, 60)
     raw = client(limited).chat.completions.with_raw_response.create(
         model=name, messages=SAY_HI, max_tokens=3, stream=True
     )
-    assert raw.headers["x-ratelimit-remaining-requests"] == "11"
+    assert raw.headers["x-ratelimit-remaining-requests"] == "59"
     assert list(raw.parse())
 
 
-def test_a_burst_past_the_window_gets_azures_429(limited: Server, admin: httpx.Client) -> None:
-    name = deploy(admin, 1)  # 6 RPM: one call per 2-second window
+def test_a_burst_past_the_window_gets_azures_429(limited: App, admin: httpx.Client, window: ManualClock) -> None:
+    name = deploy(admin, 1)  # 6 RPM: one call per 10-second window
     sdk = client(limited)
-    start_of_next_window(WINDOW)
     say_hi(sdk, name)
     with pytest.raises(openai.RateLimitError) as caught:
         say_hi(sdk, name)
@@ -93,10 +109,11 @@ def test_a_burst_past_the_window_gets_azures_429(limited: Server, admin: httpx.C
     assert error.response.headers["retry-after"] == str(-(-retry_ms // 1000))
 
 
-def test_the_sdk_waits_out_the_hint_and_succeeds(limited: Server, admin: httpx.Client) -> None:
+def test_the_sdk_waits_out_the_hint_and_succeeds(
+    limited: App, admin: httpx.Client, waits_move_the_clock: None
+) -> None:
     name = deploy(admin, 1)
     sdk = client(limited, max_retries=2)
-    start_of_next_window(WINDOW)
     say_hi(sdk, name)
     raw = sdk.chat.completions.with_raw_response.create(model=name, messages=SAY_HI, max_tokens=3)
     assert raw.retries_taken == 1
@@ -120,27 +137,25 @@ def call_with_retry(client, max_retries=5, **kwargs):  # type: ignore[no-untyped
 
 
 def test_the_seed_guides_retry_loop_recovers(
-    limited: Server, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+    limited: App, admin: httpx.Client, capsys: pytest.CaptureFixture[str], waits_move_the_clock: None
 ) -> None:
     name = deploy(admin, 1)
     sdk = client(limited)
-    start_of_next_window(WINDOW)
     say_hi(sdk, name)
     completion = call_with_retry(sdk, model=name, messages=SAY_HI, max_tokens=3)
     assert completion.choices
     assert "Rate limited. Waiting" in capsys.readouterr().out
 
 
-def test_a_token_limit_refuses_what_does_not_fit(limited: Server, admin: httpx.Client) -> None:
+def test_a_token_limit_refuses_what_does_not_fit(limited: App, admin: httpx.Client, window: ManualClock) -> None:
     name = deploy(admin, 60, EMBEDDING_MODEL)
     key = admin.post(
         "/management/keys",
         json={"name": f"k-{uuid.uuid4().hex[:6]}", "role": "openai-user", "tokens_per_minute": 600},
-    ).json()["key"]  # 20 tokens per window
+    ).json()["key"]  # 100 tokens per window
     sdk = client(limited, key)
-    text = "one two three four five six"  # 8 tokens with the model's [CLS] and [SEP]
-    start_of_next_window(WINDOW)
-    assert sdk.embeddings.create(model=name, input=text).usage.prompt_tokens == 8
+    text = " ".join(["word"] * 40)  # 40 tokens, a word each as the fake model counts
+    assert sdk.embeddings.create(model=name, input=text).usage.prompt_tokens == 40
     sdk.embeddings.create(model=name, input=text)
     with pytest.raises(openai.RateLimitError) as caught:
         sdk.embeddings.create(model=name, input=text)
@@ -149,38 +164,37 @@ def test_a_token_limit_refuses_what_does_not_fit(limited: Server, admin: httpx.C
 
 
 def test_a_keys_limit_applies_on_top_of_the_deployments(
-    limited: Server, admin: httpx.Client
+    limited: App, admin: httpx.Client, window: ManualClock
 ) -> None:
     name = deploy(admin, 60)
     key = admin.post(
         "/management/keys",
         json={"name": f"k-{uuid.uuid4().hex[:6]}", "role": "openai-user", "requests_per_minute": 30},
-    ).json()["key"]  # one call per window
-    start_of_next_window(WINDOW)
-    say_hi(client(limited, key), name)
+    ).json()["key"]  # 5 calls per window
+    for _ in range(5):
+        say_hi(client(limited, key), name)
     with pytest.raises(openai.RateLimitError) as caught:
         say_hi(client(limited, key), name)
     assert "call rate limit of API key" in caught.value.message
     say_hi(client(limited), name)  # the deployment itself still has room
 
 
-def test_a_capacity_change_applies_without_a_restart(limited: Server, admin: httpx.Client) -> None:
+def test_a_capacity_change_applies_without_a_restart(limited: App, admin: httpx.Client) -> None:
     name = deploy(admin, 1)
     limited.cli("deployments", "update", name, "--capacity", "60")
-    time.sleep(0.5)  # the server re-reads deployments every 0.2 s
     raw = client(limited).chat.completions.with_raw_response.create(
         model=name, messages=SAY_HI, max_tokens=3
     )
-    assert raw.headers["x-ratelimit-remaining-requests"] == "11"
+    assert raw.headers["x-ratelimit-remaining-requests"] == "59"
 
 
 # -- quota -------------------------------------------------------------------------------------
 
 
 def test_a_deployment_beyond_the_models_quota_is_refused_saying_what_is_left(
-    limited: Server,
+    limited: App,
 ) -> None:
-    model = "all-minilm-l6-v2"
+    model = EMBEDDING_MODEL
     quota = limited.cli_json("quota", "show")
     allocated = next(q for q in quota if q["model"] == model)["allocated"]  # type: ignore[union-attr]
     limited.cli("quota", "set", model, "--capacity", str(allocated + 5))
@@ -199,12 +213,12 @@ def test_a_deployment_beyond_the_models_quota_is_refused_saying_what_is_left(
 
 
 def test_quota_show_lists_quota_allocation_and_last_minutes_use(
-    limited: Server, admin: httpx.Client
+    limited: App, admin: httpx.Client
 ) -> None:
     name = deploy(admin, 7)
     usage = say_hi(client(limited), name).usage
     assert usage is not None
-    time.sleep(0.3)  # usage is written in batches every 0.1 s
+    limited.flush_usage()
     quota = next(q for q in limited.cli_json("quota", "show") if q["model"] == CHAT_MODEL)  # type: ignore[union-attr]
     assert quota["quota"] == 1000
     deployment = next(d for d in quota["deployments"] if d["name"] == name)
@@ -219,20 +233,18 @@ def test_quota_show_lists_quota_allocation_and_last_minutes_use(
     assert quota["allocated"] == sum(d["capacity"] for d in quota["deployments"])
 
 
-def test_throttled_calls_show_in_the_metrics(limited: Server, admin: httpx.Client) -> None:
+def test_throttled_calls_show_in_the_metrics(limited: App, admin: httpx.Client, window: ManualClock) -> None:
     name = deploy(admin, 1)
     sdk = client(limited)
-    start_of_next_window(WINDOW)
     say_hi(sdk, name)
     with pytest.raises(openai.RateLimitError):
         say_hi(sdk, name)
     metrics = admin.get("/metrics").text
     assert f'stockade_rate_limit_decisions_total{{decision="throttled",deployment="{name}"}} 1.0' in metrics
     assert f'stockade_rate_limit_decisions_total{{decision="admitted",deployment="{name}"}} 1.0' in metrics
-    assert 'stockade_rate_limiter{stockade_rate_limiter="local"} 1.0' in metrics
 
 
-def test_a_keys_limits_are_set_and_removed_from_the_command_line(limited: Server) -> None:
+def test_a_keys_limits_are_set_and_removed_from_the_command_line(limited: App) -> None:
     created = limited.cli_json("keys", "create", "--name", f"k-{uuid.uuid4().hex[:6]}", "--tpm", "6000")
     assert (created["tokens_per_minute"], created["requests_per_minute"]) == (6000, None)  # type: ignore[index]
     updated = limited.cli_json("keys", "update", created["id"], "--rpm", "60")  # type: ignore[index]
@@ -251,3 +263,9 @@ def test_invalid_quotas_and_limits_get_400_and_unknown_keys_404(admin: httpx.Cli
     assert negative.json()["error"]["param"] == "tokens_per_minute"
     unknown = admin.patch("/management/keys/nope", json={"requests_per_minute": 60})
     assert unknown.status_code == 404
+
+
+def test_the_metrics_name_the_limiter_in_use(tmp_path: Path) -> None:
+    with in_process(tmp_path, ()) as app, app.http() as admin:
+        metrics = admin.get("/metrics").text
+    assert 'stockade_rate_limiter{stockade_rate_limiter="local"} 1.0' in metrics

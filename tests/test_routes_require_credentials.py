@@ -1,16 +1,15 @@
 """No inference or management route answers without a credential: every route of the app is
-walked, so a route added later without authentication fails here."""
+walked (in process, on the fake models), so a route added later without authentication fails here."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from conftest import API_VERSION, Server
+from conftest import API_VERSION, App
 from stockade.api import create_app
 from stockade.config import Settings
 from stockade.core import Resource
@@ -46,10 +45,11 @@ def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "gpt-4o", path)
 
 
-def test_every_route_but_the_public_ones_needs_a_credential(server: Server, tmp_path: Path) -> None:
+def test_every_route_but_the_public_ones_needs_a_credential(fake: App, tmp_path: Path) -> None:
     routes = every_route(tmp_path)
     assert len(routes) > 30
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with fake.http() as http:
+        del http.headers["api-key"]
         for method, path in routes:
             if path in PUBLIC:
                 continue
@@ -64,6 +64,6 @@ def test_every_route_but_the_public_ones_needs_a_credential(server: Server, tmp_
 
 
 @pytest.mark.parametrize("header", [{"api-key": "wrong"}, {"authorization": "Bearer wrong"}])
-def test_a_wrong_key_is_refused_on_management_routes(server: Server, header: dict[str, str]) -> None:
-    response = httpx.get(f"{server.url}/management/keys", headers={**header, "x-forwarded-for": "192.0.2.99"})
+def test_a_wrong_key_is_refused_on_management_routes(fake: App, header: dict[str, str]) -> None:
+    response = fake.client.get("/management/keys", headers={**header, "x-forwarded-for": "192.0.2.99"})
     assert response.status_code == 401

@@ -1,4 +1,5 @@
-"""`stockade routines …`, `stockade chat` and the scripted evaluation, as a user runs them."""
+"""`stockade routines …`, `stockade chat` and the scripted evaluation, as a user runs them: the
+checks and listings on a local data directory, what needs the model against the real server."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import SALES_CONTACT, Server
+from conftest import SALES_CONTACT, Server, run_cli, server_env
 from stockade.routines.parser import parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
@@ -80,21 +81,21 @@ def test_chat_runs_the_baa_routine_in_the_terminal(server: Server) -> None:
     assert "The conversation is resolved." in result.stdout
 
 
-def test_check_reports_the_unobservable_branch_and_passes(server: Server) -> None:
-    result = server.cli("routines", "check", str(BAA_FILE))
+def test_check_reports_the_unobservable_branch_and_passes(tmp_path: Path) -> None:
+    result = run_cli(server_env(tmp_path), "routines", "check", str(BAA_FILE))
     assert "step 4" in result.stdout and "not approved" in result.stdout
 
 
-def test_check_fails_a_routine_that_cannot_be_followed(server: Server, tmp_path: Path) -> None:
+def test_check_fails_a_routine_that_cannot_be_followed(tmp_path: Path) -> None:
     broken = tmp_path / "broken.md"
     broken.write_text(BAA_FILE.read_text().replace("6. Call the `case_resolution` function.", ""))
-    result = server.cli("routines", "check", str(broken), check=False)
+    result = run_cli(server_env(tmp_path), "routines", "check", str(broken), check=False)
     assert result.returncode == 1
     assert "case_resolution" in result.stdout
 
 
-def test_routines_list_offers_the_built_in_baa_routine(server: Server) -> None:
-    listed = server.cli_json("routines", "list")
+def test_routines_list_offers_the_built_in_baa_routine(tmp_path: Path) -> None:
+    listed = json.loads(run_cli(server_env(tmp_path), "--json", "routines", "list").stdout)
     assert {"name": "baa", "version": BAA.version} .items() <= next(r for r in listed if r["name"] == "baa").items()  # type: ignore[union-attr]
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import hashlib
 import hmac
 import json
 import time
+import types
 from collections.abc import Iterator
 
 import jwt
+import jwt.api_jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -206,12 +209,26 @@ def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(issuer: Signing
         validate(validator, token)
 
 
-def test_a_remembered_token_is_refused_once_it_expires(issuer: SigningIssuer) -> None:
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """From now on the validator and PyJWT read a clock ``seconds`` ahead of the real one."""
+    real = datetime.datetime
+
+    class Shifted(real):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> datetime.datetime:  # type: ignore[override]
+            return real.now(tz) + datetime.timedelta(seconds=seconds)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Shifted)
+    shifted = types.SimpleNamespace(time=lambda: time.time() + seconds, monotonic=lambda: time.monotonic() + seconds)
+    monkeypatch.setattr("stockade.access.tokens.time", shifted)
+
+
+def test_a_remembered_token_is_refused_once_it_expires(issuer: SigningIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
     trusted = TrustedIssuer(ISSUER, [COGNITIVE_SERVICES], keys=issuer.jwks()["keys"])
     validator = TokenValidator([trusted], leeway_seconds=0)
-    token = issuer.token(lifetime=2)
+    token = issuer.token(lifetime=60)
     assert validate(validator, token).object_id
-    time.sleep(3)
+    later(monkeypatch, 61)
     with pytest.raises(TokenRejected, match="expired"):
         validate(validator, token)
 

@@ -2,40 +2,39 @@
 
 The upstream here is another real Stockade server (running llama.cpp), reached once as a plain
 OpenAI-compatible server (Bearer key, /v1 paths) and once as an Azure OpenAI resource (api-key
-header, deployment paths, api-version).
+header, deployment paths, api-version). The catalogue and an upstream that is down need no
+server: they run through the CLI and the app in process.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, serving
+from conftest import API_VERSION, Server, in_process, run_cli, server_env, serving
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
 
-@pytest.fixture(scope="module")
-def gateway(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("gateway")
-    config = data_dir / "stockade.toml"
-    config.write_text(
-        f"""
+def upstreams(url: str, key: str) -> str:
+    """The gateway's configuration: the upstream at ``url`` twice, and one that is down."""
+    return f"""
 [upstreams.vllm]
-url = "{server.url}/openai/v1"
+url = "{url}/openai/v1"
 kind = "openai"
-api_key = "{server.key}"
+api_key = "{key}"
 models = ["gpt-4o"]
 embedding_models = ["text-embedding-3-small"]
 
 [upstreams.azure-east]
-url = "{server.url}/"
+url = "{url}/"
 kind = "azure"
-api_key = "{server.key}"
+api_key = "{key}"
 api_version = "{API_VERSION}"
 models = ["gpt-4o"]
 
@@ -43,7 +42,13 @@ models = ["gpt-4o"]
 url = "http://127.0.0.1:9/v1"
 models = ["ghost"]
 """
-    )
+
+
+@pytest.fixture(scope="module")
+def gateway(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("gateway")
+    config = data_dir / "stockade.toml"
+    config.write_text(upstreams(server.url, server.key))
     env = {**server.env, "STOCKADE_DATA_DIR": str(data_dir), "STOCKADE_CONFIG": str(config)}
     deployments = [
         ("via-openai", "gpt-4o", 100, "vllm"),
@@ -60,13 +65,22 @@ def client(gateway: Server) -> AzureOpenAI:
     return AzureOpenAI(azure_endpoint=gateway.url + "/", api_key=gateway.key, api_version=API_VERSION, max_retries=0)
 
 
-def test_models_list_shows_upstream_models_with_their_backend(gateway: Server) -> None:
-    models = {(m["id"], m["backend"]) for m in gateway.cli_json("models", "list")}
+def configured(tmp_path: Path) -> dict[str, str]:
+    """Settings for the CLI or the app with the gateway's upstreams (none of them called)."""
+    config = tmp_path / "stockade.toml"
+    config.write_text(upstreams("http://127.0.0.1:9", "unused"))
+    return {"STOCKADE_CONFIG": str(config)}
+
+
+def test_models_list_shows_upstream_models_with_their_backend(tmp_path: Path) -> None:
+    listed = json.loads(run_cli(server_env(tmp_path, **configured(tmp_path)), "--json", "models", "list").stdout)
+    models = {(m["id"], m["backend"]) for m in listed}
     assert {("gpt-4o", "vllm"), ("gpt-4o", "azure-east"), ("smollm2-135m-instruct", "local")} <= models
 
 
-def test_model_offered_by_two_upstreams_needs_a_backend(gateway: Server) -> None:
-    result = gateway.cli("deployments", "create", "--name", "x", "--model", "gpt-4o", check=False)
+def test_model_offered_by_two_upstreams_needs_a_backend(tmp_path: Path) -> None:
+    env = server_env(tmp_path, **configured(tmp_path))
+    result = run_cli(env, "deployments", "create", "--name", "x", "--model", "gpt-4o", check=False)
     assert result.returncode == 1 and "azure-east, vllm" in result.stderr
 
 
@@ -107,7 +121,8 @@ def test_upstream_errors_keep_their_status_and_body(client: AzureOpenAI) -> None
     assert caught.value.code == "context_length_exceeded"
 
 
-def test_unreachable_upstream_is_a_503_that_says_what_to_check(client: AzureOpenAI) -> None:
-    with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model="ghost", messages=HELLO)
+def test_unreachable_upstream_is_a_503_that_says_what_to_check(tmp_path: Path) -> None:
+    with in_process(tmp_path, [("ghost", "ghost", 100)], **configured(tmp_path)) as app, \
+            pytest.raises(openai.InternalServerError) as caught:
+        app.azure().chat.completions.create(model="ghost", messages=HELLO)
     assert caught.value.status_code == 503 and "could not be reached" in caught.value.message

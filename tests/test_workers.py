@@ -28,6 +28,8 @@ from conftest import (
     stop,
 )
 
+pytestmark = pytest.mark.server  # `stockade serve --workers N` and the mock upstream
+
 WINDOW = 10
 MAX_TOKENS = 300
 HELLO = [{"role": "user", "content": "Hello"}]

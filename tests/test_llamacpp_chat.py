@@ -1,0 +1,138 @@
+"""What the local llama.cpp model itself does with a request's parameters: seeded sampling, stop
+sequences, grammar-constrained JSON and tool calls. The API's handling of the same parameters is
+tested in process against the fake model (test_chat_parameters.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai import AzureOpenAI
+
+from conftest import streamed_tool_calls
+
+HELLO = [{"role": "user", "content": "Tell me about the sea."}]
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+            "required": ["city", "unit"],
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}},
+}
+
+
+def test_same_seed_and_temperature_give_the_same_text(azure: AzureOpenAI) -> None:
+    first, second = (
+        azure.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=20, seed=42, temperature=0.9)
+        for _ in range(2)
+    )
+    assert first.choices[0].message.content == second.choices[0].message.content
+    assert first.system_fingerprint == second.system_fingerprint
+
+
+def test_the_response_names_the_local_model(azure: AzureOpenAI) -> None:
+    raw = azure.chat.completions.with_raw_response.create(model="gpt-4o", messages=HELLO, max_tokens=2)
+    assert json.loads(raw.text)["model"] == "smollm2-135m-instruct"
+
+
+def test_stop_sequence_ends_generation_before_it(azure: AzureOpenAI) -> None:
+    messages = [{"role": "user", "content": "Count from 1 to 10 separated by commas."}]
+    response = azure.chat.completions.create(
+        model="gpt-4o", messages=messages, max_tokens=40, temperature=0, stop=["5"]
+    )
+    assert "5" not in response.choices[0].message.content
+    assert response.choices[0].finish_reason == "stop"
+
+
+def test_json_object_mode_returns_a_json_object(azure: AzureOpenAI) -> None:
+    response = azure.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "Describe a cat as JSON."}],
+        response_format={"type": "json_object"},
+        max_tokens=80,
+        temperature=0,
+    )
+    assert isinstance(json.loads(response.choices[0].message.content), dict)
+
+
+def test_json_schema_mode_returns_an_object_matching_the_schema(azure: AzureOpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    response = azure.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "Invent a person."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}},
+        max_tokens=60,
+        temperature=0,
+    )
+    person = json.loads(response.choices[0].message.content)
+    assert set(person) == {"name", "age"}
+    assert isinstance(person["name"], str) and isinstance(person["age"], int)
+
+
+@pytest.mark.parametrize("tool_choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
+def test_forced_tool_choice_returns_a_valid_tool_call(azure: AzureOpenAI, tool_choice: object) -> None:
+    response = azure.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "What's the weather in Paris?"}],
+        tools=[WEATHER, TIME],
+        tool_choice=tool_choice,
+        max_tokens=80,
+        temperature=0,
+    )
+    choice = response.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.id.startswith("call_") and call.type == "function"
+    arguments = json.loads(call.function.arguments)
+    if isinstance(tool_choice, dict):
+        assert call.function.name == "get_weather"
+    if call.function.name == "get_weather":
+        assert isinstance(arguments["city"], str) and arguments["unit"] in ("c", "f")
+    else:
+        assert isinstance(arguments["zone"], str)
+
+
+def test_automatic_tool_choice_answers_with_text_or_a_valid_call(azure: AzureOpenAI) -> None:
+    response = azure.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "What's the weather in Paris?"}],
+        tools=[WEATHER],
+        max_tokens=60,
+        seed=3,
+    )
+    message = response.choices[0].message
+    if message.tool_calls:
+        assert json.loads(message.tool_calls[0].function.arguments)["city"]
+    else:
+        assert message.content and not message.content.startswith("<")
+
+
+def test_streamed_tool_call_arrives_whole_in_one_delta(azure: AzureOpenAI) -> None:
+    stream = azure.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "Weather in Oslo?"}],
+        tools=[WEATHER],
+        tool_choice="required",
+        stream=True,
+        max_tokens=80,
+    )
+    calls, finish = streamed_tool_calls(stream)
+    assert finish == "tool_calls"
+    assert len(calls) == 1 and isinstance(json.loads(calls[0].function.arguments)["city"], str)
