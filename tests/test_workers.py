@@ -51,6 +51,13 @@ async def burst(server: Server, deployment: str, calls: int) -> list[httpx.Respo
         ))
 
 
+def mock_env(data_dir: Path, upstream: str, workers: int) -> dict[str, str]:
+    """A server of ``workers`` HTTP processes whose one model is the mock upstream's."""
+    config = data_dir / "stockade.toml"
+    config.write_text(f'[upstreams.mock]\nurl = "{upstream}/v1"\nmodels = ["mock-model"]\n')
+    return server_env(data_dir, STOCKADE_CONFIG=str(config), STOCKADE_WORKERS=str(workers))
+
+
 def window_now() -> int:
     return int(time.time() // WINDOW)
 
@@ -58,9 +65,7 @@ def window_now() -> int:
 @pytest.mark.parametrize("workers", [1, 2, 4])
 def test_workers_share_one_window_limit_without_redis(workers: int, tmp_path: Path) -> None:
     with mock_upstream() as upstream:
-        config = tmp_path / "stockade.toml"
-        config.write_text(f'[upstreams.mock]\nurl = "{upstream}/v1"\nmodels = ["mock-model"]\n')
-        env = server_env(tmp_path, STOCKADE_CONFIG=str(config), STOCKADE_WORKERS=str(workers))
+        env = mock_env(tmp_path, upstream, workers)
         # 6,000 TPM and 36 RPM: 1,000 tokens and 6 calls per 10-second window. Each call reserves
         # 309 tokens (9 for the prompt, 300 for the reply), so three fit a window. A burst that
         # straddles two windows proves nothing, so each attempt has a deployment of its own, and
@@ -157,13 +162,14 @@ def usage_ids(server: Server) -> list[str]:
 
 
 def test_usage_records_from_every_worker_land_once(tmp_path: Path) -> None:
-    env = server_env(tmp_path, STOCKADE_WORKERS="2")
-    with serving(env, tmp_path, [("gpt-4o", "smollm2-135m-instruct", 500)]) as server:
+    with mock_upstream() as upstream, serving(
+        mock_env(tmp_path, upstream, 2), tmp_path, [("usage", "mock-model", 100)]
+    ) as server:
         sent = []
         for _ in range(8):
             with httpx.Client(base_url=server.url, headers={"api-key": server.key}) as http:
                 response = http.post("/openai/v1/chat/completions",
-                                     json={"model": "gpt-4o", "messages": HELLO, "max_tokens": 1},
+                                     json={"model": "usage", "messages": HELLO, "max_tokens": 1},
                                      timeout=60)
             sent.append(response.headers["x-request-id"])
     # The server has stopped: whatever each worker still held was written as it shut down.
