@@ -115,6 +115,17 @@ def test_missing_or_unknown_api_version_is_a_404(http: httpx.Client, query: str)
     assert error_of(response, 404) == {"code": "404", "message": "Resource not found"}
 
 
+@pytest.mark.parametrize("padding", [0, 4096])
+def test_the_api_version_is_found_in_a_short_or_long_query_string(
+    http: httpx.Client, padding: int
+) -> None:
+    # Short query strings are parsed once and remembered; long ones each time, never kept.
+    query = f"?api-version={API_VERSION}" + (f"&pad={'x' * padding}" if padding else "")
+    response = http.post(f"/openai/deployments/gpt-4o/chat/completions{query}",
+                         json={"messages": HELLO, "max_tokens": 1})
+    assert response.status_code == 200
+
+
 def test_unknown_path_is_azures_404(http: httpx.Client) -> None:
     assert error_of(http.get("/openai/nowhere"), 404)["code"] == "404"
 

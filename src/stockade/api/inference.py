@@ -28,14 +28,25 @@ OPERATIONS: dict[str, type[Any]] = {
 }
 
 
-@functools.lru_cache(maxsize=1024)
+# Clients send the same few query strings every time, so short ones are parsed once. Long ones
+# are parsed each time: the cache must not keep what an unauthenticated client sends.
+CACHED_QUERY_BYTES = 256
+
+
 def _api_version(query_string: bytes) -> str | None:
-    """The api-version of a raw query string; clients send the same few strings every time, so
-    each is parsed once."""
+    if len(query_string) <= CACHED_QUERY_BYTES:
+        return _cached_api_version(query_string)
+    return _parsed_api_version(query_string)
+
+
+def _parsed_api_version(query_string: bytes) -> str | None:
     for name, value in urllib.parse.parse_qsl(query_string.decode("latin-1")):
         if name == "api-version":
             return value
     return None
+
+
+_cached_api_version = functools.lru_cache(maxsize=1024)(_parsed_api_version)
 
 
 def _check_api_version(request: Request, classic: bool) -> None:

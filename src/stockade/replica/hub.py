@@ -30,12 +30,21 @@ from stockade.replica import protocol
 log = logging.getLogger(__name__)
 
 Limits = tuple[str, int | None, int | None]  # a bucket's scope, tokens and requests per minute
+Reply = Callable[[int, str, Any], None]  # request id, kind of reply, its data
 ADMITTED, REFUSED = "admitted", "refused"
 
 
 @functools.lru_cache(maxsize=4096)
 def _bucket(scope: str, tokens_per_minute: int | None, requests_per_minute: int | None) -> Bucket:
     return Bucket(scope, Limit(tokens_per_minute, requests_per_minute), label=scope)
+
+
+def _failure(exc: Exception) -> ServiceError:
+    """What a worker is told of a failure: a service error as it is, anything else as a 503."""
+    if isinstance(exc, ServiceError):
+        return exc
+    log.error("a model call through the hub failed", exc_info=exc)
+    return BackendUnavailable(f"model error: {exc}")
 
 
 class Hub:
@@ -93,14 +102,11 @@ class Hub:
                 task.cancel()
             frames.close()
 
-    async def _answer(self, request_id: int, work: Awaitable[Any], reply: Any) -> None:
+    async def _answer(self, request_id: int, work: Awaitable[Any], reply: Reply) -> None:
         try:
             result = await work
-        except ServiceError as exc:
-            reply(request_id, protocol.ERROR, exc)
         except Exception as exc:
-            log.exception("hub request failed")
-            reply(request_id, protocol.ERROR, BackendUnavailable(f"model error: {exc}"))
+            reply(request_id, protocol.ERROR, _failure(exc))
         else:
             reply(request_id, protocol.RESULT, result)
 
@@ -115,7 +121,7 @@ class Hub:
         return ADMITTED, outcome.minute, outcome.window, outcome.remaining.tokens, outcome.remaining.requests
 
     async def _relay(
-        self, request_id: int, name: str, method: str, payload: Any, reply: Any,
+        self, request_id: int, name: str, method: str, payload: Any, reply: Reply,
         frames: protocol.FrameWriter,
     ) -> None:
         try:
@@ -123,13 +129,10 @@ class Hub:
             async for item in pool.stream(method, payload):
                 reply(request_id, protocol.ITEM, item)
                 await frames.drain()
-        except ServiceError as exc:
-            reply(request_id, protocol.ERROR, exc)
         except ConnectionError:
             raise  # the worker has gone; nobody to tell
         except Exception as exc:
-            log.exception("model stream failed")
-            reply(request_id, protocol.ERROR, BackendUnavailable(f"model error: {exc}"))
+            reply(request_id, protocol.ERROR, _failure(exc))
         else:
             reply(request_id, protocol.END, None)
 
