@@ -10,7 +10,7 @@ import pytest
 from starlette.routing import Mount, Route
 
 from conftest import API_VERSION, App
-from stockade.api import create_app
+from stockade.api import create_app, inference
 from stockade.config import Settings
 from stockade.core import Resource
 
@@ -29,8 +29,9 @@ TOKEN_ENDPOINTS = {"/msi/token", "/{tenant}/oauth2/v2.0/token"}
 
 
 def every_route(tmp_path: Path) -> list[tuple[str, str]]:
+    """The router's routes, and the inference calls served ahead of it."""
     app = create_app(Resource(Settings(data_dir=tmp_path)), warm_up=False)
-    found = []
+    found = [("POST", path) for path in inference.PATHS]
     for route in app.routes:
         if isinstance(route, Mount):
             assert route.path in STATIC_MOUNTS, route.path

@@ -126,3 +126,13 @@ def test_unreachable_upstream_is_a_503_that_says_what_to_check(tmp_path: Path) -
             pytest.raises(openai.InternalServerError) as caught:
         app.azure().chat.completions.create(model="ghost", messages=HELLO)
     assert caught.value.status_code == 503 and "could not be reached" in caught.value.message
+
+
+def test_an_unreachable_upstreams_address_stays_in_the_servers_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with in_process(tmp_path, [("ghost", "ghost", 100)], **configured(tmp_path)) as app, \
+            pytest.raises(openai.InternalServerError) as caught:
+        app.azure().chat.completions.create(model="ghost", messages=HELLO)
+    assert "'down'" in caught.value.message and "127.0.0.1:9" not in caught.value.message
+    assert "http://127.0.0.1:9/v1" in caplog.text

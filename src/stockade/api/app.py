@@ -18,9 +18,10 @@ from starlette.types import Receive, Scope, Send
 from stockade.access import ROUTINES_AGENT, Permission
 from stockade.api import access_management, inference, management, pages, routines, token_service
 from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
+from stockade.api.inference import InferenceRoutes
 from stockade.api.middleware import CallMiddleware
 from stockade.api.network_rules import NetworkMiddleware
-from stockade.api.responses import error_response, json_response
+from stockade.api.responses import error_response, http_error_response, json_response
 from stockade.config import Settings
 from stockade.core import Resource
 from stockade.errors import ResourceNotFound, ServiceError
@@ -40,9 +41,7 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return error_response(ResourceNotFound())
-    return json_response(
-        {"error": {"code": str(exc.status_code), "message": exc.detail}}, exc.status_code, exc.headers
-    )
+    return http_error_response(exc.status_code, exc.detail, exc.headers)
 
 
 async def health(_: Request) -> Response:
@@ -90,6 +89,7 @@ def create_app(
         middleware=[
             Middleware(CallMiddleware, usage=resource.usage, access_log=resource.access_log),
             Middleware(NetworkMiddleware, access=resource.access),
+            Middleware(InferenceRoutes, resource=resource),
         ],
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
         lifespan=lifespan,

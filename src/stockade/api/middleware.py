@@ -6,6 +6,7 @@ It is pure ASGI (no BaseHTTPMiddleware) because it sits on the hot path.
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,7 +30,9 @@ class CallMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = str(uuid.uuid4())
+        # A version-4 UUID, as Azure's are; from the random module, as completion ids are
+        # (core/bodies.py): unique, not secret, and no system call per request.
+        request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
         call = Call(request_id)
         scope.setdefault("state", {})["call"] = call
         id_headers = [(b"x-request-id", request_id.encode()), (b"apim-request-id", request_id.encode())]

@@ -38,6 +38,13 @@ def error_response(error: ServiceError) -> Response:
     return json_response(error.body(), error.status, headers)
 
 
+def http_error_response(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A plain HTTP error (no route, wrong method) in Azure's envelope."""
+    return json_response({"error": {"code": str(status), "message": detail}}, status, headers)
+
+
 def rate_limit_headers(remaining: Remaining) -> dict[str, str]:
     """What the limits still allow after a call was admitted (x-ratelimit-remaining-*)."""
     headers = {}

@@ -1,27 +1,30 @@
 """Models served by another OpenAI-compatible server: vLLM, llama-server, Ollama, OpenAI or Azure.
 
-One pooled keep-alive connection set per upstream; streams are relayed chunk by chunk.
+One pool of keep-alive connections per upstream (backends/http.py); streams are relayed chunk by
+chunk.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import numpy as np
 import orjson
-import yarl
 
+from stockade import __version__
+from stockade.backends import http
 from stockade.backends.base import Delta, Embeddings, Events, Prepared, Usage
 from stockade.config import UpstreamSettings
 from stockade.errors import BackendUnavailable, UpstreamError
 from stockade.quotas.estimate import approximate_prompt_tokens
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 
-_JSON = {"Content-Type": "application/json"}
+log = logging.getLogger(__name__)
 
 
 class Upstream:
@@ -30,63 +33,62 @@ class Upstream:
     def __init__(self, name: str, settings: UpstreamSettings) -> None:
         self.name = name
         self.settings = settings
-        self._session: aiohttp.ClientSession | None = None
-        self._headers = dict(_JSON)
+        self._pool: http.ConnectionPool | None = None
+        self._headers = {"Content-Type": "application/json", "User-Agent": f"stockade/{__version__}"}
         key = settings.api_key.get_secret_value() if settings.api_key else None
         if key and settings.kind == "azure":
             self._headers["api-key"] = key
         elif key:
             self._headers["Authorization"] = f"Bearer {key}"
-        self._urls: dict[tuple[str, str], yarl.URL] = {}
+        self._base = urllib.parse.urlsplit(settings.url.rstrip("/"))
+        self._targets: dict[tuple[str, str], str] = {}
 
-    def _url(self, model: str, operation: str) -> yarl.URL:
-        """Built once per model and operation: parsing a URL per call is measurable."""
-        url = self._urls.get((model, operation))
-        if url is None:
-            base = self.settings.url.rstrip("/")
+    def _target(self, model: str, operation: str) -> str:
+        """The request's path and query, built once per model and operation."""
+        target = self._targets.get((model, operation))
+        if target is None:
+            path = self._base.path
             if self.settings.kind == "azure":
-                if not base.endswith("/openai"):
-                    base += "/openai"
-                url = yarl.URL(f"{base}/deployments/{model}/{operation}").with_query(
-                    {"api-version": self.settings.api_version}
-                )
+                if not path.endswith("/openai"):
+                    path += "/openai"
+                query = urllib.parse.urlencode({"api-version": self.settings.api_version})
+                target = f"{path}/deployments/{urllib.parse.quote(model, safe='')}/{operation}?{query}"
             else:
-                url = yarl.URL(f"{base}/{operation}")
-            self._urls[(model, operation)] = url
-        return url
+                target = f"{path}/{operation}"
+            self._targets[(model, operation)] = target
+        return target
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.settings.max_connections, keepalive_timeout=60
-                ),
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds, connect=10),
-                json_serialize=lambda value: orjson.dumps(value).decode(),
+    def pool(self) -> http.ConnectionPool:
+        # Made on first use, inside the event loop that serves.
+        if self._pool is None:
+            self._pool = http.ConnectionPool(
+                self.settings.url,
+                self._headers,
+                max_connections=self.settings.max_connections,
+                timeout_seconds=self.settings.timeout_seconds,
             )
-        return self._session
+        return self._pool
 
     async def post(self, model: str, operation: str, body: dict[str, Any]) -> Any:
         try:
-            async with self.session.post(
-                self._url(model, operation), data=orjson.dumps(body), headers=self._headers
-            ) as response:
+            async with await self.pool.post(self._target(model, operation), orjson.dumps(body)) as response:
                 payload = await response.read()
                 if response.status >= 400:
                     raise UpstreamError(response.status, _json_or_text(payload))
-                return orjson.loads(payload)
-        except aiohttp.ClientError as exc:
+        except http.HTTPError as exc:
             raise self._unreachable(exc) from None
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise self._unreachable(http.HTTPError("its response was not JSON")) from None
 
     async def stream(self, model: str, operation: str, body: dict[str, Any]) -> AsyncIterator[Any]:
         try:
-            async with self.session.post(
-                self._url(model, operation), data=orjson.dumps(body), headers=self._headers
-            ) as response:
+            async with await self.pool.post(self._target(model, operation), orjson.dumps(body)) as response:
                 if response.status >= 400:
                     raise UpstreamError(response.status, _json_or_text(await response.read()))
-                async for line in response.content:
+                async for line in _lines(response.chunks()):
                     if not line.startswith(b"data:"):
                         continue
                     data = line[5:].strip()
@@ -96,18 +98,32 @@ class Upstream:
                     if isinstance(chunk, dict) and "error" in chunk:
                         raise UpstreamError(502, chunk)
                     yield chunk
-        except aiohttp.ClientError as exc:
+        except http.HTTPError as exc:
             raise self._unreachable(exc) from None
 
-    def _unreachable(self, exc: Exception) -> BackendUnavailable:
+    def _unreachable(self, exc: http.HTTPError) -> BackendUnavailable:
+        # The operator's log gets the address; the caller only the upstream's name.
+        log.warning("upstream %r at %s: %s", self.name, self.settings.url, exc)
         return BackendUnavailable(
-            f"upstream {self.name!r} at {self.settings.url} could not be reached "
-            f"({type(exc).__name__}); check that it is running and that the URL is right"
+            f"upstream {self.name!r} could not be reached or broke off ({exc}). If this persists, "
+            "ask the operator to check that it is running and that its URL in the configuration "
+            "is right; the server's log has the details."
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Server-sent events' lines, however the body was cut into chunks."""
+    pending = b""
+    async for chunk in chunks:
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line
+    if pending:
+        yield pending
 
 
 def _json_or_text(payload: bytes) -> dict[str, Any]:
