@@ -5,8 +5,8 @@ canned completion of tests/mock_upstream.py, so that the mock costs as little CP
 to what is measured. Five legs, all against that one mock:
 
 - mock direct: the mock called straight, the floor every other leg is compared with;
-- bare passthrough: bench/passthrough.py, Stockade's stack with one header check and nothing
-  else, the reference Stockade's goal is set against (issue 12);
+- bare passthrough: bench/passthrough.py, Starlette, uvicorn, aiohttp and orjson with one header
+  check and nothing else, the reference Stockade's goal is set against (issue 12);
 - Stockade with an API key, and with a bearer token from its own token service, one worker
   process; auth, rate limiting (limits set far above what is sent), usage records and the access
   log stay on, as in production (the passthrough logs nothing).

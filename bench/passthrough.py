@@ -1,10 +1,11 @@
-"""A bare passthrough: the least a Python gateway on Stockade's stack can do, for bench/gateway.py.
+"""A bare passthrough: the least a Python gateway on a common stack can do, for bench/gateway.py.
 
-The same stack as Stockade (Starlette, uvicorn with uvloop and httptools, aiohttp, orjson) and the
-same route, but only one check: the `api-key` header must equal KEY, else 401. The body goes on as
-received, never parsed, to UPSTREAM_URL/chat/completions (UPSTREAM_URL as in Stockade's
-`[upstreams]` configuration, e.g. http://127.0.0.1:8001/v1) on one pooled keep-alive session, and
-the upstream's body and status come back as JSON. One process, no access log.
+The stack issue 12 names for it (Starlette, uvicorn with uvloop and httptools, aiohttp, orjson;
+Stockade has its own upstream client since) and Stockade's route, but only one check: the
+`api-key` header must equal KEY, else 401. The body goes on as received, never parsed, to
+UPSTREAM_URL/chat/completions (UPSTREAM_URL as in Stockade's `[upstreams]` configuration, e.g.
+http://127.0.0.1:8001/v1) on one pooled keep-alive session, and the upstream's body and status
+come back as JSON. One process, no access log.
 
     python bench/passthrough.py PORT UPSTREAM_URL KEY
 """

@@ -22,9 +22,11 @@ from stockade.api.responses import (
     http_error_response,
     json_response,
     rate_limit_headers,
+    send_json,
 )
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
+from stockade.core.inference import Answer
 from stockade.errors import InvalidRequest, ResourceNotFound, ServiceError
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest, parse
 
@@ -109,15 +111,20 @@ class InferenceRoutes:
         self, operation: str, deployment: str | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
         if scope["method"] != "POST":
-            response = http_error_response(405, "Method Not Allowed", {"Allow": "POST"})
+            await http_error_response(405, "Method Not Allowed", {"Allow": "POST"})(scope, receive, send)
+            return
+        try:
+            answer = await self._call(operation, deployment, Request(scope, receive))
+        except ServiceError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        headers = rate_limit_headers(answer.remaining)
+        if isinstance(answer.content, dict):
+            await send_json(send, answer.content, headers)
         else:
-            try:
-                response = await self._call(operation, deployment, Request(scope, receive))
-            except ServiceError as error:
-                response = error_response(error)
-        await response(scope, receive, send)
+            await event_stream(answer.content, headers)(scope, receive, send)
 
-    async def _call(self, operation: str, path_deployment: str | None, request: Request) -> Response:
+    async def _call(self, operation: str, path_deployment: str | None, request: Request) -> Answer:
         call = request.scope["state"]["call"]
         call.operation = operation
         classic = path_deployment is not None
@@ -141,13 +148,8 @@ class InferenceRoutes:
         if not principal.allows(Permission.INFERENCE, deployment.name):
             raise denied(principal)
         if body_type is EmbeddingRequest:
-            answer = await self.resource.inference.embed(deployment, body, call, principal)
-        else:
-            answer = await self.resource.inference.generate(deployment, body, call, principal)
-        headers = rate_limit_headers(answer.remaining)
-        if isinstance(answer.content, dict):
-            return json_response(answer.content, headers=headers)
-        return event_stream(answer.content, headers)
+            return await self.resource.inference.embed(deployment, body, call, principal)
+        return await self.resource.inference.generate(deployment, body, call, principal)
 
 
 def _azure_model(spec: ModelSpec) -> dict[str, Any]:
