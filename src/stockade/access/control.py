@@ -60,6 +60,7 @@ from stockade.store import (
     SigningKey,
     Store,
 )
+from stockade.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,6 @@ class Access:
     def issue_token(self, source: IPAddress | None, issue: Callable[[], IssuedToken]) -> IssuedToken:
         """Run a token request of the token service, counting a wrong identity header or client
         secret (its 401 and 403 answers) as a failed attempt of ``source``."""
-        self.check_attempts(source)
         try:
             return issue()
         except ServiceError as error:
@@ -188,23 +188,31 @@ class Access:
                 self.failed(source)
             raise
 
-    def check_attempts(self, source: IPAddress | None) -> None:
-        """429 for a source that failed to authenticate too often; before any secret is checked."""
-        wait = self.failures.retry_after(_attempt_source(source))
-        if wait is not None:
-            raise TooManyRequests(
-                "Too many failed authentication attempts from this address. Check the key or "
-                "token being sent, then retry after the time given.",
-                retry_after_ms=int(wait * 1000) + 1,
-            )
-
     def failed(self, source: IPAddress | None) -> None:
-        self.failures.record(_attempt_source(source))
+        """Count a wrong secret from ``source``. Past the source's limit, raise the 429 its
+        sender must wait out instead of the 401. Right secrets are never refused for what their
+        address did: the check happens only once a secret has been found wrong."""
+        key = _attempt_source(source)
+        wait = self.failures.retry_after(key)
+        self.failures.record(key)
+        if wait is None:
+            metrics.AUTHENTICATION_FAILURES.labels("unauthorized").inc()
+            if self.failures.retry_after(key) is not None:  # logged once a lockout, not a guess
+                log.warning(
+                    "%s sent %d wrong secrets within %g s; its further wrong secrets get 429",
+                    source or "an unknown address", self.failures.limit, self.failures.window,
+                )
+            return
+        metrics.AUTHENTICATION_FAILURES.labels("refused").inc()
+        raise TooManyRequests(
+            "Too many failed authentication attempts from this address. Check the key or "
+            "token being sent, then retry after the time given.",
+            retry_after_ms=int(wait * 1000) + 1,
+        )
 
     async def authenticate(
         self, api_key: str | None, bearer: str | None, source: IPAddress | None
     ) -> Principal:
-        self.check_attempts(source)
         if api_key is not None:
             return self._key(api_key, source)
         if bearer is None:

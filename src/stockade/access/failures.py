@@ -1,8 +1,10 @@
-"""Failed authentications per source address, so that secrets cannot be guessed at speed.
+"""Failed authentications per source address, so that wrong secrets cost their sender time.
 
-A source that fails ``limit`` times within ``window_seconds`` is refused (429) until its oldest
-failure in the window ages out, whatever it presents: answering a correct guess differently from
-a wrong one would let the guessing go on. Counts are kept in each replica's memory.
+A source that fails ``limit`` times within ``window_seconds`` gets 429 for each further wrong
+secret until its oldest failure in the window ages out. A right secret is served whatever its
+source did (``Access.failed``): behind a NAT or a proxy many users share an address, and with
+128-bit random secrets a guesser gains nothing by being answered. Counts are kept in each
+process's memory.
 """
 
 from __future__ import annotations

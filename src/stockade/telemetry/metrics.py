@@ -32,6 +32,14 @@ def rate_limit_decision(deployment: str, decision: str) -> Counter:
     return RATE_LIMIT_DECISIONS.labels(deployment, decision)
 
 
+AUTHENTICATION_FAILURES = Counter(
+    "stockade_authentication_failures",
+    "Wrong secrets presented (keys, tokens, client secrets, identity headers), by outcome: "
+    "unauthorized (401), or refused (429: the source is over auth.failed_attempts_per_minute)",
+    ["outcome"],
+)
+
+
 class _LimiterState:
     """Where rate-limit counters live, as a Prometheus state set: local (no redis_url), redis
     (shared by replicas), or fallback (Redis unreachable: this replica enforces its share of each
