@@ -1,4 +1,5 @@
-"""A small JSON server on loopback, for the parties Stockade calls out to (JWKS, webhooks)."""
+"""A small HTTP server on loopback, for the parties Stockade calls out to (JWKS, webhooks, upstreams
+that misbehave)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,31 @@ from typing import Any
 
 # (method, path, request body or None) → the JSON answer
 Answer = Callable[[str, str, Any], Any]
+# (method, path, request body or None) → status, headers and body bytes
+Reply = Callable[[str, str, Any], tuple[int, dict[str, str], bytes]]
+
+
+def serve_json(answer: Answer, port: int = 0) -> contextlib.AbstractContextManager[int]:
+    """Serve ``answer`` for GET and POST; yields the port."""
+
+    def reply(method: str, path: str, request: Any) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"content-type": "application/json"}, json.dumps(answer(method, path, request)).encode()
+
+    return serve(reply, port)
 
 
 @contextlib.contextmanager
-def serve_json(answer: Answer, port: int = 0) -> Iterator[int]:
-    """Serve ``answer`` for GET and POST; yields the port."""
+def serve(reply: Reply, port: int = 0) -> Iterator[int]:
+    """Serve ``reply`` for GET and POST (request bodies are JSON); yields the port."""
 
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, method: str) -> None:
             length = int(self.headers.get("content-length") or 0)
             request = json.loads(self.rfile.read(length)) if length else None
-            body = json.dumps(answer(method, self.path, request)).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
+            status, headers, body = reply(method, self.path, request)
+            self.send_response(status)
+            for name, value in {"content-length": str(len(body)), **headers}.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

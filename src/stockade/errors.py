@@ -174,14 +174,21 @@ class BackendUnavailable(ServiceError):
     code = "ServiceUnavailable"
 
 
+class BadGateway(ServiceError):
+    """An upstream failed or answered something that is not a completion."""
+
+    status = 502
+    code = "BadGateway"
+
+
 class UpstreamError(ServiceError):
-    """An upstream answered with an error; its status and body pass through unchanged."""
+    """An upstream refused a request as the client's mistake: its status, and its error's code,
+    message, param and type, re-built (nothing else of the upstream's body is relayed)."""
 
-    def __init__(self, status: int, payload: dict[str, Any]) -> None:
-        error = payload.get("error", payload) if isinstance(payload, dict) else {}
-        super().__init__(str(error.get("message", "upstream error")))
+    def __init__(
+        self, status: int, message: str, *, code: str | None, param: str | None, type: str | None
+    ) -> None:
+        super().__init__(message, code=code, param=param)
         self.status = status
-        self.payload = payload
-
-    def body(self) -> dict[str, Any]:
-        return self.payload
+        self.code = code
+        self.type = type

@@ -36,6 +36,8 @@ KEEPALIVE_SECONDS = 60.0
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a whole body; embeddings of a large batch run to tens of MB
 # A streamed body buffered past this pauses reading from the server until the consumer catches up.
 STREAM_BUFFER_BYTES = 256 * 1024
+# The response headers kept for the caller; the rest only frame the body.
+KEPT_HEADERS = frozenset({b"content-type", b"retry-after", b"retry-after-ms"})
 
 
 class HTTPError(Exception):
@@ -64,6 +66,7 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0  # set when the headers are in
+        self.headers: dict[str, str] = {}  # those of KEPT_HEADERS the response has
         self.framed = False  # the body's end is known from its length or chunking, not from EOF
         self.complete = False
         self.keep_alive = False
@@ -156,6 +159,8 @@ class _Connection(asyncio.Protocol):
         name = name.lower()
         if name == b"content-length" or (name == b"transfer-encoding" and b"chunked" in value.lower()):
             self.framed = True
+        elif name in KEPT_HEADERS:
+            self.headers[name.decode("latin-1")] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
@@ -184,6 +189,7 @@ class Response:
         self._connection = connection
         self._deadline = deadline
         self.status = connection.status
+        self.headers = connection.headers  # lower-case names, of KEPT_HEADERS only
 
     async def read(self, limit: int = MAX_BODY_BYTES) -> bytes:
         parts: list[bytes] = []

@@ -11,20 +11,23 @@ import logging
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
+import pydantic
 
 from stockade import __version__
 from stockade.backends import http
+from stockade.backends import upstream_replies as replies
 from stockade.backends.base import Delta, Embeddings, Events, Prepared, Usage
 from stockade.config import UpstreamSettings
-from stockade.errors import BackendUnavailable, UpstreamError
+from stockade.errors import BackendUnavailable, BadGateway
 from stockade.quotas.estimate import approximate_prompt_tokens
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 
 log = logging.getLogger(__name__)
+R = TypeVar("R", bound=pydantic.BaseModel)
 
 
 class Upstream:
@@ -70,36 +73,55 @@ class Upstream:
             )
         return self._pool
 
-    async def post(self, model: str, operation: str, body: dict[str, Any]) -> Any:
+    async def post(self, model: str, operation: str, body: dict[str, Any], reply: type[R]) -> R:
+        """The upstream's reply, validated as ``reply``."""
         try:
             async with await self.pool.post(self._target(model, operation), orjson.dumps(body)) as response:
                 payload = await response.read()
                 if response.status >= 400:
-                    raise UpstreamError(response.status, _json_or_text(payload))
+                    raise replies.refusal(self.name, response.status, response.headers, payload)
         except http.HTTPError as exc:
             raise self._unreachable(exc) from None
         try:
-            return orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise self._unreachable(http.HTTPError("its response was not JSON")) from None
+            return reply.model_validate_json(payload)
+        except pydantic.ValidationError as invalid:
+            raise replies.malformed(self.name, f"{operation} reply: {_first(invalid)}") from None
 
-    async def stream(self, model: str, operation: str, body: dict[str, Any]) -> AsyncIterator[Any]:
+    async def stream(self, model: str, operation: str, body: dict[str, Any]) -> AsyncIterator[replies.Chunk]:
+        """The chunks of a streamed reply, validated; an error event or a reply with no events
+        at all is an error."""
+        events = 0
         try:
             async with await self.pool.post(self._target(model, operation), orjson.dumps(body)) as response:
                 if response.status >= 400:
-                    raise UpstreamError(response.status, _json_or_text(await response.read()))
+                    raise replies.refusal(self.name, response.status, response.headers, await response.read())
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    raise replies.malformed(self.name, f"{operation} stream: not text/event-stream")
                 async for line in _lines(response.chunks()):
                     if not line.startswith(b"data:"):
                         continue
                     data = line[5:].strip()
                     if data == b"[DONE]":
                         return
-                    chunk = orjson.loads(data)
-                    if isinstance(chunk, dict) and "error" in chunk:
-                        raise UpstreamError(502, chunk)
-                    yield chunk
+                    events += 1
+                    yield self._chunk(operation, data)
         except http.HTTPError as exc:
             raise self._unreachable(exc) from None
+        if not events:
+            raise replies.malformed(self.name, f"{operation} stream: no events")
+
+    def _chunk(self, operation: str, data: bytes) -> replies.Chunk:
+        try:
+            chunk = replies.Chunk.model_validate_json(data)
+        except pydantic.ValidationError as invalid:
+            raise replies.malformed(self.name, f"{operation} stream: {_first(invalid)}") from None
+        if chunk.error is not None:
+            log.warning("upstream %r sent an error event mid-stream", self.name)
+            raise BadGateway(
+                f"upstream {self.name!r} failed while streaming its answer. Retry; if it "
+                "persists, the server's log has the details for the operator."
+            )
+        return chunk
 
     def _unreachable(self, exc: http.HTTPError) -> BackendUnavailable:
         # The operator's log gets the address; the caller only the upstream's name.
@@ -126,14 +148,10 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield pending
 
 
-def _json_or_text(payload: bytes) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(payload)
-        if isinstance(parsed, dict):
-            return parsed
-    except orjson.JSONDecodeError:
-        pass
-    return {"error": {"code": "upstream_error", "message": payload.decode(errors="replace")}}
+def _first(invalid: pydantic.ValidationError) -> str:
+    """The first problem, for the server's log: where it is, never the value found there."""
+    error = invalid.errors(include_url=False, include_input=False)[0]
+    return f"{'.'.join(str(part) for part in error['loc']) or 'the body'}: {error['msg']}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,54 +194,59 @@ class UpstreamModel:
         return self._whole(forward.operation, forward.body)
 
     async def _whole(self, operation: str, body: dict[str, Any]) -> Events:
-        payload = await self.upstream.post(self.model, operation, body)
-        for choice in payload.get("choices", []):
-            message = choice.get("message")
+        reply = await self.upstream.post(self.model, operation, body, replies.Completion)
+        for choice in reply.choices:
+            message = choice.message
             yield Delta(
-                choice.get("index", 0),
-                text=message.get("content") if message is not None else choice.get("text"),
-                tool_calls=message.get("tool_calls") if message is not None else None,
-                finish_reason=choice.get("finish_reason") or "stop",
-                logprobs=choice.get("logprobs"),
+                choice.index,
+                text=message.content if message is not None else choice.text,
+                tool_calls=message.tool_calls if message is not None else None,
+                finish_reason=choice.finish_reason or "stop",
+                logprobs=choice.logprobs,
             )
-        yield _usage(payload.get("usage") or {}, payload.get("model"))
+        yield _usage(reply.usage, reply.model)
 
     async def _stream(self, operation: str, body: dict[str, Any]) -> Events:
         body = {**body, "stream_options": {"include_usage": True}}  # needed to meter the call
         usage = Usage(0, 0)
         async for chunk in self.upstream.stream(self.model, operation, body):
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                text = delta.get("content") if "delta" in choice else choice.get("text")
-                if text or delta.get("tool_calls") or choice.get("finish_reason"):
+            for choice in chunk.choices:
+                delta = choice.delta
+                text = delta.content if delta is not None else choice.text
+                tool_calls = delta.tool_calls if delta is not None else None
+                if text or tool_calls or choice.finish_reason:
                     yield Delta(
-                        choice.get("index", 0),
+                        choice.index,
                         text=text or None,
-                        tool_calls=delta.get("tool_calls"),
-                        finish_reason=choice.get("finish_reason"),
+                        tool_calls=tool_calls,
+                        finish_reason=choice.finish_reason,
                     )
-            if chunk.get("usage"):
-                usage = _usage(chunk["usage"], chunk.get("model"))
+            if chunk.usage is not None:
+                usage = _usage(chunk.usage, chunk.model)
         yield usage
 
     async def embed(self, prepared: Prepared) -> Embeddings:
         forward: Forward = prepared.job
         body = {**forward.body, "encoding_format": "base64"}
-        payload = await self.upstream.post(self.model, forward.operation, body)
-        rows = sorted(payload["data"], key=lambda item: item["index"])
-        vectors = np.stack(
-            [
-                np.frombuffer(base64.b64decode(row["embedding"]), dtype="<f4")
-                if isinstance(row["embedding"], str)
-                else np.asarray(row["embedding"], dtype="float32")
-                for row in rows
-            ]
-        )
-        return Embeddings(vectors=vectors, prompt_tokens=payload.get("usage", {}).get("prompt_tokens", 0))
+        reply = await self.upstream.post(self.model, forward.operation, body, replies.Embeddings)
+        rows = sorted(reply.data, key=lambda item: item.index)
+        try:
+            vectors = np.stack([_vector(row.embedding) for row in rows])
+        except ValueError:  # ragged rows, or base64 that is not whole float32s
+            raise replies.malformed(self.upstream.name, "embeddings reply: vectors of different sizes") from None
+        return Embeddings(vectors=vectors, prompt_tokens=reply.usage.prompt_tokens if reply.usage else 0)
 
     async def close(self) -> None:
         """The pool belongs to the upstream, which the registry closes."""
 
 
-def _usage(raw: dict[str, Any], model: str | None) -> Usage:
-    return Usage(raw.get("prompt_tokens", 0), raw.get("completion_tokens", 0), model=model)
+def _usage(counts: replies.Counts | None, model: str | None) -> Usage:
+    if counts is None:
+        return Usage(0, 0, model=model)
+    return Usage(counts.prompt_tokens, counts.completion_tokens, model=model)
+
+
+def _vector(embedding: str | list[float]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    if isinstance(embedding, str):
+        return np.frombuffer(base64.b64decode(embedding), dtype="<f4")
+    return np.asarray(embedding, dtype="float32")
