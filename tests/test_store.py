@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +254,15 @@ def test_a_conversations_trace_and_messages_read_as_of_the_turn_its_row_was_read
     assert [event.turn for event in store.trace("c1", read.turn)] == [1]
     assert store.conversation_messages("c1", read.turn) == [("customer", "first")]
     assert [event.turn for event in store.trace("c1", read.turn + 1)] == [1, 2]
+
+
+def test_the_embedded_store_and_its_directory_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    os.umask(0o022)  # the usual umask, under which files are world-readable by default
+    data_dir = tmp_path / "fresh" / "data"
+    store = Store(f"sqlite:///{data_dir}/stockade.db")
+    store.migrate()
+    store.insert_deployment(deployment(), QUOTA)
+    store.close()
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    written = [path for path in data_dir.iterdir() if path.name.startswith("stockade.db")]
+    assert written and {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o600}

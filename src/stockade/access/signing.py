@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from stockade.private import private_directory
 from stockade.store import SigningKey
 
 ALGORITHM = "RS256"
@@ -50,7 +51,7 @@ def passphrase(configured: str | None, data_dir: Path) -> bytes:
         return configured.encode("utf-8")
     path = data_dir / "secret.key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(data_dir)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process on this data directory made it just now

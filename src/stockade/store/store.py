@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from stockade.private import private_file
 from stockade.store.records import (
     ApiKey,
     AuditEvent,
@@ -84,7 +85,8 @@ class Store:
         if url.startswith("sqlite"):
             database = sa.engine.make_url(url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # SQLite gives its -wal and -shm files the database file's own mode.
+                private_file(Path(database))
             self.engine = sa.create_engine(url)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:

@@ -1,0 +1,25 @@
+"""Files only the service's own user may read: what Stockade creates in its data directory
+(the store, the secret key, the TLS key) is created owner-only, whatever the umask."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def private_directory(path: Path) -> Path:
+    """``path`` as a directory, created mode 0700 if missing (its parents as the umask says)."""
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process made it just now
+            path.mkdir(mode=0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path``, created empty and mode 0600 if missing; an existing file is left as it is."""
+    private_directory(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
