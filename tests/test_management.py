@@ -172,6 +172,38 @@ def test_failed_calls_are_recorded_too(fake: App) -> None:
     assert recorded["status"] == 401 and recorded["key_id"] is None
 
 
+def application_key(app: App, role: str = "openai-user") -> dict:
+    return app.cli_json("keys", "create", "--name", f"usage-{uuid.uuid4().hex[:6]}", "--role", role)  # type: ignore[return-value]
+
+
+def test_an_openai_user_key_sees_its_own_usage_only(fake: App) -> None:
+    mine, theirs = application_key(fake), application_key(fake)
+    hello(fake.azure(mine["key"]))
+    hello(fake.azure(theirs["key"]))
+    fake.flush_usage()
+    with fake.http(mine["key"]) as http:
+        response = http.get("/management/usage", params={"limit": 200})
+    assert response.status_code == 200
+    assert {r["key_id"] for r in response.json()["data"]} == {mine["id"]}
+
+
+def test_a_contributor_sees_everyones_usage(fake: App) -> None:
+    user, contributor = application_key(fake), application_key(fake, "contributor")
+    hello(fake.azure(user["key"]))
+    fake.flush_usage()
+    with fake.http(contributor["key"]) as http:
+        response = http.get("/management/usage", params={"limit": 200})
+    assert user["id"] in {r["key_id"] for r in response.json()["data"]}
+
+
+def test_an_openai_user_key_cannot_read_the_metrics(fake: App) -> None:
+    with fake.http(application_key(fake)["key"]) as http:
+        response = http.get("/metrics")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "PermissionDenied"
+    with fake.http() as http:
+        assert http.get("/metrics").status_code == 200
+
+
 # -- against a running server ------------------------------------------------------------------
 
 

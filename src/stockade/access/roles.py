@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 class Permission(enum.Flag):
     INFERENCE = enum.auto()  # chat, completions, embeddings
-    READ = enum.auto()  # view models, deployments and usage
+    READ = enum.auto()  # view models, deployments and quotas, and one's own usage
+    USAGE = enum.auto()  # view every caller's usage, and the metrics
     DEPLOYMENTS = enum.auto()  # create, update and delete deployments
     KEYS = enum.auto()  # list, create, regenerate and revoke keys, and set their limits
     QUOTAS = enum.auto()  # set models' quotas
@@ -24,8 +25,11 @@ CONTRIBUTOR = "Cognitive Services Contributor"
 ROLE_PERMISSIONS: dict[str, Permission] = {
     # key1/key2: whoever holds a resource key may do everything, as on Azure.
     ADMIN: ~Permission(0),
+    # An application key sees its own usage, not its neighbours' (who calls what, and how much).
     OPENAI_USER: Permission.INFERENCE | Permission.READ,
-    OPENAI_CONTRIBUTOR: Permission.INFERENCE | Permission.READ | Permission.DEPLOYMENTS,
+    OPENAI_CONTRIBUTOR: (
+        Permission.INFERENCE | Permission.READ | Permission.USAGE | Permission.DEPLOYMENTS
+    ),
     # Azure's Cognitive Services Contributor manages the resource but may not call models.
     CONTRIBUTOR: ~Permission.INFERENCE,
 }

@@ -49,7 +49,7 @@ async def health(_: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    await authorize(request, Permission.READ)
+    await authorize(request, Permission.USAGE)  # every caller's figures, as usage is
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 

@@ -207,10 +207,14 @@ async def set_quota(request: Request) -> Response:
 
 
 async def list_usage(request: Request) -> Response:
-    await authorize(request, Permission.READ)
+    principal = await authorize(request, Permission.READ)
+    # Without the usage permission, a caller sees the records of its own calls only.
+    caller = None if principal.allows(Permission.USAGE) else principal.id
     resource = resource_of(request)
     await resource.usage.flush()
-    records = await resource.recent_usage(list_limit(request), request.query_params.get("deployment"))
+    records = await resource.recent_usage(
+        list_limit(request), request.query_params.get("deployment"), caller
+    )
     return json_response({"data": [dataclasses.asdict(r) for r in records]})
 
 

@@ -305,8 +305,11 @@ class Resource:
             ) from None
         await self.refresh()
 
-    async def recent_usage(self, limit: int, deployment: str | None = None) -> list[UsageRecord]:
-        return list(await asyncio.to_thread(self.store.recent_usage, limit, deployment))
+    async def recent_usage(
+        self, limit: int, deployment: str | None = None, key_id: str | None = None
+    ) -> list[UsageRecord]:
+        """The newest records, of one deployment's calls or one caller's if given."""
+        return list(await asyncio.to_thread(self.store.recent_usage, limit, deployment, key_id))
 
     # -- keys -----------------------------------------------------------------------------------
 

@@ -500,10 +500,14 @@ class Store:
                 for name, used, calls in connection.execute(query)
             }
 
-    def recent_usage(self, limit: int = 50, deployment: str | None = None) -> Sequence[UsageRecord]:
+    def recent_usage(
+        self, limit: int = 50, deployment: str | None = None, key_id: str | None = None
+    ) -> Sequence[UsageRecord]:
         query = sa.select(*[c for c in usage_records.c if c.name != "id"])
         if deployment:
             query = query.where(usage_records.c.deployment == deployment)
+        if key_id is not None:
+            query = query.where(usage_records.c.key_id == key_id)
         query = query.order_by(usage_records.c.id.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [UsageRecord(**row._mapping) for row in connection.execute(query)]
