@@ -31,6 +31,7 @@ from stockade.store import (
     UsageRecord,
 )
 from stockade.telemetry import AccessLog, UsageRecorder
+from stockade.telemetry.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +128,15 @@ class Resource:
             self._revision = revision
 
     async def _refresh_forever(self) -> None:
+        outage = Outage(log, "re-reading deployments and keys (the last copy is served meanwhile)")
         while True:
             await asyncio.sleep(self.settings.refresh_seconds)
             try:
                 await self.refresh()
             except Exception:
-                log.exception("re-reading deployments and keys failed; serving the last copy")
+                outage.failed()
+            else:
+                outage.succeeded()
 
     async def warm_up(self) -> None:
         """Start the models of existing deployments, so the first request does not wait."""

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from stockade.store import Store, UsageRecord
+from stockade.telemetry.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,17 @@ class UsageRecorder:
         self._flush_seconds = flush_seconds
         self._pending: list[UsageRecord] = []
         self._task: asyncio.Task[None] | None = None
+        self._outage = Outage(log, "writing usage records")
+        self._dropped = 0  # during the current outage
 
     def add(self, record: UsageRecord) -> None:
         self._pending.append(record)
         if len(self._pending) > MAX_PENDING:
-            dropped = len(self._pending) - MAX_PENDING
-            del self._pending[:dropped]
-            log.error("usage store unavailable: dropped %d oldest usage records", dropped)
+            if not self._dropped:
+                log.error("usage store unavailable: dropping the oldest of %d waiting usage records",
+                          MAX_PENDING)
+            self._dropped += len(self._pending) - MAX_PENDING
+            del self._pending[:-MAX_PENDING]
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -75,8 +80,11 @@ class UsageRecorder:
         try:
             await asyncio.to_thread(self._store.insert_usage, batch)
         except Exception:
-            log.exception("writing %d usage records failed; will retry", len(batch))
+            self._outage.failed()
             self._pending[:0] = batch
+            return
+        self._outage.succeeded(f"; {self._dropped} records were dropped" if self._dropped else "")
+        self._dropped = 0
 
     async def stop(self) -> None:
         if self._task is not None:
