@@ -71,6 +71,22 @@ class LimitSettings(BaseModel):
         return value
 
 
+class ConnectionSettings(BaseModel):
+    """Limits every HTTP connection meets before its request reaches the application, and so
+    before authentication (replica/http_protocol.py; docs/reliability.md, Connection limits)."""
+
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Largest request line and headers; larger: 431, and closed"
+    )
+    header_timeout_seconds: float = Field(10.0, gt=0, description="To send a whole request head; then 408")
+    # Between two reads, as nginx's client_body_timeout: a body shorter than its Content-Length stalls.
+    body_timeout_seconds: float = Field(30.0, gt=0, description="Longest pause in a request body; then 408")
+    keep_alive_seconds: float = Field(5.0, gt=0, description="An idle keep-alive connection's life")
+    max_connections: int = Field(
+        1000, ge=1, description="Connections (or requests in progress) per HTTP worker; past it 503"
+    )
+
+
 COGNITIVE_SERVICES = "https://cognitiveservices.azure.com"
 
 
@@ -178,6 +194,7 @@ class Settings(BaseSettings):
         "id (never bodies or query strings)",
     )
     local: LocalModelSettings = LocalModelSettings()
+    connections: ConnectionSettings = ConnectionSettings()
     limits: LimitSettings = LimitSettings()
     redis_url: str | None = Field(
         None, description="redis://host:6379/0 to share rate limits across replicas"

@@ -20,6 +20,7 @@ from stockade.config import Settings
 from stockade.core import Resource
 from stockade.core.resource import prepare_store
 from stockade.replica.client import HubClient, HubHost, HubLimiter
+from stockade.replica.http_protocol import protocol_class
 from stockade.replica.hub import HubThread
 
 KeysCreated = Callable[[dict[str, str]], None]
@@ -85,7 +86,11 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # uvicorn's httptools protocol with limits on every connection, before authentication.
+        "http": protocol_class(settings.connections),
+        "timeout_keep_alive": settings.connections.keep_alive_seconds,
+        # No route is a WebSocket; an upgraded connection would leave the limits above behind.
+        "ws": "none",
         "log_level": settings.log_level,
         "access_log": False,  # Stockade writes its own, in batches (telemetry/access.py)
         "timeout_graceful_shutdown": 10,
