@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/quotas.py
 	$(BIN)/python bench/routines.py
+	$(BIN)/python bench/fuzz.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -114,12 +114,12 @@ class FakeChatModel:
 
 def forced_call(request: ChatRequest) -> dict[str, Any] | None:
     """The function call a forced tool choice makes, with arguments that fit its schema."""
-    choice = request.tool_choice
-    if not request.tools or (choice != "required" and not isinstance(choice, dict)):
+    named = request.named_function
+    if not request.tools or (request.tool_choice != "required" and named is None):
         return None
     functions = [tool.function for tool in request.tools]
-    if isinstance(choice, dict):
-        functions = [f for f in functions if f.name == choice["function"]["name"]]
+    if named is not None:
+        functions = [f for f in functions if f.name == named]
     function = functions[0]
     properties = (function.parameters or {}).get("properties", {})
     return {"name": function.name, "arguments": json.dumps({k: example(v) for k, v in properties.items()})}

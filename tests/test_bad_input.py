@@ -5,15 +5,18 @@ context check) or real sockets (a client that hangs up)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, App, Server
+from conftest import API_VERSION, App, Server, in_process
+from stockade.api import inference
 
 CHAT = f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -73,6 +76,64 @@ def test_missing_messages_is_a_400(http: httpx.Client) -> None:
 def test_tool_choice_naming_an_absent_tool_is_a_400(http: httpx.Client) -> None:
     body = {"messages": HELLO, "tool_choice": {"type": "function", "function": {"name": "nope"}}}
     assert "nope" in error_of(http.post(CHAT, json=body), 400)["message"]
+
+
+def test_tool_choice_whose_function_is_not_an_object_is_a_400(http: httpx.Client) -> None:
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    body = {"messages": HELLO, "tools": tools, "tool_choice": {"type": "function", "function": "f"}}
+    assert error_of(http.post(CHAT, json=body), 400)["param"] == "tool_choice.function"
+
+
+def test_a_logit_bias_key_that_is_not_a_token_id_is_a_400(http: httpx.Client) -> None:
+    body = {"messages": HELLO, "logit_bias": {"hello": 5}}
+    assert error_of(http.post(CHAT, json=body), 400)["param"] == "logit_bias"
+
+
+def test_an_error_without_a_parameter_has_no_param_field(http: httpx.Client) -> None:
+    # The spec types param as a string: an error about no one parameter leaves it out.
+    error = error_of(http.post(CHAT, json=["messages"]), 400)
+    assert "param" not in error and error["type"] == "invalid_request_error"
+
+
+def test_an_unexpected_error_logs_no_request_text(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The kind of failure that used to leak: an exception whose message quotes the body.
+    def failing(_body_type: type, raw: bytes) -> None:
+        raise ValueError(f"cannot use {raw.decode()}")
+
+    monkeypatch.setattr(inference, "parse", failing)
+    with caplog.at_level(logging.ERROR):
+        response = http.post(CHAT, json={"messages": [{"role": "user", "content": "Canary-51d2"}]})
+    assert response.status_code == 500
+    assert "ValueError" in caplog.text and "Canary-51d2" not in caplog.text
+
+
+def upstream_app(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The app with one deployment on an upstream that is down (nothing reaches it)."""
+    config = tmp_path / "stockade.toml"
+    config.write_text('[upstreams.down]\nurl = "http://127.0.0.1:9/v1"\nmodels = ["ghost"]\n')
+    return in_process(tmp_path, [("ghost", "ghost", 100)], STOCKADE_CONFIG=str(config))
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"seed": 2**64}, "seed"),
+        ({"seed": -(2**63) - 1}, "seed"),
+        ({"max_tokens": 2**70}, "max_tokens"),
+        ({"some_future_field": {"x": [2**64]}}, "body"),
+    ],
+)
+def test_an_integer_beyond_64_bits_is_a_400_on_an_upstream_deployment(
+    tmp_path: Path, extra: dict, param: str
+) -> None:
+    # orjson, which writes the upstream's body, cannot write integers beyond 64 bits.
+    with upstream_app(tmp_path) as app, app.http() as http:
+        body = {"messages": HELLO, **extra}
+        error = error_of(http.post("/openai/deployments/ghost/chat/completions",
+                                   params={"api-version": API_VERSION}, json=body), 400)
+    assert error["param"] == param
 
 
 def test_body_over_the_size_limit_is_a_413(http: httpx.Client) -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import openai
 import pytest
 from openai import AzureOpenAI
 
 from conftest import streamed_tool_calls
+from stockade.backends.llamacpp import Prompter
+from stockade.errors import InvalidRequest
 
 HELLO = [{"role": "user", "content": "Tell me about the sea."}]
 
@@ -136,3 +139,29 @@ def test_streamed_tool_call_arrives_whole_in_one_delta(azure: AzureOpenAI) -> No
     calls, finish = streamed_tool_calls(stream)
     assert finish == "tool_calls"
     assert len(calls) == 1 and isinstance(json.loads(calls[0].function.arguments)["city"], str)
+
+
+class _Vocabulary:
+    """What Prompter.check_token_ids asks of llama.cpp: the vocabulary's size."""
+
+    def n_vocab(self) -> int:
+        return 100
+
+
+def test_a_token_id_beyond_the_vocabulary_is_refused_naming_the_parameter() -> None:
+    prompter = object.__new__(Prompter)  # no model: the check needs only the vocabulary's size
+    prompter.llm = _Vocabulary()
+    with pytest.raises(InvalidRequest) as caught:
+        prompter.check_token_ids([5, 100], "logit_bias")
+    assert caught.value.param == "logit_bias" and "0 to 99" in caught.value.message
+
+
+def test_a_logit_bias_beyond_the_vocabulary_is_a_400(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        azure.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=2, logit_bias={"2000000000": 5})
+    assert caught.value.param == "logit_bias"
+
+
+def test_a_seed_beyond_32_bits_is_used(azure: AzureOpenAI) -> None:
+    response = azure.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=2, seed=2**63 - 1)
+    assert response.choices[0].message.content

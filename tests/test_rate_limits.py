@@ -265,6 +265,23 @@ def test_invalid_quotas_and_limits_get_400_and_unknown_keys_404(admin: httpx.Cli
     assert unknown.status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "param"),
+    [
+        ("POST", "/management/keys", {"name": "big", "role": "openai-user", "tokens_per_minute": 10**30}, "tokens_per_minute"),
+        ("POST", "/management/keys", {"name": "big", "role": "openai-user", "requests_per_minute": 2**63}, "requests_per_minute"),
+        ("PUT", f"/management/quotas/{CHAT_MODEL}", {"capacity": 10**30}, "capacity"),
+        ("PUT", "/management/deployments/huge", {"model": CHAT_MODEL, "capacity": 10**30}, "capacity"),
+    ],
+)
+def test_limits_beyond_what_the_store_holds_are_a_400(
+    admin: httpx.Client, method: str, path: str, body: dict, param: str
+) -> None:
+    response = admin.request(method, path, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
 def test_the_metrics_name_the_limiter_in_use(tmp_path: Path) -> None:
     with in_process(tmp_path, ()) as app, app.http() as admin:
         metrics = admin.get("/metrics").text

@@ -33,6 +33,9 @@ def failure(body: object, body_type: type = ChatRequest) -> InvalidRequest:
         ),
         ({"messages": HELLO, "tools": [{"type": "function", "function": {"name": "bad name!"}}]}, "tools[0].function.name"),
         ({"messages": HELLO, "stream_options": {"include_usage": 1}}, "stream_options.include_usage"),
+        ({"messages": HELLO, "seed": 2**64}, "seed"),
+        ({"messages": HELLO, "logit_bias": {"x": 1}}, "logit_bias"),
+        ({"messages": HELLO, "tool_choice": {"type": "function", "function": "f"}}, "tool_choice.function"),
     ],
 )
 def test_invalid_field_is_named_in_param(body: dict, param: str) -> None:

@@ -21,6 +21,9 @@ PUBLIC = {
     "/{tenant}/discovery/v2.0/keys",
     # A page holds no data: its script fetches what it shows with the credential the user types.
     "/chat",
+    # The API's shape, as Azure's own OpenAPI documents are public: no data, nothing the source
+    # does not already say.
+    "/openapi.json",
 }
 # The pages' scripts and styles.
 STATIC_MOUNTS = {"/static"}

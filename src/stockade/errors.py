@@ -28,9 +28,11 @@ class ServiceError(Exception):
         self.param = param
 
     def body(self) -> dict[str, Any]:
+        # The spec types param and type as strings: they are left out rather than sent as null.
         error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.param is not None or self.type is not None:
+        if self.param is not None:
             error["param"] = self.param
+        if self.type is not None:
             error["type"] = self.type
         return {"error": error}
 

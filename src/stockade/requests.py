@@ -8,29 +8,76 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from stockade.errors import InvalidRequest
 
+# The OpenAI spec's integers are int64 (seed says so outright); orjson, which writes an upstream's
+# body, cannot write integers beyond 64 bits, and the store's columns are 64-bit too.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Count = Annotated[int, Field(ge=1, le=INT64_MAX)]
+# Tokenizers' ids are 32-bit (llama.cpp's llama_token is an int32_t).
+TOKEN_ID_MAX = 2**31 - 1
+TokenIds = list[Annotated[int, Field(ge=0, le=TOKEN_ID_MAX)]]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
-TokenIds = list[Annotated[int, Field(ge=0)]]
 
 
-class _Body(BaseModel):
+def _fits_64_bits(value: Any) -> Any:
+    """Free-form JSON (unknown fields, tool arguments, schemas) is forwarded as it came; any
+    integer in it must be one that can be written back out."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
+            raise ValueError(
+                f"the integer {item} is outside the 64-bit range ({INT64_MIN} to {INT64_MAX})"
+            )
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return value
+
+
+Json = Annotated[Any, AfterValidator(_fits_64_bits)]
+JsonObject = dict[str, Json]
+
+
+class _Open(BaseModel):
+    """A part of a request body: strict types, unknown fields kept (and checked as free JSON)."""
+
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
+    @model_validator(mode="after")
+    def _extra_fields_fit_64_bits(self) -> Any:
+        if self.__pydantic_extra__:
+            _fits_64_bits(self.__pydantic_extra__)
+        return self
+
+
+class _Body(_Open):
     # Routing key on /v1 routes; ignored on deployment routes, where LangChain sends null.
     model: str | None = None
     user: str | None = None
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-
+class _Message(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[JsonObject] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[JsonObject] | None = None
     tool_call_id: str | None = None
 
     @model_validator(mode="after")
@@ -60,34 +107,26 @@ class _Message(BaseModel):
         return "".join(parts)
 
 
-class _Function(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-
+class _Function(_Open):
     name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: JsonObject | None = None
     strict: bool | None = None
 
 
-class _Tool(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-
+class _Tool(_Open):
     type: Literal["function"]
     function: _Function
 
 
-class _JsonSchemaFormat(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-
+class _JsonSchemaFormat(_Open):
     name: str
     description: str | None = None
-    schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
+    schema_: Annotated[JsonObject | None, Field(alias="schema")] = None
     strict: bool | None = None
 
 
-class _ResponseFormat(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-
+class _ResponseFormat(_Open):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: _JsonSchemaFormat | None = None
 
@@ -98,10 +137,23 @@ class _ResponseFormat(BaseModel):
         return self
 
 
-class _StreamOptions(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-
+class _StreamOptions(_Open):
     include_usage: bool | None = None
+
+
+def _token_id(key: str) -> str:
+    if int(key) > TOKEN_ID_MAX:
+        raise ValueError(f"token id {key} is beyond the largest token id, {TOKEN_ID_MAX}")
+    return key
+
+
+class _FunctionName(_Open):
+    name: str
+
+
+class _NamedToolChoice(_Open):
+    type: Literal["function"]
+    function: _FunctionName
 
 
 class _Sampling(_Body):
@@ -111,11 +163,18 @@ class _Sampling(_Body):
     stream: bool | None = None
     stream_options: _StreamOptions | None = None
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Count | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
-    logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
-    seed: int | None = None
+    # Keys are token ids, written as JSON object keys are: decimal strings.
+    logit_bias: (
+        dict[
+            Annotated[str, Field(pattern=r"^[0-9]{1,10}$"), AfterValidator(_token_id)],
+            Annotated[int, Field(ge=-100, le=100)],
+        ]
+        | None
+    ) = None
+    seed: Int64 | None = None
 
     @property
     def choices(self) -> int:
@@ -133,22 +192,37 @@ class _Sampling(_Body):
 
 class ChatRequest(_Sampling):
     messages: Annotated[list[_Message], Field(min_length=1)]
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Count | None = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     response_format: _ResponseFormat | None = None
     tools: Annotated[list[_Tool], Field(max_length=128)] | None = None
-    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    # Told apart by the JSON type, so that an object's error names its field (tool_choice.function)
+    # rather than that it is not one of the strings.
+    tool_choice: (
+        Annotated[
+            Annotated[Literal["none", "auto", "required"], Tag("_mode")]
+            | Annotated[_NamedToolChoice, Tag("_named")],
+            Discriminator(lambda value: "_named" if isinstance(value, dict | BaseModel) else "_mode"),
+        ]
+        | None
+    ) = None
     parallel_tool_calls: bool | None = None
 
     @property
     def completion_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
+    @property
+    def named_function(self) -> str | None:
+        """The function tool_choice names, if it names one."""
+        if isinstance(self.tool_choice, _NamedToolChoice):
+            return self.tool_choice.function.name
+        return None
+
     @model_validator(mode="after")
     def _tool_choice_names_a_tool(self) -> ChatRequest:
-        if isinstance(self.tool_choice, dict):
-            name = (self.tool_choice.get("function") or {}).get("name")
+        if (name := self.named_function) is not None:
             if not any(tool.function.name == name for tool in self.tools or ()):
                 raise ValueError(f"tool_choice names function {name!r}, which is not in tools")
         elif self.tool_choice in ("auto", "required") and not self.tools:
@@ -176,7 +250,7 @@ class EmbeddingRequest(_Body):
         | Annotated[list[Annotated[TokenIds, Field(min_length=1)]], Field(min_length=1, max_length=2048)]
     )
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: Annotated[int, Field(ge=1)] | None = None
+    dimensions: Count | None = None
     input_type: str | None = None
 
     def inputs(self) -> list[str] | list[list[int]]:
@@ -205,7 +279,7 @@ def _as_invalid_request(exc: ValidationError) -> InvalidRequest:
             "check it for syntax errors.",
             code="invalid_json",
         )
-    if first["type"] == "model_type":
+    if first["type"] == "model_type" and not first["loc"]:
         return InvalidRequest("The request body must be a JSON object.", code="invalid_type")
     param = _param_name(first["loc"])
     if first["type"] == "missing":
@@ -223,13 +297,16 @@ _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 def _param_name(loc: tuple[int | str, ...]) -> str:
     """``messages[0].content`` from pydantic's location, leaving out the tags it adds for union
     members and validators (``list[str]``, ``function-after[...]``, ``_Message``): field names
-    never contain brackets or hyphens, nor start with an underscore."""
-    name = ""
+    never contain brackets or hyphens, nor start with an underscore. A bad key of a map names the
+    map: the key is the caller's data, not a parameter."""
+    parts: list[str] = []
     for part in loc:
         if isinstance(part, int):
-            name += f"[{part}]"
+            parts.append(f"[{part}]")
+        elif part == "[key]":
+            parts.pop()
         elif part in _TYPE_TAGS or "[" in part or "-" in part or part.startswith("_"):
             continue
         else:
-            name += f".{part}" if name else part
-    return name or "body"
+            parts.append(f".{part}" if parts else part)
+    return "".join(parts) or "body"

@@ -16,7 +16,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stockade.access import ROUTINES_AGENT, Permission
-from stockade.api import access_management, inference, management, pages, routines, token_service
+from stockade.api import (
+    access_management,
+    inference,
+    management,
+    openapi,
+    pages,
+    routines,
+    token_service,
+)
 from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
 from stockade.api.inference import InferenceRoutes
 from stockade.api.middleware import CallMiddleware
@@ -85,6 +93,7 @@ def create_app(
             *token_service.routes(),
             *routines.routes(),
             *pages.routes(),
+            *openapi.routes(),
         ],
         middleware=[
             Middleware(CallMiddleware, usage=resource.usage, access_log=resource.access_log),

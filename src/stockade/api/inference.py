@@ -81,8 +81,13 @@ _V1 = {
     for prefix in ("/openai/v1", "/v1")
     for path, operation in _OPERATION_PATHS.items()
 }
-# The routes this module serves, as the router would list them (for the route walk in the tests).
-PATHS = [f"/openai/deployments/{{deployment}}/{path}" for path in _OPERATION_PATHS] + list(_V1)
+# The routes this module serves, as the router would list them (for the route walk in the tests
+# and the OpenAPI document), with their operation ids.
+PATH_OPERATIONS = {
+    **{f"/openai/deployments/{{deployment}}/{path}": op for path, op in _OPERATION_PATHS.items()},
+    **_V1,
+}
+PATHS = list(PATH_OPERATIONS)
 
 
 class InferenceRoutes:

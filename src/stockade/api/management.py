@@ -28,19 +28,23 @@ class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+# Bounds far beyond what one resource serves (a billion tokens a minute), well within the store's
+# 64-bit integer columns and the limiters' arithmetic.
+MAX_PER_MINUTE = 10**9
+Capacity = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE // 1000)]  # thousands of tokens a minute
+PerMinute = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE)] | None
+
+
 class DeploymentCreate(Body):
     model: str
     backend: str | None = None
-    capacity: Annotated[int, Field(ge=1)] = 10
+    capacity: Capacity = 10
 
 
 class DeploymentUpdate(Body):
     model: str | None = None
     backend: str | None = None
-    capacity: Annotated[int, Field(ge=1)] | None = None
-
-
-PerMinute = Annotated[int, Field(ge=1)] | None
+    capacity: Capacity | None = None
 
 
 class KeyCreate(Body):
@@ -59,7 +63,7 @@ class KeyLimits(Body):
 
 
 class QuotaSet(Body):
-    capacity: Annotated[int, Field(ge=1)]
+    capacity: Capacity
 
 
 def resource_of(request: Request) -> Resource:

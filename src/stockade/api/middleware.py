@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stockade.api.responses import error_response
 from stockade.errors import ServiceError
 from stockade.telemetry import AccessLog, Call, UsageRecorder
+from stockade.tracebacks import without_messages
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,10 @@ class CallMiddleware:
         except Exception as exc:
             if started:
                 raise
-            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            log.error(
+                "unhandled error in %s %s (request id %s)\n%s",
+                scope["method"], scope["path"], request_id, without_messages(exc),
+            )
             error = ServiceError(
                 f"The server had an error while processing your request (request id "
                 f"{request_id}). Retry, and report the request id if it persists."

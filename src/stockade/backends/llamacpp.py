@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -60,8 +60,11 @@ def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
     return messages
 
 
-def _tool_choice(request: ChatRequest) -> str | dict[str, Any]:
-    return request.tool_choice or ("auto" if request.tools else "none")
+def _tool_choice(request: ChatRequest) -> str:
+    """"none", "auto", "required", or "named" (the one function tool_choice names)."""
+    if request.named_function is not None:
+        return "named"
+    return cast(str, request.tool_choice) or ("auto" if request.tools else "none")
 
 
 def chat_constraints(request: ChatRequest) -> tuple[str | None, str | None]:
@@ -71,8 +74,8 @@ def chat_constraints(request: ChatRequest) -> tuple[str | None, str | None]:
     tool_choice = _tool_choice(request)
     if request.tools and tool_choice != "none":
         functions = [tool.function for tool in request.tools]
-        if isinstance(tool_choice, dict):
-            functions = [f for f in functions if f.name == tool_choice["function"]["name"]]
+        if tool_choice == "named":
+            functions = [f for f in functions if f.name == request.named_function]
         call_grammar = _json_schema_grammar(_tool_call_schema(functions))
         if tool_choice == "auto":
             return _call_or_text_grammar(call_grammar), "auto"
@@ -208,13 +211,27 @@ class Prompter:
 
         return cls(Llama(model_path=model_path, vocab_only=True, verbose=False))
 
+    def check_token_ids(self, ids: Iterable[int], param: str) -> None:
+        """Token ids a caller sent must be the model's: llama.cpp indexes its vocabulary with
+        them unchecked."""
+        vocabulary = self.llm.n_vocab()
+        beyond = [token for token in ids if token >= vocabulary]
+        if beyond:
+            raise InvalidRequest(
+                f"Token id {beyond[0]} is not in this model's vocabulary, whose ids go from 0 to "
+                f"{vocabulary - 1}. Send token ids of this model's tokenizer.",
+                param=param,
+            )
+
     def tokens(
         self, prompt: str | list[int] | list[dict[str, str]], stop: list[str], *, chat: bool, most: int
     ) -> tuple[list[int], list[str]]:
         """The prompt's tokens, and the stop sequences with the chat template's own added.
         Raises PromptTooLong, without tokenizing, for a prompt too long to have ``most`` tokens."""
         if isinstance(prompt, list) and (not prompt or isinstance(prompt[0], int)):
-            return cast(list[int], list(prompt)), stop
+            ids = cast(list[int], list(prompt))
+            self.check_token_ids(ids, "prompt")
+            return ids, stop
         if chat:
             # llama-cpp-python types messages as OpenAI's TypedDicts; ours are their plain form.
             formatted = self.formatter(messages=cast(Any, prompt))
@@ -271,7 +288,8 @@ class LlamaRunner:
         yield Usage(prompt_tokens, 0, final=False)
         completion_tokens = 0
         for index in range(job.choices):
-            seed = None if job.seed is None else job.seed + index
+            # llama.cpp's seeds are 32-bit; the API's are 64-bit, so they are taken modulo 2**32.
+            seed = None if job.seed is None else (job.seed + index) % 2**32
             pieces = self._sample(job, seed)
             if job.tool_mode is None:
                 for kind, value in pieces:
@@ -422,6 +440,10 @@ class LlamaCppChatModel:
         budget = self.context_tokens - len(tokens)
         if (limit is not None and limit > budget) or budget <= 0:
             raise self._context_exceeded(request, len(tokens))
+        logit_bias = None
+        if request.logit_bias:
+            logit_bias = {int(k): float(v) for k, v in request.logit_bias.items()}
+            self._prompter.check_token_ids(logit_bias, "logit_bias")
         job = Job(
             tokens=tokens,
             stop=stop,
@@ -432,9 +454,7 @@ class LlamaCppChatModel:
             seed=request.seed,
             presence_penalty=request.presence_penalty or 0.0,
             frequency_penalty=request.frequency_penalty or 0.0,
-            logit_bias={int(k): float(v) for k, v in request.logit_bias.items()}
-            if request.logit_bias
-            else None,
+            logit_bias=logit_bias,
             grammar=grammar,
             tool_mode=tool_mode,
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from stockade.backends.base import PoolSpec
 from stockade.errors import BackendUnavailable, ServiceError, TooManyRequests
+from stockade.tracebacks import without_messages
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _child_main(conn: Connection, runner_path: str, options: dict[str, Any]) -> 
         except ServiceError as exc:
             conn.send((_ERROR, job_id, exc))
         except Exception as exc:
-            log.exception("model runner failed")
+            log.error("model runner failed\n%s", without_messages(exc))
             conn.send((_ERROR, job_id, f"{type(exc).__name__}: {exc}"))
 
 

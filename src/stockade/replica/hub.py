@@ -26,6 +26,7 @@ from stockade.errors import BackendUnavailable, ServiceError
 from stockade.quotas import Bucket, Limit, LocalLimiter
 from stockade.quotas.limits import Refusal
 from stockade.replica import protocol
+from stockade.tracebacks import without_messages
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _failure(exc: Exception) -> ServiceError:
     """What a worker is told of a failure: a service error as it is, anything else as a 503."""
     if isinstance(exc, ServiceError):
         return exc
-    log.error("a model call through the hub failed", exc_info=exc)
+    log.error("a model call through the hub failed\n%s", without_messages(exc))
     return BackendUnavailable(f"model error: {exc}")
 
 
