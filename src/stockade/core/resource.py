@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_role
-from stockade.backends.base import ModelHost, ModelSpec
-from stockade.backends.registry import ModelRegistry
+from stockade.backends.base import ModelHost, ModelSpec, PoolState
+from stockade.backends.registry import LOCAL, ModelRegistry
 from stockade.config import Settings
 from stockade.core.inference import Inference
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
@@ -143,6 +143,16 @@ class Resource:
                 except Exception:
                     log.exception("model %s of deployment %s failed to start",
                                   deployment.model, deployment.name)
+
+    async def model_states(self) -> dict[str, PoolState]:
+        """The state of each deployed local model's workers, by model id (upstreams are not
+        this replica's to report)."""
+        states: dict[str, PoolState] = {}
+        for deployment in self.deployments():
+            if deployment.backend == LOCAL and deployment.model not in states:
+                if self.registry.spec(deployment.backend, deployment.model) is not None:
+                    states[deployment.model] = await self.registry.health(LOCAL, deployment.model)
+        return states
 
     # -- models and deployments -----------------------------------------------------------------
 
