@@ -16,6 +16,7 @@ then get 503 with a retry hint, never a hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import itertools
 import logging
@@ -367,10 +368,8 @@ class ModelWorkers:
     def _cancel(child: _Child, job: _Job) -> None:
         """Stop a job its caller no longer waits for (a client that disconnected)."""
         if not job.finished and child.alive:
-            try:
+            with contextlib.suppress(OSError):  # it died meanwhile; its reader reports that
                 child.conn.send((_CANCEL, job.id, None, None))
-            except OSError:
-                pass  # it died meanwhile; its reader thread reports that
 
     async def call(self, method: str, payload: Any) -> Any:
         _, _, kind, data = await self._first(_CALL, method, payload)

@@ -149,9 +149,9 @@ class Resource:
         this replica's to report)."""
         states: dict[str, PoolState] = {}
         for deployment in self.deployments():
-            if deployment.backend == LOCAL and deployment.model not in states:
-                if self.registry.spec(deployment.backend, deployment.model) is not None:
-                    states[deployment.model] = await self.registry.health(LOCAL, deployment.model)
+            model = deployment.model
+            if deployment.backend == LOCAL and model not in states and self.registry.spec(LOCAL, model):
+                states[model] = await self.registry.health(LOCAL, model)
         return states
 
     # -- models and deployments -----------------------------------------------------------------
