@@ -162,6 +162,25 @@ def test_a_replacement_killed_while_loading_is_tried_again(tmp_path: Path) -> No
     asyncio.run(scenario())
 
 
+def test_a_call_waiting_for_a_loading_worker_hears_at_once_that_its_load_failed(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with steered_pool(tmp_path) as (pool, control):  # wait_seconds: a minute
+            first = await pool.call("process", None)
+            control.set("hang")
+            os.kill(first, signal.SIGKILL)
+            loading = await control.next_loader(first)
+            waiting = asyncio.ensure_future(pool.call("process", None))
+            await asyncio.sleep(0.1)  # let it start waiting (it would wait just as well later)
+            assert not waiting.done()
+            os.kill(loading, signal.SIGKILL)
+            # Woken by the failure, well before wait_seconds: a minute would mean it was not.
+            with pytest.raises(BackendUnavailable, match="exited while loading"):
+                await asyncio.wait_for(waiting, DEADLINE / 2)
+
+    asyncio.run(scenario())
+
+
 def test_a_pool_whose_workers_cannot_load_says_why_and_heals_once_they_can(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with steered_pool(tmp_path, word="fail") as (pool, control):

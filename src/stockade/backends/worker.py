@@ -127,6 +127,7 @@ class ModelWorkers:
         self._waiting = 0
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()  # set and replaced when waiting callers must look again
 
     async def start(self) -> None:
         """Load every worker once; those that fail go on trying in the background, so a pool
@@ -161,6 +162,7 @@ class ModelWorkers:
             child = await self._spawn(index)
         except BackendUnavailable as exc:
             slot.failure = exc.message
+            self._changed()
             return False
         slot.failure = None
         slot.child = child
@@ -298,6 +300,7 @@ class ModelWorkers:
         )
 
     async def _acquire(self) -> _Child:
+        self._drop_dead()
         if self._closed or (self._idle.empty() and self._failing()):
             raise self._unavailable()
         if self._idle.empty() and self._waiting >= self._queue_size:
@@ -308,15 +311,17 @@ class ModelWorkers:
             )
         self._waiting += 1
         try:
+            deadline = time.monotonic() + self._wait_seconds
             while True:
-                try:
-                    if self._idle.empty():
-                        child = await asyncio.wait_for(self._idle.get(), self._wait_seconds)
-                    else:  # the common case, without wait_for's task
-                        child = self._idle.get_nowait()
-                except TimeoutError:
-                    if self._closed or not any(slot.child for slot in self._slots):
-                        raise self._unavailable() from None
+                child = await self._next_idle(deadline - time.monotonic())
+                if child is None:  # woken by a change, or wait_seconds passed
+                    if self._closed or self._failing():
+                        raise self._unavailable()  # waiting would not help
+                    if time.monotonic() < deadline:
+                        continue  # another worker may still load in time
+                    if not any(slot.child for slot in self._slots):
+                        raise self._unavailable()
+                    deadline = time.monotonic() + self._wait_seconds
                     continue  # its workers run, busy: wait on in the bounded queue
                 # A child killed while idle may still be queued if its reader thread has not
                 # told the loop yet; is_alive() asks the kernel (and reaps it).
@@ -325,6 +330,43 @@ class ModelWorkers:
                 self._retire(child, "died while idle")
         finally:
             self._waiting -= 1
+
+    def _drop_dead(self) -> None:
+        """Take children the pool already knows are dead out of the idle queue, so that a
+        killed idle child does not hide that no worker runs."""
+        for _ in range(self._idle.qsize()):
+            child = self._idle.get_nowait()
+            if child.alive:
+                self._idle.put_nowait(child)
+
+    def _changed(self) -> None:
+        """Wake every waiting caller: a load failed or the pool closed, so that waiting may no
+        longer help (each looks again at the pool and goes on waiting or gets 503)."""
+        self._wake.set()
+        self._wake = asyncio.Event()
+
+    async def _next_idle(self, timeout: float) -> _Child | None:
+        """The next idle child, or None after ``timeout`` or once the pool changed."""
+        if not self._idle.empty():  # the common case, without a task
+            return self._idle.get_nowait()
+        if self._closed or self._failing() or timeout <= 0:
+            return None
+        getter = asyncio.ensure_future(self._idle.get())
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((getter, woken), timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the caller went away, perhaps with a child just handed over
+            if getter.done():
+                self._idle.put_nowait(getter.result())
+            raise
+        finally:
+            woken.cancel()
+            if not getter.done():
+                getter.cancel()  # Queue.get passes a wake-up it had on to the next getter
+        if getter.done():
+            return getter.result()
+        return None
 
     async def _first(self, kind: str, method: str, payload: Any) -> tuple[_Child, _Job, str, Any]:
         """Hand a request to a running child and wait for its first answer. A child can die
@@ -390,6 +432,7 @@ class ModelWorkers:
 
     async def close(self) -> None:
         self._closed = True
+        self._changed()
         tasks = [slot.task for slot in self._slots if slot.task is not None]
         for slot in self._slots:
             if slot.task is not None:
