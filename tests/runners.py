@@ -34,7 +34,10 @@ class Steered(Counter):
     writes its process id to the file's ``.pid`` sibling first, for the test to find."""
 
     def __init__(self, control: str) -> None:
-        Path(control + ".pid").write_text(str(os.getpid()))
+        # Whole or not at all, for a test that reads it meanwhile (write_text truncates first).
+        written = Path(f"{control}.pid.{os.getpid()}")
+        written.write_text(str(os.getpid()))
+        written.replace(control + ".pid")
         while _word(control) == "hang":
             time.sleep(0.02)
         if _word(control) == "fail":
