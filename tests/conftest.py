@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL, FAKE_MODELS
 from json_server import serve_json
 from stockade.api import create_app
+from stockade.backends.base import ModelSpec
 from stockade.cli.main import app as cli_app
 from stockade.config import Settings
 from stockade.core import Resource
@@ -439,14 +440,16 @@ def in_process(
     *,
     limiter: Limiter | None = None,
     peer: str = "127.0.0.1",
+    local_models: Sequence[ModelSpec] = FAKE_MODELS,
     **settings: str,
 ) -> Iterator[App]:
-    """The app over the fake models with these deployments; ``settings`` are STOCKADE_ variables
-    (as a server would read them), ``peer`` the address requests come from."""
+    """The app over the fake models (or ``local_models``) with these deployments; ``settings``
+    are STOCKADE_ variables (as a server would read them), ``peer`` the address requests come
+    from."""
     env = server_env(data_dir, **FAST_SETTINGS, **settings)
     with environment(env):
         config = Settings()
-    resource = Resource(config, limiter=limiter, local_models=FAKE_MODELS)
+    resource = Resource(config, limiter=limiter, local_models=local_models)
     created: dict[str, str] = {}
     app = create_app(resource, on_keys_created=created.update)
     with TestClient(app, base_url="http://stockade.test", client=(peer, 50000)) as client:

@@ -118,3 +118,19 @@ def test_a_worker_whose_hub_is_gone_says_so() -> None:
             await HubLimiter(client, 10).reserve([deployment(600)], 1, "ChatCompletions_Create")
 
     asyncio.run(scenario())
+
+
+def test_every_worker_hears_the_hub_pools_state() -> None:
+    async def scenario() -> None:
+        async with running_hub() as path:
+            first, second = (RemotePool(HubClient(path), COUNTER) for _ in range(2))
+            # Not started by anyone yet: no worker runs, and one would be loaded on first use.
+            assert await first.state() == {"state": "starting", "workers": 0, "processes": 0}
+            await first.start()
+            ready = {"state": "ready", "workers": 1, "processes": 1}
+            assert await first.state() == ready
+            assert await second.state() == ready  # the replica's one pool, whoever asks
+            await first.client.close()
+            await second.client.close()
+
+    asyncio.run(scenario())

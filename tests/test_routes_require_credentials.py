@@ -17,6 +17,7 @@ from stockade.core import Resource
 # Open by design, as their Entra and load-balancer counterparts are.
 PUBLIC = {
     "/healthz",
+    "/readyz",
     "/{tenant}/v2.0/.well-known/openid-configuration",
     "/{tenant}/discovery/v2.0/keys",
     # A page holds no data: its script fetches what it shows with the credential the user types.

@@ -42,6 +42,12 @@ class LocalModelSettings(BaseModel):
     threads: int = Field(0, ge=0, description="CPU threads per llama.cpp process; 0 = all cores")
     context_tokens: int = Field(8192, ge=256, description="llama.cpp context window")
     queue_size: int = Field(32, ge=1, description="Requests that may wait for a busy model")
+    wait_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a call waits while a model has no running worker (loading or "
+        "restarting) before it gets 503 with Retry-After",
+    )
 
 
 class LimitSettings(BaseModel):

@@ -13,6 +13,9 @@ class ServiceError(Exception):
     status: int = 500
     code: str | None = "InternalServerError"
     type: str | None = None
+    # How long the caller should wait before trying again; when set, the web layer sends it as
+    # the retry hints the openai SDK obeys (429s, and 503s that will pass).
+    retry_after_ms: int | None = None
 
     def __init__(
         self,
@@ -20,12 +23,15 @@ class ServiceError(Exception):
         *,
         code: str | None = None,
         param: str | None = None,
+        retry_after_ms: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.param = param
+        if retry_after_ms is not None:
+            self.retry_after_ms = max(1, retry_after_ms)
 
     def body(self) -> dict[str, Any]:
         # The spec types param and type as strings: they are left out rather than sent as null.
@@ -154,10 +160,10 @@ class TooManyRequests(ServiceError):
 
     status = 429
     code = "429"
+    retry_after_ms: int
 
     def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
-        super().__init__(message)
-        self.retry_after_ms = max(1, retry_after_ms)
+        super().__init__(message, retry_after_ms=retry_after_ms)
 
 
 def retry_after_ms(headers: Mapping[str, str], default: int = 1000) -> int:
@@ -172,6 +178,9 @@ def retry_after_ms(headers: Mapping[str, str], default: int = 1000) -> int:
 
 
 class BackendUnavailable(ServiceError):
+    """503: a model or upstream cannot serve now; with ``retry_after_ms`` when it should soon
+    (a local model whose worker is restarting)."""
+
     status = 503
     code = "ServiceUnavailable"
 

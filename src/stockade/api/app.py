@@ -32,7 +32,7 @@ from stockade.api.network_rules import NetworkMiddleware
 from stockade.api.responses import error_response, http_error_response, json_response
 from stockade.config import Settings
 from stockade.core import Resource
-from stockade.errors import ResourceNotFound, ServiceError
+from stockade.errors import BackendUnavailable, ResourceNotFound, ServiceError
 from stockade.telemetry import metrics
 
 KeysCreated = Callable[[dict[str, str]], None]
@@ -52,8 +52,27 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return http_error_response(exc.status_code, exc.detail, exc.headers)
 
 
-async def health(_: Request) -> Response:
-    return json_response({"status": "ok"})
+async def health(request: Request) -> Response:
+    """Liveness: always 200 while the process answers (a load balancer that restarted a replica
+    over one broken model would take every other deployment down with it), with each deployed
+    local model's state for whoever looks."""
+    states = await request.app.state.resource.model_states()
+    return json_response({"status": "ok", "models": states})
+
+
+async def ready(request: Request) -> Response:
+    """Readiness: 503 while a deployed local model has no running worker (loading, restarting,
+    or failing to load), so that a load balancer sends calls to other replicas meanwhile."""
+    states = await request.app.state.resource.model_states()
+    down = sorted(model for model, state in states.items() if state["state"] != "ready")
+    if not down:
+        return json_response({"status": "ready", "models": states})
+    error = BackendUnavailable(
+        f"Not ready: no worker of {', '.join(down)} is running yet ("
+        + ", ".join(f"{model}: {states[model]['state']}" for model in down)
+        + "). Workers restart on their own; /healthz shows their state, the server log why."
+    )
+    return json_response({**error.body(), "models": states}, error.status)
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -86,6 +105,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/healthz", health, methods=["GET"]),
+            Route("/readyz", ready, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *inference.routes(),
             *management.routes(),

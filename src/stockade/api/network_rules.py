@@ -14,7 +14,7 @@ from stockade.api.responses import error_response
 from stockade.errors import NetworkDenied
 
 # Load balancers probe health from their own addresses, which the rules need not list.
-UNFILTERED_PATHS = frozenset({"/healthz"})
+UNFILTERED_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class NetworkMiddleware:

@@ -9,7 +9,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Send
 
-from stockade.errors import ServiceError, TooManyRequests
+from stockade.errors import ServiceError
 from stockade.quotas import Remaining
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -39,7 +39,7 @@ async def send_json(send: Send, content: Any, headers: Mapping[str, str]) -> Non
 
 def error_response(error: ServiceError) -> Response:
     headers = None
-    if isinstance(error, TooManyRequests):
+    if error.retry_after_ms is not None:
         # The retry hints the openai SDK obeys: it reads retry-after-ms first, and sleeps exactly
         # that long when it is at most 120 seconds.
         headers = {

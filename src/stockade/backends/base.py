@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,6 +81,23 @@ class PoolSpec:
     options: dict[str, Any]  # the runner's constructor arguments
     processes: int = 1
     queue_size: int = 32  # requests that may wait for a busy worker before callers get 429
+    # How long a call waits while the pool has no running worker (one is loading or restarting)
+    # before it gets 503 with a retry hint; busy workers are waited for in the queue.
+    wait_seconds: float = 60.0
+
+
+PoolStateName = Literal["ready", "starting", "failed"]
+
+
+class PoolState(TypedDict):
+    """What a pool reports for health checks: plain values, which cross the hub's socket.
+
+    ``ready``: at least one worker runs; ``starting``: none yet, one is loading; ``failed``:
+    none, and the last load of each failed (the pool keeps retrying, with backoff)."""
+
+    state: PoolStateName
+    workers: int  # worker processes running now
+    processes: int  # worker processes the pool keeps
 
 
 class WorkerPool(Protocol):
@@ -95,6 +112,10 @@ class WorkerPool(Protocol):
 
     def stream(self, method: str, payload: Any) -> AsyncIterator[Any]:
         """The items a generator ``method`` of the runner yields; closing it early stops it."""
+        ...
+
+    async def state(self) -> PoolState:
+        """Whether its workers run, for /healthz and /readyz."""
         ...
 
     async def close(self) -> None: ...

@@ -410,6 +410,7 @@ class LlamaCppChatModel:
                 },
                 processes=local.chat_workers,
                 queue_size=local.queue_size,
+                wait_seconds=local.wait_seconds,
             )
         )
         self._prompter: Prompter | None = None

@@ -6,6 +6,7 @@ point names a function returning ``ModelSpec`` objects. A model starts on first 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -16,6 +17,8 @@ from stockade.backends.base import (
     ModelHost,
     ModelSpec,
     PoolSpec,
+    PoolState,
+    PoolStateName,
     WorkerPool,
 )
 from stockade.backends.started import StartedOnce
@@ -52,6 +55,27 @@ class LocalHost:
         """Each pool belongs to its model, which closes it."""
 
 
+class _PoolsOf:
+    """The host a local model is built with: the real one, noting the pools the model asks for,
+    so that health checks can ask those pools whether their workers run."""
+
+    def __init__(self, host: ModelHost) -> None:
+        self.host = host
+        self.settings = host.settings
+        self.pools: list[WorkerPool] = []
+
+    def worker_pool(self, spec: PoolSpec) -> WorkerPool:
+        pool = self.host.worker_pool(spec)
+        self.pools.append(pool)
+        return pool
+
+    async def close(self) -> None:
+        """The real host is the registry's to close."""
+
+
+_WORST_FIRST: tuple[PoolStateName, ...] = ("failed", "starting", "ready")
+
+
 class ModelRegistry:
     def __init__(
         self,
@@ -69,6 +93,8 @@ class ModelRegistry:
             specs += [ModelSpec(id=m, kind="embeddings", backend=name) for m in cfg.embedding_models]
         self._specs = {(spec.backend, spec.id): spec for spec in specs}
         self._running: StartedOnce[tuple[str, str], Model] = StartedOnce()
+        self._pools: dict[tuple[str, str], list[WorkerPool]] = {}
+        self._background: set[asyncio.Task[Model]] = set()
 
     def catalogue(self) -> list[ModelSpec]:
         return list(self._specs.values())
@@ -93,12 +119,40 @@ class ModelRegistry:
             return UpstreamModel(self._upstreams[backend], model)
         spec = self._specs[(backend, model)]
         assert spec.factory is not None
-        instance = spec.factory(self.host)
+        host = _PoolsOf(self.host)
+        instance = spec.factory(host)
+        self._pools[(backend, model)] = host.pools
         await instance.start()
         log.info("model %s started", model)
         return instance
 
+    async def health(self, backend: str, model: str) -> PoolState:
+        """Whether a local model can serve now: the worst of its pools' states, with their
+        workers summed. A model nobody has asked for yet is started now, in the background, as
+        warm-up does at start-up, so that a model deployed while serving becomes ready."""
+        status, _ = self._running.status((backend, model))
+        if status == "absent":
+            task = asyncio.ensure_future(self.get(backend, model))
+            self._background.add(task)
+            task.add_done_callback(self._started_in_background)
+        if status != "running":
+            name: PoolStateName = "failed" if status == "failed" else "starting"
+            return {"state": name, "workers": 0, "processes": 0}
+        states = [await pool.state() for pool in self._pools.get((backend, model), [])]
+        return {
+            "state": min((s["state"] for s in states), key=_WORST_FIRST.index, default="ready"),
+            "workers": sum(s["workers"] for s in states),
+            "processes": sum(s["processes"] for s in states),
+        }
+
+    def _started_in_background(self, task: asyncio.Task[Model]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a model failed to start", exc_info=task.exception())
+
     async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
         await self._running.close()
         for upstream in self._upstreams.values():
             await upstream.close()

@@ -77,6 +77,7 @@ class SentenceEmbeddingModel:
                 runner="stockade.backends.sentence:SentenceRunner",
                 options={"model_path": model_path, "max_tokens": MAX_TOKENS, "threads": local.threads},
                 queue_size=local.queue_size,
+                wait_seconds=local.wait_seconds,
             )
         )
 

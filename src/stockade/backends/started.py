@@ -36,6 +36,16 @@ class StartedOnce(Generic[K, V]):
         task = self._tasks.get(key)
         return None if task is None else await asyncio.shield(task)
 
+    def status(self, key: K) -> tuple[str, V | None]:
+        """Without waiting: "absent" (never asked for), "starting", "failed" (the next caller
+        tries again) or "running", with the running value."""
+        task = self._tasks.get(key)
+        if task is None:
+            return "absent", None
+        if not task.done():
+            return "starting", None
+        return ("running", task.result()) if _succeeded(task) else ("failed", None)
+
     async def close(self) -> None:
         for task in self._tasks.values():
             if _succeeded(task):

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_role
-from stockade.backends.base import ModelHost, ModelSpec
-from stockade.backends.registry import ModelRegistry
+from stockade.backends.base import ModelHost, ModelSpec, PoolState
+from stockade.backends.registry import LOCAL, ModelRegistry
 from stockade.config import Settings
 from stockade.core.inference import Inference
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
@@ -147,6 +147,16 @@ class Resource:
                 except Exception:
                     log.exception("model %s of deployment %s failed to start",
                                   deployment.model, deployment.name)
+
+    async def model_states(self) -> dict[str, PoolState]:
+        """The state of each deployed local model's workers, by model id (upstreams are not
+        this replica's to report)."""
+        states: dict[str, PoolState] = {}
+        for deployment in self.deployments():
+            model = deployment.model
+            if deployment.backend == LOCAL and model not in states and self.registry.spec(LOCAL, model):
+                states[model] = await self.registry.health(LOCAL, model)
+        return states
 
     # -- models and deployments -----------------------------------------------------------------
 

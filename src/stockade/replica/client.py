@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from stockade.backends.base import PoolSpec, WorkerPool
+from stockade.backends.base import PoolSpec, PoolState, WorkerPool
 from stockade.config import Settings
 from stockade.errors import BackendUnavailable
 from stockade.quotas import Bucket, Remaining, Reservation
@@ -160,6 +160,11 @@ class RemotePool:
 
     def stream(self, method: str, payload: Any) -> AsyncIterator[Any]:
         return self.client.stream(protocol.POOL_STREAM, (self.spec.name, method, payload))
+
+    async def state(self) -> PoolState:
+        """The hub's pool's state, the same whichever HTTP worker asks."""
+        state: PoolState = await self.client.request(protocol.POOL_STATE, self.spec.name)
+        return state
 
     async def close(self) -> None:
         """The pool is the replica's; it stops when the replica does."""

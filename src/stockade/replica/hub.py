@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from stockade.backends.base import PoolSpec
+from stockade.backends.base import PoolSpec, PoolState
 from stockade.backends.started import StartedOnce
 from stockade.backends.worker import ModelWorkers
 from stockade.errors import BackendUnavailable, ServiceError
@@ -89,6 +89,8 @@ class Hub:
                     self.limiter.adjust(*args)
                 elif op == protocol.POOL_START:
                     spawn(request_id, self._answer(request_id, self._started(args), reply))
+                elif op == protocol.POOL_STATE:
+                    spawn(request_id, self._answer(request_id, self._state(args), reply))
                 elif op == protocol.POOL_CALL:
                     spawn(request_id, self._answer(request_id, self._call(*args), reply))
                 elif op == protocol.POOL_STREAM:
@@ -145,7 +147,7 @@ class Hub:
     async def _start(spec: PoolSpec) -> ModelWorkers:
         pool = ModelWorkers(spec)
         await pool.start()
-        log.info("model %s started for every worker of this replica", spec.name)
+        log.info("model %s pool started for every worker of this replica", spec.name)
         return pool
 
     async def _pool(self, name: str) -> ModelWorkers:
@@ -156,6 +158,15 @@ class Hub:
 
     async def _call(self, name: str, method: str, payload: Any) -> Any:
         return await (await self._pool(name)).call(method, payload)
+
+    async def _state(self, name: str) -> PoolState:
+        status, pool = self._pools.status(name)
+        if pool is not None:
+            return await pool.state()
+        # Never started, or its start is under way or raised: no worker runs either way.
+        return {"state": "failed" if status == "failed" else "starting", "workers": 0,
+                "processes": 0}
+
 
 class HubThread:
     """The hub on an event loop of its own, in a thread of the replica's main process (whose main

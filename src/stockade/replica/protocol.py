@@ -17,8 +17,8 @@ from typing import Any
 _LENGTH = struct.Struct("!I")
 
 # Requests: (id, op, args). Replies: (id, kind, data).
-RESERVE, SETTLE, POOL_START, POOL_CALL, POOL_STREAM, CANCEL = (
-    "reserve", "settle", "pool.start", "pool.call", "pool.stream", "cancel"
+RESERVE, SETTLE, POOL_START, POOL_CALL, POOL_STREAM, POOL_STATE, CANCEL = (
+    "reserve", "settle", "pool.start", "pool.call", "pool.stream", "pool.state", "cancel"
 )
 RESULT, ITEM, END, ERROR = "result", "item", "end", "error"
 
