@@ -236,3 +236,18 @@ def test_prompts_and_replies_never_reach_the_store_or_the_log(server: Server, az
     answer = reply.choices[0].message.content.strip()
     if len(answer) > 20:
         assert answer.encode() not in at_rest
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [("/management/keys", {"name": "app\u0000", "role": "openai-user"}, "name"),
+     ("/management/identities", {"name": "svc\u0000", "kind": "managed"}, "name")],
+)
+def test_a_nul_character_in_a_management_field_is_a_400_naming_it(
+    fake: App, path: str, body: dict, param: str
+) -> None:
+    """PostgreSQL cannot store NUL in text: refused on every store, not a 500 on that one."""
+    with fake.http() as http:
+        response = http.post(path, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
