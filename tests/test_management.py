@@ -240,8 +240,8 @@ def test_prompts_and_replies_never_reach_the_store_or_the_log(server: Server, az
 
 @pytest.mark.parametrize(
     ("path", "body", "param"),
-    [("/management/keys", {"name": "app\u0000", "role": "openai-user"}, "name"),
-     ("/management/identities", {"name": "svc\u0000", "kind": "managed"}, "name")],
+    [("/management/roles", {"role": "openai-user", "object_id": "oid\u0000"}, "object_id"),
+     ("/management/roles", {"role": "openai-user", "object_id": "oid", "tenant_id": "\u0000"}, "tenant_id")],
 )
 def test_a_nul_character_in_a_management_field_is_a_400_naming_it(
     fake: App, path: str, body: dict, param: str
