@@ -104,9 +104,13 @@ _TOKEN_FORM = {
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     **_inference(),
-    ("GET", "/healthz"): Operation("Health_Get", "Liveness", "service", public=True),
+    ("GET", "/healthz"): Operation(
+        "Health_Get", "Liveness, with each deployed local model's state", "service", public=True),
+    ("GET", "/readyz"): Operation(
+        "Ready_Get", "Readiness: 503 while a deployed local model has no live worker", "service",
+        public=True),
     ("GET", "/metrics"): Operation(
-        "Metrics_Get", "Prometheus metrics (a key that may read the resource)", "service",
+        "Metrics_Get", "Prometheus metrics (a key that may read everyone's usage)", "service",
         media_type="text/plain"),
     ("GET", PATH): Operation("OpenApi_Get", "This document", "service", public=True),
     ("GET", "/chat"): Operation(
