@@ -163,6 +163,20 @@ def test_a_token_limit_refuses_what_does_not_fit(limited: App, admin: httpx.Clie
     assert "600 tokens per minute" in caught.value.message
 
 
+def test_a_call_larger_than_the_whole_minutes_limit_is_a_400_not_a_429_it_could_never_satisfy(
+    limited: App, admin: httpx.Client, window: ManualClock
+) -> None:
+    name = deploy(admin, 60)
+    key_name = f"k-{uuid.uuid4().hex[:6]}"
+    key = admin.post("/management/keys", json={"name": key_name, "role": "openai-user",
+                                               "tokens_per_minute": 600}).json()["key"]
+    say_hi(client(limited, key), name)  # the window is not empty: a 429 would have come first
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(limited, key).chat.completions.create(model=name, messages=SAY_HI, max_tokens=1000)
+    assert caught.value.param == "max_tokens"
+    assert f"API key '{key_name}'" in caught.value.message and "600 tokens per minute" in caught.value.message
+
+
 def test_a_keys_limit_applies_on_top_of_the_deployments(
     limited: App, admin: httpx.Client, window: ManualClock
 ) -> None:

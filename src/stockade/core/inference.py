@@ -53,6 +53,26 @@ def _buckets(
     return tuple(drawn)
 
 
+def _never_fits(
+    bucket: Bucket, cost: int, request: ChatRequest | CompletionRequest | EmbeddingRequest
+) -> None:
+    """A 400 for a call that reserves more than its bucket's whole minute: a 429 would ask the
+    caller to wait for something that can never come."""
+    per_minute = bucket.limit.tokens_per_minute
+    if per_minute is None or cost <= per_minute:
+        return
+    embeddings = isinstance(request, EmbeddingRequest)
+    reserved = "its input" if embeddings else "its prompt, and max_tokens for each choice"
+    fix = "Send less input" if embeddings else "Lower max_tokens or shorten the prompt"
+    raise InvalidRequest(
+        f"This call reserves {cost} tokens ({reserved}), more than the whole limit of "
+        f"{bucket.label} ({per_minute} tokens per minute), so it could never be admitted. "
+        f"{fix}. {bucket.remedy}".rstrip(),
+        code="tokens_exceed_rate_limit",
+        param="input" if embeddings else "max_tokens",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A call's result: the whole body, or its chunks when it streams, and what the rate limits
@@ -94,10 +114,11 @@ class Inference:
         principal: Principal,
     ) -> Reservation:
         cost = reserved_tokens(request, prepared.prompt_tokens, self.default_max_tokens)
+        drawn = buckets(deployment, principal)
+        for bucket in drawn:
+            _never_fits(bucket, cost, request)
         try:
-            reservation = await self.limiter.reserve(
-                buckets(deployment, principal), cost, call.operation
-            )
+            reservation = await self.limiter.reserve(drawn, cost, call.operation)
         except TooManyRequests:
             metrics.rate_limit_decision(deployment.name, "throttled").inc()
             raise

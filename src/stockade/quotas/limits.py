@@ -6,8 +6,10 @@ deployment of 60,000 TPM admits at most 10,000 tokens in any one window. Both ki
 aligned to Unix time, so every replica agrees on when one ends.
 
 A request is admitted when its reserved tokens fit what is left of both windows. A window in which
-nothing has been admitted yet takes any one request, however large; that is the only way past a
-limit, so the total admitted in a window exceeds the limit by at most one request's reservation.
+nothing has been admitted yet takes any one request, however large (one larger than a whole
+minute's limit is refused with a 400 before it gets here: core/inference.py); that is the only way
+past a limit, so the total admitted in a window exceeds the limit by at most one request's
+reservation.
 """
 
 from __future__ import annotations
