@@ -164,12 +164,20 @@ def test_the_routine_field_suggests_the_routines_on_offer(page: ChatPage) -> Non
 
 
 def test_the_page_and_its_assets_carry_a_strict_content_security_policy(server: Server) -> None:
-    for path in ["/chat", "/static/chat.js", "/static/chat.css"]:
+    for path in ["/", "/chat", "/static/chat.js", "/static/chat.css"]:
         response = httpx.get(server.url + path)
         assert response.status_code == 200, path
         policy = response.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_address_the_banner_prints_leads_to_the_chat(browser: webdriver.Chrome, server: Server) -> None:
+    browser.get(server.url + "/")
+    links = {link.get_attribute("href") for link in browser.find_elements(By.TAG_NAME, "a")}
+    assert {server.url + path for path in ("/chat", "/healthz", "/readyz", "/openapi.json")} <= links
+    browser.find_element(By.LINK_TEXT, "Support chat").click()
+    assert browser.title == "Stockade support chat"
 
 
 # -- streaming: a reply shows before the turn that produces it is over ------------------------

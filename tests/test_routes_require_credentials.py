@@ -22,6 +22,7 @@ PUBLIC = {
     "/{tenant}/discovery/v2.0/keys",
     # A page holds no data: its script fetches what it shows with the credential the user types.
     "/chat",
+    "/",
     # The API's shape, as Azure's own OpenAPI documents are public: no data, nothing the source
     # does not already say.
     "/openapi.json",

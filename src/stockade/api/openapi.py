@@ -113,6 +113,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Metrics_Get", "Prometheus metrics (a key that may read everyone's usage)", "service",
         media_type="text/plain"),
     ("GET", PATH): Operation("OpenApi_Get", "This document", "service", public=True),
+    ("GET", "/"): Operation(
+        "Landing_Get", "A page linking to the chat, the health probes and this document", "pages",
+        public=True, media_type="text/html"),
     ("GET", "/chat"): Operation(
         "ChatPage_Get", "The support chat page (no data: its script calls the API)", "pages",
         public=True, media_type="text/html"),
