@@ -251,3 +251,10 @@ def test_a_nul_character_in_a_management_field_is_a_400_naming_it(
         response = http.post(path, json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_json_output_is_asked_for_before_or_after_the_subcommand(fake: App, where: str) -> None:
+    args = ["--json", "deployments", "list"] if where == "before" else ["deployments", "list", "--json"]
+    listed = json.loads(fake.cli(*args).stdout)
+    assert "gpt-4o" in {deployment["name"] for deployment in listed}

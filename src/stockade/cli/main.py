@@ -9,13 +9,30 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from stockade.cli.client import CommandError, ManagementClient
 from stockade.cli.output import when
 from stockade.cli.routines import cases_app, chat, routines_app
 from stockade.config import Settings, load_settings
 
+GLOBAL_FLAGS = ("--json",)
+
+
+class _Stockade(TyperGroup):
+    """Takes the global flags after a subcommand too: `stockade deployments list --json` as well
+    as `stockade --json deployments list` (click reads a group's options only before its
+    subcommand)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        moved = [arg for arg in args[:end] if arg in GLOBAL_FLAGS]
+        rest = [arg for arg in args[:end] if arg not in GLOBAL_FLAGS] + args[end:]
+        return super().parse_args(ctx, moved + rest)
+
+
 app = typer.Typer(
+    cls=_Stockade,
     help="Stockade: an Azure-OpenAI-compatible LLM service that runs on your own machines.",
     no_args_is_help=True,
     rich_markup_mode="rich",
