@@ -429,8 +429,9 @@ class LlamaCppChatModel:
         try:
             if isinstance(request, ChatRequest):
                 grammar, tool_mode = chat_constraints(request)
-                prompt = chat_messages(request)
-                tokens, stop = self._prompter.tokens(prompt, stop, chat=True, most=self.context_tokens)
+                tokens, stop = self._prompter.tokens(
+                    chat_messages(request), stop, chat=True, most=self.context_tokens
+                )
             else:
                 tokens, stop = self._prompter.tokens(
                     completion_prompt(request), stop, chat=False, most=self.context_tokens
@@ -465,11 +466,11 @@ class LlamaCppChatModel:
         self, request: ChatRequest | CompletionRequest, prompt_tokens: int, *, at_least: bool = False
     ) -> ContextLengthExceeded:
         limit = request.completion_limit or 0
-        counted = f"at least {prompt_tokens}" if at_least else str(prompt_tokens)
-        total = f"at least {prompt_tokens + limit}" if at_least else str(prompt_tokens + limit)
+        bound = "at least " if at_least else ""  # counted from the prompt's bytes, not its tokens
         return ContextLengthExceeded(
             f"This model's maximum context length is {self.context_tokens} tokens. However, "
-            f"you requested {total} tokens ({counted} in the messages, {limit} in the "
+            f"you requested {bound}{prompt_tokens + limit} tokens ({bound}{prompt_tokens} in the "
+            f"messages, {limit} in the "
             "completion). Please reduce the length of the messages or completion.",
             param="messages" if isinstance(request, ChatRequest) else "prompt",
         )

@@ -281,12 +281,12 @@ class ModelWorkers:
     # -- handing out requests ----------------------------------------------------------------
 
     def _unavailable(self) -> BackendUnavailable:
+        if self._closed:
+            return BackendUnavailable(f"model {self.name} is shutting down")
         failures = [slot.failure for slot in self._slots if slot.failure is not None]
         waits = [slot.retry_at - time.monotonic() for slot in self._slots if slot.failure]
         retry_ms = max(1000, round(1000 * min(waits, default=1.0)))
         seconds = -(-retry_ms // 1000)
-        if self._closed:
-            return BackendUnavailable(f"model {self.name} is shutting down")
         if failures:
             return BackendUnavailable(
                 f"Model {self.name} has no running worker: {failures[0]}. It is tried again "
