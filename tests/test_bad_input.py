@@ -17,6 +17,7 @@ from openai import AzureOpenAI
 
 from conftest import API_VERSION, App, Server, in_process
 from stockade.api import inference
+from stockade.api.api_versions import SUPPORTED_API_VERSIONS
 
 CHAT = f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -164,6 +165,14 @@ def test_unknown_deployment_is_deployment_not_found(sdk: AzureOpenAI) -> None:
     assert caught.value.code == "DeploymentNotFound"
 
 
+def test_unknown_deployment_is_named_with_the_command_that_lists_them(sdk: AzureOpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.chat.completions.create(model="no-such-deployment", messages=HELLO)
+    message = caught.value.body["message"]  # type: ignore[index]
+    assert "'no-such-deployment'" in message and "`stockade deployments list`" in message
+    assert "5 minutes" not in message
+
+
 def test_chat_on_an_embedding_deployment_is_operation_not_supported(sdk: AzureOpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(model="text-embedding-3-small", messages=HELLO)
@@ -171,9 +180,29 @@ def test_chat_on_an_embedding_deployment_is_operation_not_supported(sdk: AzureOp
 
 
 @pytest.mark.parametrize("query", ["", "?api-version=1999-01-01"])
-def test_missing_or_unknown_api_version_is_a_404(http: httpx.Client, query: str) -> None:
+def test_missing_or_unknown_api_version_is_azures_404(http: httpx.Client, query: str) -> None:
     response = http.post(f"/openai/deployments/gpt-4o/chat/completions{query}", json={"messages": HELLO})
-    assert error_of(response, 404) == {"code": "404", "message": "Resource not found"}
+    error = error_of(response, 404)
+    assert error["code"] == "404" and set(error) == {"code", "message"}
+
+
+def test_a_missing_api_version_is_named_with_the_supported_ones(http: httpx.Client) -> None:
+    message = error_of(http.post(CHAT.partition("?")[0], json={"messages": HELLO}), 404)["message"]
+    assert "api-version" in message
+    assert all(version in message for version in SUPPORTED_API_VERSIONS)
+
+
+def test_an_unknown_api_version_is_repeated_with_the_supported_ones(http: httpx.Client) -> None:
+    path = "/openai/deployments/gpt-4o/chat/completions?api-version=1999-01-01"
+    message = error_of(http.post(path, json={"messages": HELLO}), 404)["message"]
+    assert "'1999-01-01' is not supported" in message and API_VERSION in message
+
+
+def test_an_unknown_api_version_on_a_v1_route_says_it_may_be_left_out(http: httpx.Client) -> None:
+    response = http.post("/openai/v1/chat/completions?api-version=1999-01-01",
+                         json={"model": "gpt-4o", "messages": HELLO})
+    message = error_of(response, 404)["message"]
+    assert "leave it out" in message and "latest" in message
 
 
 @pytest.mark.parametrize("padding", [0, 4096])
@@ -197,12 +226,25 @@ def test_wrong_key_is_azures_401(fake: App) -> None:
         client.chat.completions.create(model="gpt-4o", messages=HELLO)
     assert caught.value.code == "401"
     assert caught.value.message.startswith("Error code: 401")
-    assert "invalid subscription key" in caught.value.body["message"]
+
+
+def test_a_wrong_key_is_pointed_at_the_keys_commands_without_being_repeated(fake: App) -> None:
+    wrong = "f00d" * 8
+    with fake.anonymous(**{"api-key": wrong}) as client:
+        message = error_of(client.post(CHAT, json={"messages": HELLO}), 401)["message"]
+    assert "`stockade keys list`" in message and "`stockade keys regenerate key1`" in message
+    assert "subscription" not in message and "regional" not in message
+    assert wrong not in message
 
 
 def test_missing_key_is_a_401(fake: App) -> None:
     response = fake.client.post(CHAT, json={"messages": HELLO})
     assert error_of(response, 401)["code"] == "401"
+
+
+def test_a_missing_key_is_told_where_to_send_one(fake: App) -> None:
+    message = error_of(fake.client.post(CHAT, json={"messages": HELLO}), 401)["message"]
+    assert "no key or token was sent" in message and "`api-key` header" in message
 
 
 def test_langchain_style_body_is_accepted(http: httpx.Client) -> None:

@@ -144,7 +144,7 @@ def test_customer_text_is_shown_as_text_never_as_markup(page: ChatPage) -> None:
 def test_a_wrong_key_shows_the_services_error(page: ChatPage) -> None:
     page.open("not-a-key")
     error = page.error()
-    assert error.startswith("401:") and "invalid subscription key" in error
+    assert error.startswith("401:") and "not an active key of this Stockade resource" in error
     assert not page.browser.find_element(By.ID, "conversation").is_displayed()
 
 

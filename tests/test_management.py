@@ -16,6 +16,7 @@ from openai import AzureOpenAI
 
 from conftest import API_VERSION, App, Server, run_cli, server_env
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
+from stockade.names import DEPLOYMENT_NAME_RULE
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -90,6 +91,25 @@ def test_unknown_model_is_refused_with_a_hint(fake: App) -> None:
     assert result.returncode == 1 and "stockade models list" in result.stderr
 
 
+def test_a_deployment_name_with_a_slash_gets_the_naming_rule(fake: App) -> None:
+    result = fake.cli("deployments", "create", "--name", "dep/1", "--model", CHAT_MODEL, check=False)
+    assert result.returncode == 1 and DEPLOYMENT_NAME_RULE[:40] in " ".join(result.stderr.split())
+
+
+def test_the_api_answers_a_deployment_path_with_a_slash_with_the_naming_rule(fake: App) -> None:
+    with fake.http() as http:
+        response = http.put("/management/deployments/dep/1", json={"model": CHAT_MODEL})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "name"
+    assert DEPLOYMENT_NAME_RULE in response.json()["error"]["message"]
+
+
+def test_a_question_mark_in_a_deployment_name_does_not_cut_the_name(fake: App) -> None:
+    result = fake.cli("deployments", "create", "--name", "cut?here", "--model", CHAT_MODEL, check=False)
+    assert result.returncode == 1 and "cut?here" in result.stderr
+    assert "cut" not in {d["name"] for d in fake.cli_json("deployments", "list")}  # type: ignore[union-attr]
+
+
 # -- keys --------------------------------------------------------------------------------------
 
 
@@ -118,6 +138,24 @@ def test_key_scoped_to_a_deployment_cannot_call_another(fake: App) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         fake.azure(key).embeddings.create(model="text-embedding-3-small", input="hi")
     assert caught.value.code == "PermissionDenied"
+
+
+def test_a_scoped_key_refused_another_deployment_is_told_which_it_lacks(fake: App) -> None:
+    key = fake.cli_json("keys", "create", "--name", f"scoped-{uuid.uuid4().hex[:6]}", "--deployment", "gpt-4o")["key"]  # type: ignore[index]
+    with pytest.raises(openai.AuthenticationError) as caught:
+        fake.azure(key).embeddings.create(model="text-embedding-3-small", input="hi")
+    message = caught.value.body["message"]  # type: ignore[index]
+    assert "only the deployment 'gpt-4o', not 'text-embedding-3-small'" in message
+    assert "--deployment text-embedding-3-small" in message
+
+
+def test_a_scoped_key_refused_a_routine_conversation_is_told_which_deployment_it_lacks(fake: App) -> None:
+    key = fake.cli_json("keys", "create", "--name", f"scoped-{uuid.uuid4().hex[:6]}", "--deployment", "gpt-4o")["key"]  # type: ignore[index]
+    with fake.http(key) as http:
+        response = http.post("/routines/conversations", json={
+            "routine": "baa", "deployment": "gpt-4o", "embeddings_deployment": "text-embedding-3-small"})
+    assert response.status_code == 401 and response.json()["error"]["code"] == "PermissionDenied"
+    assert "not 'text-embedding-3-small'" in response.json()["error"]["message"]
 
 
 def test_revoked_key_stops_working(fake: App) -> None:

@@ -9,6 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """What a caller sent, cut to a length fit to repeat in a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ServiceError(Exception):
     status: int = 500
     code: str | None = "InternalServerError"
@@ -54,14 +59,20 @@ class ContextLengthExceeded(InvalidRequest):
 
 
 class Unauthorized(ServiceError):
+    """401 with Azure's code for a key that is missing or not one of the resource's. The message
+    never repeats what was sent: it may be a secret of another resource."""
+
     status = 401
     code = "401"
 
-    def __init__(self) -> None:
+    def __init__(self, *, sent: bool = True) -> None:
         super().__init__(
-            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
-            "provide a valid key for an active subscription and use a correct regional API "
-            "endpoint for your resource."
+            "Access denied: the key sent is not an active key of this Stockade resource. Check "
+            "that the endpoint is the server the key belongs to; `stockade keys list` shows the "
+            "active keys, and `stockade keys regenerate key1` replaces a lost admin key."
+            if sent else
+            "Access denied: no key or token was sent. Send a key in the `api-key` header (or as "
+            "`Authorization: Bearer KEY`); `stockade keys list` shows this resource's keys."
         )
 
 
@@ -132,10 +143,10 @@ class DeploymentNotFound(ServiceError):
     status = 404
     code = "DeploymentNotFound"
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__(
-            "The API deployment for this resource does not exist. If you created the deployment "
-            "within the last 5 minutes, please wait a moment and try again."
+            f"There is no deployment named {shown(name)!r} on this resource. "
+            "`stockade deployments list` shows them; `stockade deployments create` adds one."
         )
 
 

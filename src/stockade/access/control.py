@@ -216,7 +216,7 @@ class Access:
         if api_key is not None:
             return self._key(api_key, source)
         if bearer is None:
-            raise Unauthorized()
+            raise Unauthorized(sent=False)
         if bearer.count(".") != 2:  # not a JWT: the v1 routes take a key as a bearer token
             return self._key(bearer, source)
         try:

@@ -57,6 +57,11 @@ class Grant:
         return self.deployment is None or deployment == self.deployment
 
 
+def role_alias(role: str) -> str:
+    """The short name the command line takes for a role (the name itself if it has none)."""
+    return next((alias for alias, canonical in ROLE_ALIASES.items() if canonical == role), role)
+
+
 def resolve_role(name: str) -> str | None:
     """The canonical role name for a name or alias, or None if there is no such role."""
     canonical = ROLE_ALIASES.get(name.lower(), name)

@@ -1,5 +1,7 @@
 """The ``api-version`` values the classic Azure routes accept (GA and preview data-plane versions)."""
 
+from stockade.errors import shown
+
 SUPPORTED_API_VERSIONS = frozenset(
     {
         "2022-12-01",
@@ -31,3 +33,19 @@ SUPPORTED_API_VERSIONS = frozenset(
 
 # The /openai/v1 routes take no api-version, or one of these.
 V1_API_VERSIONS = frozenset({"v1", "preview", "latest"})
+
+
+def unsupported_message(version: str | None, classic: bool) -> str:
+    """What a 404 for a missing or unknown ``api-version`` says: which values this route takes."""
+    dated = ", ".join(sorted(SUPPORTED_API_VERSIONS))
+    if classic:
+        latest = max(v for v in SUPPORTED_API_VERSIONS if not v.endswith("-preview"))
+        asked = (
+            f"This route needs an api-version query parameter (e.g. `?api-version={latest}`)."
+            if version is None else f"api-version {shown(version)!r} is not supported."
+        )
+        return f"{asked} Supported: {dated}."
+    return (
+        f"api-version {shown(version or '')!r} is not supported on the v1 routes: leave it out, "
+        f"or send one of {', '.join(sorted(V1_API_VERSIONS))}, {dated}."
+    )

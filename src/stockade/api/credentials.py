@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from stockade.access import ENTRA, IPAddress, Permission, Principal
+from stockade.access.roles import role_alias
 from stockade.core import Resource
 from stockade.errors import PermissionDenied
 
@@ -47,7 +48,7 @@ async def identify(request: Request) -> Principal:
 def require(principal: Principal, permission: Permission, *deployments: str | None) -> None:
     for deployment in deployments or (None,):
         if not principal.allows(permission, deployment):
-            raise denied(principal)
+            raise denied(principal, permission, deployment)
 
 
 async def authorize(
@@ -58,10 +59,25 @@ async def authorize(
     return principal
 
 
-def denied(principal: Principal) -> PermissionDenied:
+def denied(
+    principal: Principal, permission: Permission, deployment: str | None = None
+) -> PermissionDenied:
+    if principal.kind == ENTRA:
+        who, assign = f"The principal `{principal.id}`", f"--object-id {principal.id}"
+    else:
+        who, assign = f"The key {principal.name!r}", f"--key {principal.id}"
+    scoped = [g for g in principal.grants if g.deployment and g.allows(permission, g.deployment)]
+    if deployment is not None and scoped:
+        # Allowed this on other deployments only: say which one it lacks, and how to grant it.
+        held = " and ".join(sorted({repr(g.deployment) for g in scoped}))
+        return PermissionDenied(
+            f"{who} may use only the deployment {held}, not {deployment!r}. Grant it with "
+            f"`stockade roles assign {assign} --role {role_alias(scoped[0].role)} "
+            f"--deployment {deployment}`, or use a key for that deployment."
+        )
     if principal.kind != ENTRA:
         return PermissionDenied()
     return PermissionDenied(
-        f"The principal `{principal.id}` lacks the required role to perform this operation. "
-        f"Assign one with `stockade roles assign --object-id {principal.id} --role openai-user`."
+        f"{who} lacks the required role to perform this operation. "
+        f"Assign one with `stockade roles assign {assign} --role openai-user`."
     )

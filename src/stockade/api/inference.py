@@ -13,9 +13,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stockade.access import Permission
-from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
+from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS, unsupported_message
 from stockade.api.body import read_body
-from stockade.api.credentials import authenticate, denied
+from stockade.api.credentials import authenticate, require
 from stockade.api.responses import (
     error_response,
     event_stream,
@@ -27,7 +27,7 @@ from stockade.api.responses import (
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
 from stockade.core.inference import Answer
-from stockade.errors import InvalidRequest, ResourceNotFound, ServiceError
+from stockade.errors import InvalidRequest, ResourceNotFound, ServiceError, shown
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest, parse
 
 # operation id (as Azure names it in errors and logs) -> request type
@@ -63,9 +63,9 @@ def _check_api_version(query_string: bytes, classic: bool) -> None:
     version = _api_version(query_string)
     if classic:
         if version not in SUPPORTED_API_VERSIONS:
-            raise ResourceNotFound()
+            raise ResourceNotFound(unsupported_message(version, classic))
     elif version is not None and version not in V1_API_VERSIONS | SUPPORTED_API_VERSIONS:
-        raise ResourceNotFound()
+        raise ResourceNotFound(unsupported_message(version, classic))
 
 
 # Path under a prefix -> operation id. The classic routes name the deployment in the path; the v1
@@ -150,8 +150,7 @@ class InferenceRoutes:
             )
         deployment = self.resource.deployment(name)
         call.deployment, call.model = deployment.name, deployment.model
-        if not principal.allows(Permission.INFERENCE, deployment.name):
-            raise denied(principal)
+        require(principal, Permission.INFERENCE, deployment.name)
         if body_type is EmbeddingRequest:
             return await self.resource.inference.embed(deployment, body, call, principal)
         return await self.resource.inference.generate(deployment, body, call, principal)
@@ -193,7 +192,10 @@ def _models_handlers(*, classic: bool):  # type: ignore[no-untyped-def]
         for spec in resource.models():
             if spec.id == request.path_params["model"]:
                 return json_response(_azure_model(spec))
-        raise ResourceNotFound()
+        raise ResourceNotFound(
+            f"There is no model {shown(request.path_params['model'])!r}. `stockade models list` "
+            "shows the models that can be deployed."
+        )
 
     return list_models, get_model
 

@@ -236,10 +236,11 @@ def routes() -> list[Route]:
     return [
         Route(f"{PREFIX}/models", list_models, methods=["GET"]),
         Route(f"{PREFIX}/deployments", list_deployments, methods=["GET"]),
-        Route(f"{PREFIX}/deployments/{{name}}", show_deployment, methods=["GET"]),
-        audited_route(f"{PREFIX}/deployments/{{name}}", create_deployment, "PUT", "deployments.create"),
-        audited_route(f"{PREFIX}/deployments/{{name}}", update_deployment, "PATCH", "deployments.update"),
-        audited_route(f"{PREFIX}/deployments/{{name}}", delete_deployment, "DELETE", "deployments.delete"),
+        # A name with a slash reaches the handlers, which answer with the naming rule, not a bare 404.
+        Route(f"{PREFIX}/deployments/{{name:path}}", show_deployment, methods=["GET"]),
+        audited_route(f"{PREFIX}/deployments/{{name:path}}", create_deployment, "PUT", "deployments.create"),
+        audited_route(f"{PREFIX}/deployments/{{name:path}}", update_deployment, "PATCH", "deployments.update"),
+        audited_route(f"{PREFIX}/deployments/{{name:path}}", delete_deployment, "DELETE", "deployments.delete"),
         Route(f"{PREFIX}/keys", list_keys, methods=["GET"]),
         audited_route(f"{PREFIX}/keys", create_key, "POST", "keys.create"),
         audited_route(f"{PREFIX}/keys/{{name}}/regenerate", regenerate_key, "POST", "keys.regenerate"),

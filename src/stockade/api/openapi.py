@@ -122,14 +122,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     # management
     ("GET", f"{_M}/models"): Operation("Management_Models_List", "Local and upstream models", "management"),
     ("GET", f"{_M}/deployments"): Operation("Deployments_List", "Deployments", "management"),
-    ("GET", f"{_M}/deployments/{{name}}"): Operation("Deployments_Get", "One deployment", "management"),
-    ("PUT", f"{_M}/deployments/{{name}}"): Operation(
+    ("GET", f"{_M}/deployments/{{name:path}}"): Operation("Deployments_Get", "One deployment", "management"),
+    ("PUT", f"{_M}/deployments/{{name:path}}"): Operation(
         "Deployments_Create", "Create a deployment", "management", body=management.DeploymentCreate,
         status=201),
-    ("PATCH", f"{_M}/deployments/{{name}}"): Operation(
+    ("PATCH", f"{_M}/deployments/{{name:path}}"): Operation(
         "Deployments_Update", "Change a deployment's model or capacity", "management",
         body=management.DeploymentUpdate),
-    ("DELETE", f"{_M}/deployments/{{name}}"): Operation(
+    ("DELETE", f"{_M}/deployments/{{name:path}}"): Operation(
         "Deployments_Delete", "Delete a deployment", "management", status=204),
     ("GET", f"{_M}/keys"): Operation("Keys_List", "Keys (never their secrets)", "management"),
     ("POST", f"{_M}/keys"): Operation(

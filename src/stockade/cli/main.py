@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -220,6 +221,11 @@ def _deployment_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _deployment_path(name: str) -> str:
+    # Quoted whole, so that '?', '#' or '/' in a name cannot change which URL is called.
+    return f"/management/deployments/{urllib.parse.quote(name, safe='')}"
+
+
 @deployments_app.command("create")
 def deployments_create(
     ctx: typer.Context,
@@ -230,7 +236,7 @@ def deployments_create(
 ) -> None:
     """Deploy a model under a name of your choosing."""
     body = {"model": model, "backend": backend, "capacity": capacity}
-    d = ctx.obj.call("PUT", f"/management/deployments/{name}", body)
+    d = ctx.obj.call("PUT", _deployment_path(name), body)
     ctx.obj.emit(d, _deployment_table([d]))
 
 
@@ -244,7 +250,7 @@ def deployments_list(ctx: typer.Context) -> None:
 @deployments_app.command("show")
 def deployments_show(ctx: typer.Context, name: str) -> None:
     """One deployment."""
-    d = ctx.obj.call("GET", f"/management/deployments/{name}")
+    d = ctx.obj.call("GET", _deployment_path(name))
     ctx.obj.emit(d, _deployment_table([d]))
 
 
@@ -258,7 +264,7 @@ def deployments_update(
 ) -> None:
     """Change a deployment's model or capacity; running servers pick it up without a restart."""
     body = {k: v for k, v in {"model": model, "backend": backend, "capacity": capacity}.items() if v is not None}
-    d = ctx.obj.call("PATCH", f"/management/deployments/{name}", body)
+    d = ctx.obj.call("PATCH", _deployment_path(name), body)
     ctx.obj.emit(d, _deployment_table([d]))
 
 
@@ -271,7 +277,7 @@ def deployments_delete(
     """Delete a deployment; calls to its name then get 404 DeploymentNotFound."""
     if not yes and not typer.confirm(f"Delete deployment {name!r}?"):
         raise typer.Exit(1)
-    ctx.obj.call("DELETE", f"/management/deployments/{name}")
+    ctx.obj.call("DELETE", _deployment_path(name))
     errors.print(f"Deleted deployment {name}.")
 
 

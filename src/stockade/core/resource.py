@@ -17,8 +17,8 @@ from stockade.backends.base import ModelHost, ModelSpec, PoolState
 from stockade.backends.registry import LOCAL, ModelRegistry
 from stockade.config import Settings
 from stockade.core.inference import Inference
-from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound
-from stockade.names import NAME
+from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound, shown
+from stockade.names import DEPLOYMENT_NAME_RULE, NAME
 from stockade.quotas import Limit, Limiter, create_limiter
 from stockade.routines.service import Conversations
 from stockade.store import (
@@ -167,7 +167,7 @@ class Resource:
         """The deployment serving ``name``; the request path's lookup (memory only)."""
         deployment = self._deployments.get(name)
         if deployment is None:
-            raise DeploymentNotFound()
+            raise DeploymentNotFound(name)
         return deployment
 
     async def check_deployment_exists(self, name: str | None) -> None:
@@ -226,9 +226,7 @@ class Resource:
     ) -> Deployment:
         if not NAME.match(name):
             raise InvalidRequest(
-                "A deployment name has 1 to 64 letters, digits, '.', '_' or '-', and starts with "
-                "a letter or digit.",
-                param="name",
+                f"{shown(name)!r} cannot name a deployment: {DEPLOYMENT_NAME_RULE}", param="name"
             )
         _check_capacity(capacity)
         spec = self._resolve_model(model, backend)
@@ -254,7 +252,7 @@ class Resource:
     ) -> Deployment:
         current = await asyncio.to_thread(self.store.get_deployment, name)
         if current is None:
-            raise DeploymentNotFound()
+            raise DeploymentNotFound(name)
         changes: dict[str, object] = {}
         if capacity is not None:
             _check_capacity(capacity)
@@ -272,13 +270,13 @@ class Resource:
         except QuotaExceeded as exc:
             raise _insufficient_quota(exc) from None
         if updated is None:
-            raise DeploymentNotFound()
+            raise DeploymentNotFound(name)
         await self.refresh()
         return updated
 
     async def delete_deployment(self, name: str) -> None:
         if not await asyncio.to_thread(self.store.delete_deployment, name):
-            raise DeploymentNotFound()
+            raise DeploymentNotFound(name)
         await self.refresh()
 
     # -- quotas ---------------------------------------------------------------------------------
