@@ -104,6 +104,14 @@ def test_the_api_answers_a_deployment_path_with_a_slash_with_the_naming_rule(fak
     assert DEPLOYMENT_NAME_RULE in response.json()["error"]["message"]
 
 
+def test_a_deployment_name_ending_in_a_newline_is_refused(fake: App) -> None:
+    with fake.http() as http:
+        response = http.put("/management/deployments/dep%0A", json={"model": CHAT_MODEL})
+        listed = http.get("/management/deployments").json()["data"]
+    assert response.status_code == 400 and "unprintable" in response.json()["error"]["message"]
+    assert "dep" not in {d["name"] for d in listed}
+
+
 def test_a_question_mark_in_a_deployment_name_does_not_cut_the_name(fake: App) -> None:
     result = fake.cli("deployments", "create", "--name", "cut?here", "--model", CHAT_MODEL, check=False)
     assert result.returncode == 1 and "cut?here" in result.stderr

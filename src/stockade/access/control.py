@@ -256,7 +256,7 @@ class Access:
     async def create_identity(self, kind: str, name: str) -> tuple[Identity, str]:
         if kind not in (MANAGED, SERVICE_PRINCIPAL):
             raise InvalidRequest(f"kind is {MANAGED} or {SERVICE_PRINCIPAL}.", param="kind")
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             raise InvalidRequest(
                 "A name has 1 to 64 letters, digits, '.', '_' or '-'.", param="name"
             )

@@ -12,13 +12,17 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stockade.api.responses import error_response
-from stockade.errors import ServiceError
+from stockade.errors import InvalidRequest, ServiceError
 from stockade.telemetry import AccessLog, Call, UsageRecorder
 from stockade.tracebacks import without_messages
 
 log = logging.getLogger(__name__)
 
 CLIENT_CLOSED_REQUEST = 499
+UNPRINTABLE_PATH = InvalidRequest(
+    "The URL path holds a control or other unprintable character (after percent-decoding); no "
+    "route or name here has one. Check how the client builds the URL."
+)
 
 
 class CallMiddleware:
@@ -52,7 +56,12 @@ class CallMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_ids)
+            if scope["path"].isprintable():
+                await self.app(scope, receive, send_with_ids)
+            else:
+                # Starlette's route patterns end in `$`, which matches before a final newline:
+                # `/deployments/dep%0A` would reach the handler as `dep`.
+                await error_response(UNPRINTABLE_PATH)(scope, receive, send_with_ids)
         except Exception as exc:
             if started:
                 raise

@@ -224,7 +224,7 @@ class Resource:
     async def create_deployment(
         self, name: str, model: str, backend: str | None = None, capacity: int = 10
     ) -> Deployment:
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             raise InvalidRequest(
                 f"{shown(name)!r} cannot name a deployment: {DEPLOYMENT_NAME_RULE}", param="name"
             )
@@ -344,7 +344,7 @@ class Resource:
     async def create_application_key(
         self, name: str, role: str, deployment: str | None = None, limit: Limit | None = None
     ) -> tuple[ApiKey, str]:
-        if not NAME.match(name) or name in ADMIN_KEY_NAMES:
+        if not NAME.fullmatch(name) or name in ADMIN_KEY_NAMES:
             raise InvalidRequest(
                 "A key name has 1 to 64 letters, digits, '.', '_' or '-' and is not key1 or key2.",
                 param="name",
