@@ -102,6 +102,9 @@ class Context:
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         try:
             return self.client.request(method, path, body, **params)
+        except CommandError as exc:
+            show_error(exc)
+            raise typer.Exit(1) from None
         finally:
             self._tell_what_was_created()
 
