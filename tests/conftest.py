@@ -34,6 +34,7 @@ from stockade.backends.base import ModelSpec
 from stockade.cli.main import app as cli_app
 from stockade.config import Settings
 from stockade.core import Resource
+from stockade.core.resource import prepare_store
 from stockade.quotas import Limiter
 
 API_VERSION = "2024-10-21"
@@ -242,6 +243,14 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "STOCKADE_WORKERS": "1",
         **extra,
     }
+
+
+def with_store(env: dict[str, str]) -> dict[str, str]:
+    """``env`` once its store exists, as after the first `stockade serve` there: the command
+    line refuses to read a store that is not there."""
+    with environment(env):
+        prepare_store(Settings())
+    return env
 
 
 def replica_env(

@@ -14,7 +14,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, App, Server, run_cli, server_env
+from conftest import API_VERSION, App, Server, run_cli, server_env, with_store
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from stockade.names import DEPLOYMENT_NAME_RULE
 
@@ -41,7 +41,7 @@ def eventually(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
 
 
 def test_models_list_shows_the_bundled_models(tmp_path: Path) -> None:
-    listed = json.loads(run_cli(server_env(tmp_path), "--json", "models", "list").stdout)
+    listed = json.loads(run_cli(with_store(server_env(tmp_path)), "--json", "models", "list").stdout)
     models = {m["id"]: m for m in listed}
     assert models["smollm2-135m-instruct"]["kind"] == "chat"
     assert models["all-minilm-l6-v2"]["kind"] == "embeddings"
@@ -220,6 +220,14 @@ def test_failed_calls_are_recorded_too(fake: App) -> None:
 
 def application_key(app: App, role: str = "openai-user") -> dict:
     return app.cli_json("keys", "create", "--name", f"usage-{uuid.uuid4().hex[:6]}", "--role", role)  # type: ignore[return-value]
+
+
+def test_usage_records_name_the_key_that_made_the_call_even_once_revoked(fake: App) -> None:
+    key = application_key(fake)
+    raw = fake.azure(key["key"]).chat.completions.with_raw_response.create(model="gpt-4o", messages=HELLO, max_tokens=1)
+    fake.cli("keys", "revoke", key["id"])
+    recorded = record(fake, raw.headers["x-request-id"])
+    assert (recorded["key_name"], recorded["key_id"]) == (key["name"], key["id"])
 
 
 def test_an_openai_user_key_sees_its_own_usage_only(fake: App) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import SALES_CONTACT, Server, run_cli, server_env
+from conftest import SALES_CONTACT, Server, run_cli, server_env, with_store
 from stockade.routines.parser import parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
@@ -95,7 +95,7 @@ def test_check_fails_a_routine_that_cannot_be_followed(tmp_path: Path) -> None:
 
 
 def test_routines_list_offers_the_built_in_baa_routine(tmp_path: Path) -> None:
-    listed = json.loads(run_cli(server_env(tmp_path), "--json", "routines", "list").stdout)
+    listed = json.loads(run_cli(with_store(server_env(tmp_path)), "--json", "routines", "list").stdout)
     assert {"name": "baa", "version": BAA.version} .items() <= next(r for r in listed if r["name"] == "baa").items()  # type: ignore[union-attr]
 
 

@@ -107,7 +107,7 @@ def test_usage_is_written_in_batches_and_read_newest_first(store: Store) -> None
     ]
     store.insert_usage(records)
     recent = store.recent_usage(limit=3)
-    assert [r.request_id for r in recent] == ["req-4", "req-3", "req-2"]
+    assert [r.request_id for r, _ in recent] == ["req-4", "req-3", "req-2"]
     assert store.recent_usage(deployment="other") == []
 
 
@@ -230,7 +230,20 @@ def test_audit_events_are_listed_newest_first_and_filtered_by_action(store: Stor
 def test_usage_records_name_token_principals_by_their_object_id(store: Store) -> None:
     object_id = "f56f7d39-b458-4388-b8af-cec57cc30e63"  # longer than a key id
     store.insert_usage([UsageRecord(1.0, "r", "ChatCompletions_Create", "a", "m", object_id, 200, 1, 1, 1.0)])
-    assert store.recent_usage()[0].key_id == object_id
+    assert store.recent_usage()[0][0].key_id == object_id
+
+
+def test_usage_records_come_with_the_name_of_the_key_or_identity_that_called(store: Store) -> None:
+    key, _ = new_key("nightly", kind="application", role="Cognitive Services OpenAI User")
+    store.insert_key(key)
+    store.revoke_key(key.id)  # the name of a revoked key's calls is still known
+    store.insert_identity(identity("batch"))
+    callers = [key.id, "object-batch", "unknown"]
+    store.insert_usage([
+        UsageRecord(float(i), f"r{i}", "ChatCompletions_Create", "a", "m", caller, 200, 1, 1, 1.0)
+        for i, caller in enumerate(callers)
+    ])
+    assert [name for _, name in store.recent_usage()] == [None, "batch", "nightly"]
 
 
 def test_the_migrations_build_the_schema_the_code_declares(store: Store) -> None:

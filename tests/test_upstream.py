@@ -16,7 +16,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, in_process, run_cli, server_env, serving
+from conftest import API_VERSION, Server, in_process, run_cli, server_env, serving, with_store
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -73,7 +73,7 @@ def configured(tmp_path: Path) -> dict[str, str]:
 
 
 def test_models_list_shows_upstream_models_with_their_backend(tmp_path: Path) -> None:
-    listed = json.loads(run_cli(server_env(tmp_path, **configured(tmp_path)), "--json", "models", "list").stdout)
+    listed = json.loads(run_cli(with_store(server_env(tmp_path, **configured(tmp_path))), "--json", "models", "list").stdout)
     models = {(m["id"], m["backend"]) for m in listed}
     assert {("gpt-4o", "vllm"), ("gpt-4o", "azure-east"), ("smollm2-135m-instruct", "local")} <= models
 

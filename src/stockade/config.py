@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 CONFIG_ENV = "STOCKADE_CONFIG"
 DEFAULT_CONFIG_FILE = "stockade.toml"
+STORE_FILE = "stockade.db"  # the SQLite store in data_dir, unless database_url names another
 
 
 class UpstreamSettings(BaseModel):
@@ -218,7 +219,7 @@ class Settings(BaseSettings):
     def store_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'stockade.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / STORE_FILE).resolve()}"
 
     @property
     def public_url(self) -> str:

@@ -23,3 +23,17 @@ def private_file(path: Path) -> Path:
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     return path
+
+
+def write_private_file(path: Path, text: str) -> Path:
+    """``path`` replaced by a new owner-only file holding ``text``: an existing file, whose mode
+    may be wider, is replaced, not written into."""
+    private_directory(path.parent)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        draft.unlink()  # left by a process of the same id that died before the replace
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(draft, path)
+    return path

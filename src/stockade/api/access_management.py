@@ -65,7 +65,18 @@ def _identity(resource: Resource, identity: Identity, secret: str | None = None)
             "AZURE_CLIENT_SECRET": secret,
             "AZURE_AUTHORITY_HOST": resource.access.public_url,
         }
+        if not resource.access.public_url.startswith("https://"):
+            shown["warnings"] = [insecure_authority(resource.access.public_url)]
     return shown
+
+
+def insecure_authority(url: str) -> str:
+    return (
+        f"AZURE_AUTHORITY_HOST is {url}, which azure-identity refuses: the authority must be a TLS "
+        "protected (https) URL. Serve HTTPS with `stockade serve --tls-self-signed` (or "
+        "--tls-cert and --tls-key), or set auth.public_url to the https address of a TLS proxy "
+        "in front, and give the application that https URL."
+    )
 
 
 async def list_identities(request: Request) -> Response:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.access import Permission
+from stockade.access import LOCAL_OPERATOR, ROUTINES_AGENT, Permission
 from stockade.api.audit import audited_route, describe
 from stockade.api.body import read_body
 from stockade.api.credentials import authorize
@@ -22,6 +22,8 @@ from stockade.requests import parse
 from stockade.store import ApiKey
 
 PREFIX = "/management"
+# Callers that are no key or identity in the store, by the id their usage records carry.
+BUILT_IN_CALLERS = {principal.id: principal.name for principal in (LOCAL_OPERATOR, ROUTINES_AGENT)}
 
 
 class Body(BaseModel):
@@ -229,7 +231,14 @@ async def list_usage(request: Request) -> Response:
     records = await resource.recent_usage(
         list_limit(request), request.query_params.get("deployment"), caller
     )
-    return json_response({"data": [dataclasses.asdict(r) for r in records]})
+    return json_response(
+        {
+            "data": [
+                {**dataclasses.asdict(record), "key_name": name or BUILT_IN_CALLERS.get(record.key_id or "")}
+                for record, name in records
+            ]
+        }
+    )
 
 
 def routes() -> list[Route]:

@@ -19,9 +19,10 @@ import httpx
 from stockade.access import LOCAL_OPERATOR
 from stockade.api import create_app
 from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY
-from stockade.config import Settings
+from stockade.config import STORE_FILE, Settings
 from stockade.core import Resource
 from stockade.errors import ServiceError, retry_after_ms
+from stockade.store import shown_url, store_exists
 
 TIMEOUT = 300.0
 # A session that waits out rate limits resends a refused request after its Retry-After, this many
@@ -43,19 +44,28 @@ class ManagementClient:
         self.api_key = api_key
         self.token = token
         self.created_keys: dict[str, str] = {}
+        self.created_store = False
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-        with self.session() as session:
+        # Only a change may start a store (as a newcomer does before the first serve): a read
+        # on a missing one would show an empty resource while the server runs on another.
+        with self.session(create_store=method != "GET") as session:
             return session.request(method, path, body, **params)
 
     @contextlib.contextmanager
-    def session(self, *, wait_out_rate_limits: bool = False) -> Iterator[Session]:
+    def session(self, *, wait_out_rate_limits: bool = False, create_store: bool = False) -> Iterator[Session]:
         """Several calls on one connection, or on one in-process resource opened once. Batch work
-        (a scripted evaluation) may wait out rate limits and resend what a 429 refused."""
+        (a scripted evaluation) may wait out rate limits and resend what a 429 refused. Locally,
+        a missing store is an error unless ``create_store``; ``created_store`` then says if one
+        was made."""
         if self.endpoint:
             with httpx.Client(base_url=self.endpoint, headers=self._headers(), timeout=TIMEOUT) as http:
                 yield Session(http.send, http.build_request, self.endpoint, wait_out_rate_limits)
             return
+        exists = self._store_exists()
+        if not exists and not create_store:
+            raise CommandError(missing_store(self.settings))
+        self.created_store = not exists
         with asyncio.Runner() as runner:
             resource = Resource(self.settings)
             try:
@@ -63,7 +73,7 @@ class ManagementClient:
             except ServiceError as exc:
                 raise CommandError(exc.message) from None
             except Exception as exc:
-                raise CommandError(f"cannot open the store at {self.settings.store_url}: {exc}") from None
+                raise CommandError(self._unopened(exc)) from None
             app = create_app(resource)
 
             async def as_local_operator(scope: Any, receive: Any, send: Any) -> None:
@@ -88,6 +98,15 @@ class ManagementClient:
                 runner.run(local.aclose())
                 runner.run(resource.close())
 
+    def _store_exists(self) -> bool:
+        try:
+            return store_exists(self.settings.store_url)
+        except Exception as exc:
+            raise CommandError(self._unopened(exc)) from None
+
+    def _unopened(self, exc: Exception) -> str:
+        return f"cannot open the store at {shown_url(self.settings.store_url)}: {exc}"
+
     def _headers(self) -> dict[str, str]:
         if self.api_key:
             return {"api-key": self.api_key}
@@ -97,6 +116,31 @@ class ManagementClient:
             "--endpoint needs a credential: pass --api-key or set STOCKADE_API_KEY (key1 or "
             "key2, or an application key with the right role), or a token with --token"
         )
+
+
+def store_location(settings: Settings) -> str:
+    """The local store as a user would look for it: its database, or its file in the data directory."""
+    if settings.database_url:
+        return f"the database {shown_url(settings.database_url)}"
+    return str(settings.data_dir.resolve() / STORE_FILE)
+
+
+def missing_store(settings: Settings) -> str:
+    """Why a local read found nothing, and how to reach the store or server meant."""
+    if settings.database_url:
+        where = f"{store_location(settings)} has no Stockade tables"
+        elsewhere = "set database_url (or STOCKADE_DATABASE_URL) to the server's database"
+    else:
+        where = (
+            f"no Stockade store in the data directory {settings.data_dir.resolve()} "
+            f"(looked for {store_location(settings)})"
+        )
+        elsewhere = "pass the server's data directory with --data-dir DIR (or STOCKADE_DATA_DIR)"
+    return (
+        f"{where}; nothing was created. To manage the store of a `stockade serve` running "
+        f"elsewhere, {elsewhere}, or reach the server with --endpoint URL --api-key KEY. "
+        "A change such as `stockade deployments create` starts a new store here."
+    )
 
 
 class Session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.parse
 from pathlib import Path
@@ -9,13 +10,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from stockade.cli.client import CommandError, ManagementClient
-from stockade.cli.output import when
+from stockade.cli.client import CommandError, ManagementClient, store_location
+from stockade.cli.output import print_table, when
 from stockade.cli.routines import cases_app, chat, routines_app
 from stockade.config import Settings, load_settings
+from stockade.core.resource import admin_keys_file
+from stockade.store import shown_url
 
 GLOBAL_FLAGS = ("--json",)
 
@@ -30,6 +34,15 @@ class _Stockade(TyperGroup):
         moved = [arg for arg in args[:end] if arg in GLOBAL_FLAGS]
         rest = [arg for arg in args[:end] if arg not in GLOBAL_FLAGS] + args[end:]
         return super().parse_args(ctx, moved + rest)
+
+    def invoke(self, ctx: Any) -> Any:
+        # A command that meets a CommandError outside its own handling (opening a session on a
+        # missing store, say) ends with the one clear line, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except CommandError as exc:
+            show_error(exc)
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
@@ -89,19 +102,29 @@ class Context:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         try:
-            result = self.client.request(method, path, body, **params)
+            return self.client.request(method, path, body, **params)
         except CommandError as exc:
-            errors.print(f"[red]error:[/red] {exc}")
+            show_error(exc)
             raise typer.Exit(1) from None
+        finally:
+            self._tell_what_was_created()
+
+    def _tell_what_was_created(self) -> None:
+        if self.client.created_store:
+            errors.print(
+                f"There was no store here: started a new one, {escape(store_location(self.settings))}. "
+                "A server running on another store does not see it; to manage that one, pass its "
+                "--data-dir (or --config), or reach it with --endpoint URL --api-key KEY.",
+                soft_wrap=True,
+            )
         if self.client.created_keys:
-            show_created_keys(self.client.created_keys)
-        return result
+            show_created_keys(self.settings, self.client.created_keys)
 
     def emit(self, data: Any, table: Table | None = None) -> None:
         if self.as_json or table is None:
             console.print_json(json.dumps(data))
         else:
-            console.print(table)
+            print_table(console, table)
 
 
 @app.callback()
@@ -134,14 +157,32 @@ def main(
     ctx.obj = Context(settings, endpoint, api_key, token, as_json)
 
 
-def show_created_keys(keys: dict[str, str]) -> None:
-    errors.print("[bold green]Created the resource's admin keys[/bold green] (shown only this once):")
-    for name, secret in keys.items():
-        errors.print(f"  {name}: [bold]{secret}[/bold]")
+def show_error(exc: CommandError) -> None:
+    # Unwrapped: the message names paths and commands to copy; the terminal wraps it.
+    errors.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+
+
+def show_created_keys(settings: Settings, keys: dict[str, str]) -> None:
+    """Say where the new admin keys were written. The secrets themselves go to an interactive
+    terminal only: stderr is a log otherwise (a service manager's journal)."""
     errors.print(
-        "Keep them in your secret store. [bold]stockade keys list[/bold] shows the keys that exist; "
-        "[bold]stockade keys regenerate key1[/bold] replaces a lost one."
+        f"[bold green]Created the resource's admin keys[/bold green] {' and '.join(keys)}, written to "
+        f"{escape(str(admin_keys_file(settings)))} (readable only by its owner).",
+        soft_wrap=True,
     )
+    if _interactive(errors):
+        for name, secret in keys.items():
+            errors.print(f"  {name}: [bold]{secret}[/bold]", soft_wrap=True)
+    errors.print(
+        "Keep them in your secret store, then delete the file. [bold]stockade keys list[/bold] shows "
+        "the keys that exist; [bold]stockade keys regenerate key1[/bold] replaces a lost one.",
+        soft_wrap=True,
+    )
+
+
+def _interactive(stream: Console) -> bool:
+    isatty = getattr(stream.file, "isatty", None)
+    return bool(isatty and isatty())
 
 
 # -- serve -------------------------------------------------------------------------------------
@@ -192,8 +233,11 @@ def serve(
             raise typer.Exit(2)
         changes.update(tls_certificate=tls_certificate, tls_private_key=tls_private_key)
     settings = settings.model_copy(update=changes)
-    errors.print(f"[bold]Stockade[/bold] on {settings.public_url}/  store: {settings.store_url}")
-    serve_replica(settings, show_created_keys)
+    errors.print(
+        f"[bold]Stockade[/bold] on {settings.public_url}/  store: {escape(shown_url(settings.store_url))}",
+        soft_wrap=True,
+    )
+    serve_replica(settings, functools.partial(show_created_keys, settings))
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -303,8 +347,8 @@ def _show_secret(ctx: typer.Context, key: dict[str, Any]) -> None:
     if ctx.obj.as_json:
         ctx.obj.emit(key)
         return
-    console.print(_key_table([key]))
-    console.print(f"key: [bold]{key['key']}[/bold]")
+    print_table(console, _key_table([key]))
+    console.print(f"key: [bold]{key['key']}[/bold]", soft_wrap=True)
     errors.print("This is the only time the key is shown; Stockade keeps only its hash.")
 
 
@@ -410,7 +454,8 @@ def usage_list(
     table = Table("time", "operation", "deployment", "key", "status", "prompt", "completion", "ms")
     for r in data:
         table.add_row(
-            when(r["ts"]), r["operation"], r["deployment"] or "", r["key_id"] or "", str(r["status"]),
+            when(r["ts"]), r["operation"], r["deployment"] or "", r["key_name"] or r["key_id"] or "",
+            str(r["status"]),
             str(r["prompt_tokens"]), str(r["completion_tokens"]), f"{r['latency_ms']:.1f}",
         )
     ctx.obj.emit(data, table)
@@ -430,10 +475,12 @@ def _identity_table(rows: list[dict[str, Any]]) -> Table:
 def _show_identity_secret(ctx: typer.Context, identity: dict[str, Any]) -> None:
     if ctx.obj.as_json:
         ctx.obj.emit(identity)
+        _show_warnings(identity)
         return
-    console.print(_identity_table([identity]))
+    print_table(console, _identity_table([identity]))
     for name, value in identity["environment"].items():
-        console.print(f"{name}=[bold]{value}[/bold]")
+        console.print(f"{name}=[bold]{value}[/bold]", soft_wrap=True)
+    _show_warnings(identity)
     errors.print(
         "Set these in the application's environment. The secret is shown only this once; "
         "Stockade keeps only its hash."
@@ -445,8 +492,14 @@ def _show_identity_secret(ctx: typer.Context, identity: dict[str, Any]) -> None:
         )
     errors.print(
         f"Give it a role: [bold]stockade roles assign --identity {identity['id']} "
-        "--role openai-user[/bold]"
+        "--role openai-user[/bold]",
+        soft_wrap=True,
     )
+
+
+def _show_warnings(shown: dict[str, Any]) -> None:
+    for warning in shown.get("warnings", []):
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}")
 
 
 def _create_identity(ctx: typer.Context, kind: str, name: str) -> None:

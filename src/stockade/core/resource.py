@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_role
 from stockade.backends.base import ModelHost, ModelSpec, PoolState
@@ -19,6 +20,7 @@ from stockade.config import Settings
 from stockade.core.inference import Inference
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound, shown
 from stockade.names import DEPLOYMENT_NAME_RULE, NAME
+from stockade.private import write_private_file
 from stockade.quotas import Limit, Limiter, create_limiter
 from stockade.routines.service import Conversations
 from stockade.store import (
@@ -29,12 +31,20 @@ from stockade.store import (
     RoleAssignment,
     Store,
     UsageRecord,
+    shown_url,
 )
 from stockade.telemetry import AccessLog, UsageRecorder
 from stockade.telemetry.outage import Outage
 
 log = logging.getLogger(__name__)
 
+ADMIN_KEYS_FILE = "admin-keys.txt"
+
+
+def admin_keys_file(settings: Settings) -> Path:
+    """Where the admin keys created on first start are written, owner-only (never to the log,
+    which a service manager keeps in its journal)."""
+    return settings.data_dir.resolve() / ADMIN_KEYS_FILE
 
 
 def prepare_store(settings: Settings) -> dict[str, str]:
@@ -42,12 +52,13 @@ def prepare_store(settings: Settings) -> dict[str, str]:
     store = Store(settings.store_url)
     try:
         store.migrate()
-        return ensure_admin_keys(store)
+        return ensure_admin_keys(store, admin_keys_file(settings))
     finally:
         store.close()
 
 
-def ensure_admin_keys(store: Store) -> dict[str, str]:
+def ensure_admin_keys(store: Store, keys_file: Path) -> dict[str, str]:
+    """Create the missing admin keys and write those created to ``keys_file``; returns them."""
     existing = {key.name for key in store.active_keys() if key.kind == "admin"}
     created = {}
     for name in ADMIN_KEY_NAMES:
@@ -55,7 +66,19 @@ def ensure_admin_keys(store: Store) -> dict[str, str]:
             record, secret = new_key(name, kind="admin", role=ADMIN)
             if store.insert_key(record):
                 created[name] = secret
+    if created:
+        write_private_file(keys_file, admin_keys_text(shown_url(store.url), created))
     return created
+
+
+def admin_keys_text(store_url: str, keys: dict[str, str]) -> str:
+    lines = [
+        f"# The admin keys of the Stockade store {store_url}, created on its first start.",
+        "# Keep them in your secret store, then delete this file. `stockade keys list` shows the",
+        "# keys that exist; `stockade keys regenerate key1` replaces a lost one.",
+        *(f"{name}={secret}" for name, secret in keys.items()),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class Resource:
@@ -90,7 +113,7 @@ class Resource:
     async def open(self, *, background: bool = True) -> dict[str, str]:
         """Migrate the store, load caches; returns admin keys created on first start (name: secret)."""
         await asyncio.to_thread(self.store.migrate)
-        created = await asyncio.to_thread(ensure_admin_keys, self.store)
+        created = await asyncio.to_thread(ensure_admin_keys, self.store, admin_keys_file(self.settings))
         await asyncio.to_thread(self.access.prepare)
         await self.refresh()
         if background:
@@ -319,8 +342,9 @@ class Resource:
 
     async def recent_usage(
         self, limit: int, deployment: str | None = None, key_id: str | None = None
-    ) -> list[UsageRecord]:
-        """The newest records, of one deployment's calls or one caller's if given."""
+    ) -> list[tuple[UsageRecord, str | None]]:
+        """The newest records, of one deployment's calls or one caller's if given, each with
+        its caller's name if known."""
         return list(await asyncio.to_thread(self.store.recent_usage, limit, deployment, key_id))
 
     # -- keys -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from stockade.store.records import (
     TraceEvent,
     UsageRecord,
 )
-from stockade.store.store import QuotaExceeded, Store
+from stockade.store.store import QuotaExceeded, Store, shown_url, store_exists
 
 __all__ = [
     "ApiKey",
@@ -31,4 +31,6 @@ __all__ = [
     "Store",
     "TraceEvent",
     "UsageRecord",
+    "shown_url",
+    "store_exists",
 ]

@@ -68,6 +68,27 @@ def _active_application_key(key_id: str) -> sa.ColumnElement[bool]:
     )
 
 
+def store_exists(url: str) -> bool:
+    """Whether ``url`` holds a Stockade store (its tables), found without creating anything: a
+    missing SQLite file, or a database without the tables, is no store."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not (
+        parsed.database and parsed.database != ":memory:" and Path(parsed.database).is_file()
+    ):
+        return False
+    # A plain engine, without the pragmas Store sets: looking must change nothing.
+    engine = sa.create_engine(url)
+    try:
+        return sa.inspect(engine).has_table(resource_meta.name)
+    finally:
+        engine.dispose()
+
+
+def shown_url(url: str) -> str:
+    """The store's URL as it may be printed: without its password."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 class QuotaExceeded(Exception):
     """A model's deployments would need more capacity than its quota."""
 
@@ -502,15 +523,25 @@ class Store:
 
     def recent_usage(
         self, limit: int = 50, deployment: str | None = None, key_id: str | None = None
-    ) -> Sequence[UsageRecord]:
-        query = sa.select(*[c for c in usage_records.c if c.name != "id"])
+    ) -> Sequence[tuple[UsageRecord, str | None]]:
+        """The newest records, each with the name of the key or identity that made the call
+        (revoked keys' too), if this store knows it."""
+        caller = sa.func.coalesce(api_keys.c.name, identities.c.name).label("key_name")
+        query = sa.select(*[c for c in usage_records.c if c.name != "id"], caller).select_from(
+            usage_records.outerjoin(api_keys, api_keys.c.id == usage_records.c.key_id).outerjoin(
+                identities, identities.c.object_id == usage_records.c.key_id
+            )
+        )
         if deployment:
             query = query.where(usage_records.c.deployment == deployment)
         if key_id is not None:
             query = query.where(usage_records.c.key_id == key_id)
         query = query.order_by(usage_records.c.id.desc()).limit(limit)
         with self.engine.connect() as connection:
-            return [UsageRecord(**row._mapping) for row in connection.execute(query)]
+            return [
+                (UsageRecord(**{field: row._mapping[field] for field in USAGE_FIELDS}), row.key_name)
+                for row in connection.execute(query)
+            ]
 
     # -- conversations and cases ------------------------------------------------------------------
 
