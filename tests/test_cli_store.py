@@ -111,6 +111,16 @@ def test_the_admin_keys_file_is_written_once(fake: App) -> None:
     assert not (fake.data_dir / ADMIN_KEYS_FILE).exists()
 
 
+def test_regenerating_an_admin_key_takes_its_stale_secret_out_of_the_keys_file(tmp_path: Path) -> None:
+    with in_process(tmp_path, deployments=()) as app:
+        before = admin_keys(tmp_path)
+        app.cli("keys", "regenerate", "key1")
+        after = admin_keys(tmp_path)
+        text = (tmp_path / ADMIN_KEYS_FILE).read_text()
+    assert "key1" not in after and after["key2"] == before["key2"]
+    assert before["key1"] not in text and "key1 was regenerated" in text
+
+
 def test_a_several_worker_serve_writes_the_keys_file_too(tmp_path: Path) -> None:
     with environment(server_env(tmp_path)):
         created = prepare_store(Settings())

@@ -71,6 +71,19 @@ def ensure_admin_keys(store: Store, keys_file: Path) -> dict[str, str]:
     return created
 
 
+def forget_admin_key(keys_file: Path, name: str) -> None:
+    """Take a regenerated key's old secret out of the keys file, if it is still there, so that
+    the file never offers a secret that no longer works."""
+    try:
+        lines = keys_file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    kept = [line for line in lines if not line.startswith(f"{name}=")]
+    if kept != lines:
+        kept.append(f"# {name} was regenerated; its new secret was shown to whoever regenerated it.")
+        write_private_file(keys_file, "\n".join(kept) + "\n")
+
+
 def admin_keys_text(store_url: str, keys: dict[str, str]) -> str:
     lines = [
         f"# The admin keys of the Stockade store {store_url}, created on its first start.",
@@ -362,6 +375,7 @@ class Resource:
         if updated is None:  # lost somehow: create it again
             await asyncio.to_thread(self.store.insert_key, record)
             updated = record
+        await asyncio.to_thread(forget_admin_key, admin_keys_file(self.settings), name)
         await self.refresh()
         return updated, secret
 
