@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +16,7 @@ from typer.core import TyperGroup
 from stockade.cli.client import CommandError, ManagementClient
 from stockade.cli.output import when
 from stockade.cli.routines import cases_app, chat, routines_app
-from stockade.config import Settings, load_settings
+from stockade.config import DEFAULT_CONFIG_FILE, Settings, load_settings, write_starter_config
 
 GLOBAL_FLAGS = ("--json",)
 
@@ -80,9 +82,11 @@ errors = Console(stderr=True)
 class Context:
     def __init__(
         self, settings: Settings, endpoint: str | None, api_key: str | None, token: str | None,
-        as_json: bool,
+        as_json: bool, *, config: Path | None, reload: Callable[[], Settings],
     ):
         self.settings = settings
+        self.config = config  # the file named by --config or STOCKADE_CONFIG, if any
+        self.reload = reload  # the settings read again, as the command line was given them
         self.as_json = as_json
         self.client = ManagementClient(settings, endpoint, api_key, token)
 
@@ -125,12 +129,13 @@ def main(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
 ) -> None:
+    load = functools.partial(load_settings, config, data_dir=data_dir)
     try:
-        settings = load_settings(config, data_dir=data_dir)
+        settings = load()
     except Exception as exc:
         errors.print(f"[red]error:[/red] invalid configuration: {exc}")
         raise typer.Exit(2) from None
-    ctx.obj = Context(settings, endpoint, api_key, token, as_json)
+    ctx.obj = Context(settings, endpoint, api_key, token, as_json, config=config, reload=load)
 
 
 def show_created_keys(keys: dict[str, str]) -> None:
@@ -172,6 +177,8 @@ def serve(
     from stockade.replica import serve as serve_replica
 
     settings: Settings = ctx.obj.settings
+    if ctx.obj.config is None and _wrote_starter_config(Path(DEFAULT_CONFIG_FILE).resolve()):
+        settings = ctx.obj.reload()
     changes: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
@@ -193,6 +200,21 @@ def serve(
     settings = settings.model_copy(update=changes)
     errors.print(f"[bold]Stockade[/bold] on {settings.public_url}/  store: {settings.store_url}")
     serve_replica(settings, show_created_keys)
+
+
+def _wrote_starter_config(path: Path) -> bool:
+    """A fresh install's settings, so that it runs end to end: only where there are none."""
+    try:
+        written = write_starter_config(path)
+    except OSError as exc:  # a read-only working directory: serve on the defaults
+        errors.print(f"[yellow]warning:[/yellow] could not write starter settings to {path}: {exc}")
+        return False
+    if written:
+        errors.print(
+            f"Wrote starter settings to [bold]{path}[/bold]: replace its PLACEHOLDER values "
+            "before customers see them."
+        )
+    return written
 
 
 # -- models ------------------------------------------------------------------------------------
