@@ -144,10 +144,13 @@ def environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`stockade ARGS` in this process through Typer's runner, as a completed process."""
+def run_cli(
+    env: dict[str, str], *args: str, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`stockade ARGS` in this process through Typer's runner, as a completed process; ``input``
+    is what the user types."""
     with environment(env):
-        result = CliRunner().invoke(cli_app, list(args), catch_exceptions=False)
+        result = CliRunner().invoke(cli_app, list(args), input=input, catch_exceptions=False)
     completed = subprocess.CompletedProcess(["stockade", *args], result.exit_code, result.stdout, result.stderr)
     if check and result.exit_code != 0:
         raise AssertionError(f"stockade {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -162,6 +165,8 @@ def start_server(
     process = subprocess.Popen(
         [sys.executable, "-m", "stockade", "serve", "--port", str(port), *args],
         env=env,
+        # Where it writes its starter stockade.toml when no configuration is named: not the checkout.
+        cwd=log_path.parent,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -422,11 +427,11 @@ class App:
         """What the server's periodic re-read does: see what the CLI changed in the store."""
         self.call(self.resource.refresh)
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """The CLI on the app's data directory, knowing the fake models as the app does; the app
         sees its changes at once."""
         with mock.patch("stockade.backends.registry.discover_local_models", lambda: list(FAKE_MODELS)):
-            result = run_cli(self.env, *args, check=check)
+            result = run_cli(self.env, *args, check=check, input=input)
         self.refresh()
         return result
 
@@ -512,8 +517,34 @@ def card_routine(title: str, *, announcement: str | None = None, confirmation: b
 """
 
 
-def offer(server: Server, name: str, markdown: str) -> str:
-    """Put a routine where the server finds the user's own; returns its name."""
+def opening_call_routine(function: str) -> str:
+    """A routine whose first step calls ``function``, on the customer's opening message: no
+    answer is classified before it, so the fake models can run it."""
+    return f"""# Routine: Call {function} at once
+
+1. Call the `{function}` function.
+
+2. Ask the customer if there is anything else you can assist with:
+   - "Is there anything else I can assist you with today?"
+
+3. Call the `case_resolution` function.
+
+---
+
+**Function Definitions:**
+
+- `{function}`:
+  - **Purpose**: Gives the customer what they came for
+  - **Parameters**: None.
+  - **Confirmation**: not required
+- `case_resolution`:
+  - **Purpose**: Finalizes the case and marks it as resolved.
+  - **Parameters**: None.
+"""
+
+
+def offer(server: Server | App, name: str, markdown: str) -> str:
+    """Put a routine where the server (or the app) finds the user's own; returns its name."""
     directory = server.data_dir / "routines"
     directory.mkdir(exist_ok=True)
     (directory / f"{name}.md").write_text(markdown)

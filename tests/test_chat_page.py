@@ -13,7 +13,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import Server
+from conftest import Server, offer, opening_call_routine
+from stockade.routines.engine import FAILED, HANDING_OFF
 from stockade.routines.parser import parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
@@ -120,6 +121,16 @@ def test_the_trace_panel_lists_the_steps_and_calls_of_the_turn(page: ChatPage) -
     trace = page.browser.find_element(By.ID, "trace").text
     assert "1a: chose branch:3" in trace
     assert "3i: called provide_sales_contact_information: done" in trace
+
+
+def test_a_failed_function_shows_in_the_trace_and_the_case_is_handed_off(page: ChatPage, server: Server) -> None:
+    page.start(offer(server, "order-at-once", opening_call_routine("find_latest_order")))
+    page.send("Hi, where is my order?")
+    assert page.agent_messages() == [FAILED, HANDING_OFF]
+    page.browser.find_element(By.CSS_SELECTOR, "#steps summary").click()
+    trace = page.browser.find_element(By.ID, "trace").text
+    assert "1: called find_latest_order: failed, no implementation is registered for `find_latest_order`" in trace
+    assert "The case is handed to a person." in page.browser.find_element(By.ID, "summary").text
 
 
 def test_the_trace_panel_shows_a_branch_the_customer_ruled_out(page: ChatPage) -> None:

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -282,3 +283,42 @@ def wait_for_turn(http: httpx.Client, conversation: dict[str, Any], turn: int) -
             return shown
         time.sleep(0.2)
     raise AssertionError(f"turn {turn} was never stored")
+
+
+# -- evaluations' conversations, left out of case lists ------------------------------------------
+
+
+def test_an_evaluation_case_is_left_out_of_the_case_list_unless_asked_for(api: httpx.Client) -> None:
+    evaluation = api.post("/routines/conversations", json={"routine": "baa", "evaluation": True}).json()
+    real = start(api)
+    listed = [c["id"] for c in api.get("/management/cases", params={"limit": 1000}).json()["data"]]
+    assert real["case"] in listed and evaluation["case"] not in listed
+    everything = api.get("/management/cases", params={"limit": 1000, "include_evaluations": "true"}).json()["data"]
+    assert {c["id"]: c["evaluation"] for c in everything if c["id"] in (real["case"], evaluation["case"])} == {
+        real["case"]: False, evaluation["case"]: True,
+    }
+
+
+def test_a_customer_facing_key_may_not_mark_an_evaluation(fake: App) -> None:
+    created = fake.cli_json("keys", "create", "--name", f"shop-{uuid.uuid4().hex[:6]}", "--role", "openai-user")
+    assert isinstance(created, dict)
+    with fake.http(created["key"]) as http:
+        refused = http.post("/routines/conversations", json={"routine": "baa", "evaluation": True})
+        assert start(http)["status"] == "open"  # a real conversation it may start
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "PermissionDenied"
+
+
+def test_marking_an_evaluation_is_in_the_audit_log(fake: App) -> None:
+    with fake.http() as http:
+        conversation = http.post("/routines/conversations", json={"routine": "baa", "evaluation": True}).json()
+    events = fake.cli_json("audit", "list", "--action", "conversations.evaluate", "--limit", "1000")
+    assert isinstance(events, list)
+    [event] = [e for e in events if e["target"] == f"conversations/{conversation['id']}"]
+    assert (event["actor"], event["status"]) == ("key1", 201)
+
+
+def test_include_evaluations_is_true_or_false(api: httpx.Client) -> None:
+    response = api.get("/management/cases", params={"include_evaluations": "maybe"})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "include_evaluations"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from stockade.routines.checker import Severity, check, has_errors
+from typing import Any
+
+from stockade.config import PLACEHOLDER, RoutineSettings
+from stockade.routines.checker import Severity, check, check_settings, has_errors
+from stockade.routines.model import Routine
 from stockade.routines.parser import parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
@@ -82,3 +86,36 @@ def test_the_customer_should_be_asked_for_anything_else_before_closing() -> None
         '3. Inform the customer: "Thanks."\n',
     )
     assert any("anything else" in m for s, _, m in findings_of(source) if s is Severity.WARNING)
+
+
+# -- what the settings leave a routine's functions without ---------------------------------------
+
+BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
+BAA_IMPLEMENTED = {"provide_list_of_zero_retention_endpoints", "provide_sales_contact_information", "case_resolution"}
+
+
+def settings_findings(routine: Routine = BAA, implemented: set[str] = BAA_IMPLEMENTED, **settings: Any) -> list[str]:
+    return [f.message for f in check_settings(routine, RoutineSettings(**settings), implemented)]
+
+
+def test_an_unset_sales_contact_is_a_warning_naming_the_setting() -> None:
+    [message] = settings_findings()
+    assert "routines.sales_contact" in message and "not set" in message
+
+
+def test_a_placeholder_sales_contact_is_a_warning() -> None:
+    [message] = settings_findings(sales_contact=f"{PLACEHOLDER}: set routines.sales_contact")
+    assert "still a placeholder" in message
+
+
+def test_a_configured_sales_contact_has_no_finding() -> None:
+    assert settings_findings(sales_contact="sales@example.com") == []
+
+
+def test_a_function_a_webhook_implements_needs_no_setting() -> None:
+    assert settings_findings(webhooks={"provide_sales_contact_information": "http://sales.test/hook"}) == []
+
+
+def test_a_function_without_an_implementation_is_a_warning_naming_its_webhook_setting() -> None:
+    [message] = settings_findings(parse_routine(ROUTINE, "refunds"), {"case_resolution"})
+    assert "`issue_refund` has no implementation" in message and "routines.webhooks.issue_refund" in message

@@ -8,7 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import SALES_CONTACT, Server, run_cli, server_env, with_store
+from conftest import (
+    SALES_CONTACT,
+    App,
+    Server,
+    offer,
+    opening_call_routine,
+    run_cli,
+    server_env,
+    with_store,
+)
 from stockade.routines.parser import parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
@@ -110,3 +119,60 @@ def test_generate_writes_a_routine_that_parses_and_is_checked(server: Server, tm
     routine = parse_routine(output.read_text(), "baa")
     assert routine.steps[-1].function == "case_resolution"
     assert "Review it before use" in result.stdout
+
+
+# -- a routine whose function fails, on the fake models ----------------------------------------
+
+UNIMPLEMENTED = "find_latest_order"  # no entry point or webhook implements it
+FAILS_SCRIPT = """
+routine: {routine}
+conversations:
+- name: the-function-fails
+  turns:
+  - customer: Hi, where is my order?
+    steps: ['1']
+    calls: [find_latest_order]
+"""
+ON_FAKES = ["--deployment", "gpt-4o", "--embeddings-deployment", "text-embedding-3-small"]
+
+
+def one_line(text: str) -> str:
+    """Output as one line: the terminal's wrapping undone."""
+    return " ".join(text.split())
+
+
+def failing_script(fake: App, tmp_path: Path, routine: str) -> Path:
+    offer(fake, routine, opening_call_routine(UNIMPLEMENTED))
+    script = tmp_path / "fails.yaml"
+    script.write_text(FAILS_SCRIPT.format(routine=routine))
+    return script
+
+
+def test_eval_prints_the_error_of_a_function_that_failed(fake: App, tmp_path: Path) -> None:
+    script = failing_script(fake, tmp_path, "order-eval")
+    result = fake.cli("routines", "eval", str(script), *ON_FAKES, check=False)
+    assert result.returncode == 1
+    assert f"`{UNIMPLEMENTED}` failed: no implementation is registered for `{UNIMPLEMENTED}`" in one_line(result.stdout)
+
+
+def test_eval_cases_are_left_out_of_cases_list_unless_asked_for(fake: App, tmp_path: Path) -> None:
+    script = failing_script(fake, tmp_path, "order-eval-cases")
+    fake.cli("routines", "eval", str(script), *ON_FAKES, check=False)
+    listed = fake.cli_json("cases", "list", "--limit", "1000")
+    everything = fake.cli_json("cases", "list", "--include-evaluations", "--limit", "1000")
+    assert isinstance(listed, list) and isinstance(everything, list)
+    assert [c for c in listed if c["routine"] == "order-eval-cases"] == []
+    assert [c["evaluation"] for c in everything if c["routine"] == "order-eval-cases"] == [True]
+
+
+def test_chat_shows_a_failed_function_and_the_hand_off(fake: App) -> None:
+    routine = offer(fake, "order-chat", opening_call_routine(UNIMPLEMENTED))
+    result = fake.cli("chat", "--routine", routine, input="Hi, where is my order?\n")
+    shown = one_line(result.stdout)
+    assert f"1: {UNIMPLEMENTED} failed: no implementation is registered for `{UNIMPLEMENTED}`" in shown
+    assert "The conversation is handed_off." in shown
+
+
+def test_check_warns_while_the_sales_contact_is_unset(tmp_path: Path) -> None:
+    result = run_cli(server_env(tmp_path, COLUMNS="400"), "routines", "check", str(BAA_FILE))
+    assert "needs routines.sales_contact, which is not set" in result.stdout

@@ -21,6 +21,27 @@ from pydantic_settings import (
 CONFIG_ENV = "STOCKADE_CONFIG"
 DEFAULT_CONFIG_FILE = "stockade.toml"
 STORE_FILE = "stockade.db"  # the SQLite store in data_dir, unless database_url names another
+# Values the starter file sets so that a fresh install works end to end, to be replaced; a
+# setting still starting with this is reported by `stockade routines check`.
+PLACEHOLDER = "PLACEHOLDER"
+STARTER_CONFIG = f"""\
+# Stockade's settings. `stockade serve` wrote this file because the directory it ran in had no
+# stockade.toml; it is never overwritten. Every setting: docs/configuration.md. STOCKADE_*
+# environment variables win over this file; --config or STOCKADE_CONFIG names another file.
+
+[routines]
+# {PLACEHOLDER}: how your customers reach your sales team (an address, a phone number, a page).
+# The built-in BAA routine gives it, word for word, to customers who ask about ChatGPT
+# Enterprise; `stockade routines check` warns while it is still this placeholder.
+sales_contact = "{PLACEHOLDER}: set routines.sales_contact in stockade.toml"
+
+# Store conversations' message text, not only their step trace (off by default):
+# keep_messages = true
+
+# A routine's functions implemented by your own systems (docs/routines.md):
+# [routines.webhooks]
+# delete_payment_method = "https://billing.example.com/stockade/delete-payment-method"
+"""
 
 
 class UpstreamSettings(BaseModel):
@@ -254,3 +275,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise FileNotFoundError(f"configuration file {config_file} does not exist")
         os.environ[CONFIG_ENV] = str(config_file)
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def is_placeholder(value: str) -> bool:
+    return value.startswith(PLACEHOLDER)
+
+
+def write_starter_config(path: Path) -> bool:
+    """Write the starter settings to ``path`` unless a file is there; True if written."""
+    try:
+        with path.open("x", encoding="utf-8") as file:  # "x": never replaces an existing file
+            file.write(STARTER_CONFIG)
+    except FileExistsError:
+        return False
+    return True

@@ -34,19 +34,24 @@ def describe(request: Request, target: str) -> None:
 
 def audited_route(path: str, endpoint: Endpoint, method: str, action: str) -> Route:
     async def recorded(request: Request) -> Response:
-        status = 500
-        try:
-            response = await endpoint(request)
-            status = response.status_code
-            return response
-        except ServiceError as error:
-            status = error.status
-            raise
-        finally:
-            await _record(request, action, status)
+        return await audited(request, action, endpoint)
 
     recorded.__name__ = endpoint.__name__
     return Route(path, recorded, methods=[method])
+
+
+async def audited(request: Request, action: str, endpoint: Endpoint) -> Response:
+    """Answer with ``endpoint``, and record the action whatever the outcome."""
+    status = 500
+    try:
+        response = await endpoint(request)
+        status = response.status_code
+        return response
+    except ServiceError as error:
+        status = error.status
+        raise
+    finally:
+        await _record(request, action, status)
 
 
 def _os_user() -> str:

@@ -198,7 +198,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Conversations_Post", "The customer's next message: one turn (JSON, or SSE with stream)",
         "routines", body=routines.MessagePost),
     ("GET", f"{_M}/cases"): Operation(
-        "Cases_List", "Support cases", "routines", query=_listing("status", "Only cases in this status")),
+        "Cases_List", "Support cases", "routines",
+        query=(*_listing("status", "Only cases in this status"), Query(
+            "include_evaluations", {"type": "boolean", "default": False},
+            description="Also the cases of scripted evaluations (`stockade routines eval`)",
+        ))),
     ("GET", f"{_M}/cases/{{id}}"): Operation("Cases_Get", "One support case", "routines"),
 }
 

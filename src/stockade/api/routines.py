@@ -8,6 +8,7 @@ engine did), then ``data: [DONE]``, as chat completions stream.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -16,10 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockade.access import Permission
+from stockade.access import Permission, Principal
+from stockade.api.audit import audited, describe
 from stockade.api.credentials import authorize, identify, require
 from stockade.api.management import PREFIX, Body, body_of, list_limit, resource_of
 from stockade.api.responses import event_stream, json_response
+from stockade.errors import InvalidRequest
 from stockade.routines.engine import Event, State
 from stockade.store import Case, Conversation
 
@@ -28,6 +31,11 @@ class ConversationCreate(Body):
     routine: str
     deployment: str | None = None
     embeddings_deployment: str | None = None
+    evaluation: bool = Field(
+        False,
+        description="A scripted evaluation's conversation: case lists leave its case out unless "
+        "asked. Needs the right to change the deployments",
+    )
 
 
 class MessagePost(Body):
@@ -79,10 +87,26 @@ async def show_routine(request: Request) -> Response:
 async def create_conversation(request: Request) -> Response:
     principal = await identify(request)
     body: ConversationCreate = await body_of(request, ConversationCreate)
+    create = functools.partial(_create, principal, body)
+    if body.evaluation:
+        return await audited(request, "conversations.evaluate", create)
+    return await create(request)
+
+
+async def _create(principal: Principal, body: ConversationCreate, request: Request) -> Response:
     resource = resource_of(request)
     chat, embeddings = resource.conversation_deployments(body.deployment, body.embeddings_deployment)
     require(principal, Permission.INFERENCE, chat, embeddings)
-    conversation = await resource.routines.create(body.routine, principal.id, chat, embeddings)
+    if body.evaluation:
+        # Case lists leave an evaluation's case out, so a customer-facing key (OpenAI User) must
+        # not be able to file real cases there: marking takes the right to change the
+        # deployments, as the operator evaluating them has, and is in the audit log.
+        require(principal, Permission.DEPLOYMENTS, chat, embeddings)
+    conversation = await resource.routines.create(
+        body.routine, principal.id, chat, embeddings, evaluation=body.evaluation
+    )
+    if body.evaluation:
+        describe(request, f"conversations/{conversation.id}")
     return json_response(_conversation(conversation), 201)
 
 
@@ -132,8 +156,18 @@ async def _chained(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[di
 async def list_cases(request: Request) -> Response:
     await authorize(request, Permission.READ)
     status = request.query_params.get("status")
-    cases = await resource_of(request).routines.cases(list_limit(request), status)
+    cases = await resource_of(request).routines.cases(
+        list_limit(request), status, include_evaluations=_flag(request, "include_evaluations")
+    )
     return json_response({"data": [_case(case) for case in cases]})
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A true/false query parameter, false when absent."""
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidRequest(f"The query parameter {name} must be true or false.", param=name)
+    return value == "true"
 
 
 async def show_case(request: Request) -> Response:

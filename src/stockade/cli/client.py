@@ -189,7 +189,9 @@ class Session:
             for line in response.iter_lines():
                 if line.startswith("data: ") and line != "data: [DONE]":
                     item = json.loads(line[len("data: "):])
-                    if "error" in item:
+                    # Azure's error envelope, sent in place of the rest of the stream. A failed
+                    # function's event also has an "error", a string: it is an event like any other.
+                    if isinstance(item.get("error"), dict):
                         raise CommandError(str(item["error"].get("message")))
                     yield item
         finally:

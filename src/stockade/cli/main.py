@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from typer.core import TyperGroup
 from stockade.cli.client import CommandError, ManagementClient, store_location
 from stockade.cli.output import print_table, when
 from stockade.cli.routines import cases_app, chat, routines_app
-from stockade.config import Settings, load_settings
+from stockade.config import DEFAULT_CONFIG_FILE, Settings, load_settings, write_starter_config
 from stockade.core.resource import admin_keys_file
 from stockade.store import shown_url
 
@@ -94,9 +95,11 @@ errors = Console(stderr=True)
 class Context:
     def __init__(
         self, settings: Settings, endpoint: str | None, api_key: str | None, token: str | None,
-        as_json: bool,
+        as_json: bool, *, config: Path | None, reload: Callable[[], Settings],
     ):
         self.settings = settings
+        self.config = config  # the file named by --config or STOCKADE_CONFIG, if any
+        self.reload = reload  # the settings read again, as the command line was given them
         self.as_json = as_json
         self.client = ManagementClient(settings, endpoint, api_key, token)
 
@@ -149,12 +152,13 @@ def main(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
 ) -> None:
+    load = functools.partial(load_settings, config, data_dir=data_dir)
     try:
-        settings = load_settings(config, data_dir=data_dir)
+        settings = load()
     except Exception as exc:
         errors.print(f"[red]error:[/red] invalid configuration: {exc}")
         raise typer.Exit(2) from None
-    ctx.obj = Context(settings, endpoint, api_key, token, as_json)
+    ctx.obj = Context(settings, endpoint, api_key, token, as_json, config=config, reload=load)
 
 
 def show_error(exc: CommandError) -> None:
@@ -214,6 +218,8 @@ def serve(
     from stockade.replica import serve as serve_replica
 
     settings: Settings = ctx.obj.settings
+    if ctx.obj.config is None and _wrote_starter_config(Path(DEFAULT_CONFIG_FILE).resolve()):
+        settings = ctx.obj.reload()
     changes: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
@@ -238,6 +244,21 @@ def serve(
         soft_wrap=True,
     )
     serve_replica(settings, functools.partial(show_created_keys, settings))
+
+
+def _wrote_starter_config(path: Path) -> bool:
+    """A fresh install's settings, so that it runs end to end: only where there are none."""
+    try:
+        written = write_starter_config(path)
+    except OSError as exc:  # a read-only working directory: serve on the defaults
+        errors.print(f"[yellow]warning:[/yellow] could not write starter settings to {path}: {exc}")
+        return False
+    if written:
+        errors.print(
+            f"Wrote starter settings to [bold]{path}[/bold]: replace its PLACEHOLDER values "
+            "before customers see them."
+        )
+    return written
 
 
 # -- models ------------------------------------------------------------------------------------

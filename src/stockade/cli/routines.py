@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from stockade.cli.client import CommandError
 from stockade.cli.output import when
-from stockade.routines.checker import Finding, Severity, check, has_errors
+from stockade.routines.checker import Finding, Severity, check, check_settings, has_errors
 from stockade.routines.evaluation import (
     Report,
     ScriptError,
@@ -21,6 +22,7 @@ from stockade.routines.evaluation import (
     run_conversation,
     served_functions,
 )
+from stockade.routines.functions import implemented
 from stockade.routines.generate import GenerationError, generate_routine
 from stockade.routines.parser import RoutineSyntaxError, load_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
@@ -70,12 +72,14 @@ def routines_show(ctx: typer.Context, name: str) -> None:
 @routines_app.command("check")
 def routines_check(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="A routine in Markdown")]) -> None:
     """Check a routine: undefined or unused functions, unreachable steps, branches the agent can
-    never observe, a missing final case_resolution. Exits 1 if it cannot be followed."""
+    never observe, a missing final case_resolution, and functions that these settings leave
+    without an implementation or a value to give. Exits 1 if it cannot be followed."""
     try:
         routine = load_routine(file)
     except RoutineSyntaxError as exc:
         raise _fail(str(exc)) from None
-    findings = check(routine)
+    settings = ctx.obj.settings
+    findings = check(routine) + check_settings(routine, settings.routines, implemented(settings))
     if ctx.obj.as_json:
         ctx.obj.emit({"routine": routine.to_dict(), "findings": [f.to_dict() for f in findings]})
     else:
@@ -157,7 +161,7 @@ def _print_report(report: Report) -> None:
     console.print(table)
     for o in report.outcomes:
         for difference in o.differences:
-            console.print(f"[red]{o.name}[/red]: {difference}")
+            console.print(f"[red]{escape(o.name)}[/red]: {escape(difference)}")
     console.print(
         f"[bold]{report.passed}/{len(report.outcomes)} conversations passed[/bold]  "
         f"step adherence {report.step_adherence:.1%}  "
@@ -202,6 +206,9 @@ def _show_event(event: dict[str, Any], trace: bool) -> str | None:
         console.print(f"[bold green]agent>[/bold green] {event['text']}")
     elif event["kind"] == "status":
         return str(event["status"])
+    elif event["kind"] == "function" and not event["ok"]:
+        # Shown with or without --trace: the customer only hears that it could not be done.
+        console.print(f"[yellow]  {event['step']}: {escape(event['function'])} failed: {escape(event['error'])}[/yellow]")
     elif trace:
         details = {k: v for k, v in event.items() if k not in ("kind", "step")}
         console.print(f"[dim]  {event['kind']} {event['step'] or ''} {json.dumps(details)}[/dim]")
@@ -213,13 +220,19 @@ def cases_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="open, resolved or handed_off")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    include_evaluations: Annotated[
+        bool, typer.Option(help="Also the cases of scripted evaluations (`stockade routines eval`)")
+    ] = False,
 ) -> None:
-    """Recent support cases."""
-    data = ctx.obj.call("GET", "/management/cases", status=status, limit=limit)["data"]
-    table = Table("case", "routine", "status", "opened", "closed", "reason", "conversation")
+    """Recent support cases, without those of scripted evaluations unless asked."""
+    data = ctx.obj.call("GET", "/management/cases", status=status, limit=limit,
+                        include_evaluations="true" if include_evaluations else None)["data"]
+    table = Table("case", "routine", "status", "opened", "closed", "reason", "conversation",
+                  *(["evaluation"] if include_evaluations else []))
     for c in data:
         table.add_row(c["id"], c["routine"], c["status"], when(c["opened_at"]), when(c["closed_at"]),
-                      c["reason"] or "", c["conversation_id"])
+                      c["reason"] or "", c["conversation_id"],
+                      *(["yes" if c["evaluation"] else ""] if include_evaluations else []))
     ctx.obj.emit(data, table)
 
 

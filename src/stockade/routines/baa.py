@@ -5,6 +5,10 @@ from __future__ import annotations
 from stockade.routines.functions import FunctionCall, FunctionFailed, FunctionResult
 from stockade.routines.retention import eligible_endpoints
 
+# The `routines` setting each function reads; `stockade routines check` warns while one is unset
+# or still the starter file's placeholder.
+SETTINGS_READ = {"provide_sales_contact_information": "sales_contact"}
+
 
 def provide_list_of_zero_retention_endpoints(call: FunctionCall) -> FunctionResult:
     endpoints = [f"{endpoint.method} {endpoint.path}" for endpoint in eligible_endpoints()]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from stockade.config import RoutineSettings, is_placeholder
+from stockade.routines.baa import SETTINGS_READ
 from stockade.routines.model import RESOLUTION_FUNCTION, Kind, Routine, Step
 
 
@@ -34,6 +36,38 @@ def check(routine: Routine) -> list[Finding]:
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(finding.severity is Severity.ERROR for finding in findings)
+
+
+def check_settings(routine: Routine, settings: RoutineSettings, implemented: set[str]) -> list[Finding]:
+    """What this installation lacks to run the routine's functions: a conversation that reaches
+    one of them fails it and is handed to a person."""
+    findings = []
+    for name in routine.functions:
+        if name in settings.webhooks:
+            continue  # the user's own system answers, whatever the settings say
+        if name not in implemented:
+            findings.append(Finding(
+                Severity.WARNING, None,
+                f"`{name}` has no implementation here, so a conversation that reaches it is "
+                f"handed to a person: set routines.webhooks.{name} to your system's URL, or "
+                "register a `stockade.routine_functions` entry point",
+            ))
+        elif (setting := SETTINGS_READ.get(name)) is not None:
+            value = getattr(settings, setting)
+            if not value:
+                findings.append(Finding(
+                    Severity.WARNING, None,
+                    f"`{name}` needs routines.{setting}, which is not set, so a conversation that "
+                    f"reaches it is handed to a person: set it in stockade.toml (or "
+                    f"STOCKADE_ROUTINES__{setting.upper()})",
+                ))
+            elif is_placeholder(value):
+                findings.append(Finding(
+                    Severity.WARNING, None,
+                    f"routines.{setting} is still a placeholder ({value!r}), which `{name}` gives "
+                    f"customers as it is: set it in stockade.toml",
+                ))
+    return findings
 
 
 def _functions(routine: Routine) -> list[Finding]:

@@ -3,7 +3,7 @@
 A script (YAML) names a routine and lists conversations; each turn gives the customer's message
 and what must follow: the steps visited, the functions called, and at the end the conversation's
 and the case's status. Conversations run through the conversations API, so the figures measure
-the service as deployed.
+the service as deployed; they are created as evaluations, whose cases case lists leave out.
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ def run_conversation(
     scripted: Scripted, routine: str, functions: list[Function], request: Request, **create: Any
 ) -> Outcome:
     outcome = Outcome(scripted.name)
-    conversation = request("POST", "/routines/conversations", {"routine": routine, **create})
+    conversation = request(
+        "POST", "/routines/conversations", {"routine": routine, "evaluation": True, **create}
+    )
     reply: dict[str, Any] = conversation
     for number, turn in enumerate(scripted.turns, 1):
         if reply["status"] != "open":  # ended early: the turns left are missed, not an error
@@ -173,6 +175,10 @@ def run_conversation(
             outcome.differences.append(
                 f"turn {number}: steps {list(visited)}, expected {list(turn.steps)}"
             )
+        outcome.differences += [
+            f"turn {number}: `{event['function']}` failed: {event['error']}"
+            for event in events if event["kind"] == "function" and not event["ok"]
+        ]
         matching = sum((Counter(called) & Counter(turn.calls)).values())
         outcome.expected_calls += len(turn.calls)
         outcome.made_calls += len(called)

@@ -51,6 +51,11 @@ class FunctionFailed(Exception):
 Implementation = Callable[[FunctionCall], FunctionResult | Awaitable[FunctionResult]]
 
 
+def implemented(settings: Settings) -> set[str]:
+    """The names of the functions that have an implementation: a webhook or an entry point."""
+    return set(settings.routines.webhooks) | set(entry_points(group=ENTRY_POINT_GROUP).names)
+
+
 class Functions:
     """The implementations available to routines, by function name."""
 

@@ -145,6 +145,8 @@ class Conversations:
         principal: str,
         deployment: str | None = None,
         embeddings_deployment: str | None = None,
+        *,
+        evaluation: bool = False,
     ) -> Conversation:
         routine = await asyncio.to_thread(self.catalogue.get, routine_name)
         chat, embeddings = self.defaults(deployment, embeddings_deployment)
@@ -163,7 +165,7 @@ class Conversations:
             created_at=now,
             updated_at=now,
         )
-        case = Case(conversation.case_id, conversation.id, routine.name, "open", now)
+        case = Case(conversation.case_id, conversation.id, routine.name, "open", now, evaluation=evaluation)
         await asyncio.to_thread(self.store.insert_conversation, conversation, case)
         return conversation
 
@@ -272,8 +274,12 @@ class Conversations:
 
     # -- cases ------------------------------------------------------------------------------------
 
-    async def cases(self, limit: int = 50, status: str | None = None) -> list[Case]:
-        return await asyncio.to_thread(self.store.list_cases, limit, status)
+    async def cases(
+        self, limit: int = 50, status: str | None = None, *, include_evaluations: bool = False
+    ) -> list[Case]:
+        return await asyncio.to_thread(
+            self.store.list_cases, limit, status, include_evaluations=include_evaluations
+        )
 
     async def case(self, case_id: str) -> Case:
         case = await asyncio.to_thread(self.store.get_case, case_id)

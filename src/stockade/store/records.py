@@ -142,3 +142,4 @@ class Case:
     opened_at: float
     closed_at: float | None = None
     reason: str | None = None
+    evaluation: bool = False

@@ -637,10 +637,14 @@ class Store:
             row = connection.execute(sa.select(cases).where(cases.c.id == case_id)).first()
         return Case(**row._mapping) if row else None
 
-    def list_cases(self, limit: int = 50, status: str | None = None) -> list[Case]:
+    def list_cases(
+        self, limit: int = 50, status: str | None = None, *, include_evaluations: bool = False
+    ) -> list[Case]:
         query = sa.select(cases)
         if status:
             query = query.where(cases.c.status == status)
+        if not include_evaluations:
+            query = query.where(sa.not_(cases.c.evaluation))
         query = query.order_by(cases.c.opened_at.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [Case(**row._mapping) for row in connection.execute(query)]

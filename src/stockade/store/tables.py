@@ -178,4 +178,6 @@ cases = sa.Table(
     sa.Column("opened_at", sa.Float, nullable=False, index=True),
     sa.Column("closed_at", sa.Float, nullable=True),
     sa.Column("reason", sa.String(64), nullable=True),
+    # Opened by a scripted evaluation (`stockade routines eval`): left out of case lists by default.
+    sa.Column("evaluation", sa.Boolean, nullable=False, server_default=sa.false()),
 )

@@ -112,7 +112,8 @@ function summarise() {
 }
 
 function apply(event) {
-  if (event.error) throw new Error(event.error.message);
+  // Azure's error envelope ends the stream; a failed function's event has an error string.
+  if (typeof event.error === "object" && event.error !== null) throw new Error(event.error.message);
   append("trace", event.kind, describe(event));
   if (event.kind === "message") say("agent", event.text);
   if (event.kind === "status") {
