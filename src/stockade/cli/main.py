@@ -219,7 +219,8 @@ def models_add(
     at the same path."""
     body = {"gguf": str(gguf.expanduser().absolute()), "name": name}
     m = ctx.obj.call("POST", "/management/models", body)
-    table = Table("model", "kind", "context", "file")
+    table = Table("model", "kind", "context")
+    table.add_column("file", overflow="fold")  # a path to copy: folded, never cut
     table.add_row(m["id"], m["kind"], str(m["context_tokens"] or ""), m["path"])
     ctx.obj.emit(m, table)
 
