@@ -76,7 +76,8 @@ def test_a_model_pool_starts_and_closes_without_a_word(tmp_path: Path, runner: s
 def test_llama_cpps_log_shows_at_debug(tmp_path: Path) -> None:
     (tmp_path / "pool.py").write_text(POOL)
     logged = run(tmp_path, "pool.py", "llama", "DEBUG")
-    assert "stockade.llama_cpp: llama_context: n_ctx_seq" in logged
+    assert "stockade.llama_cpp: llama_context: n_ctx_seq (512)" in logged  # the vocabulary, here
+    assert "stockade.llama_cpp: llama_context: n_ctx_seq (1024)" in logged  # the worker's model
 
 
 def test_a_chat_in_the_terminal_shows_only_the_conversation(tmp_path: Path) -> None:
