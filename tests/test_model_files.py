@@ -248,8 +248,13 @@ def test_the_registry_follows_the_stores_files_and_never_lets_one_hide_a_plugins
         assert paths() == {"mine": "/models/a.gguf", CHAT_MODEL: None}
         await registry.use_model_files([ModelFile("mine", "/models/c.gguf", "llama", 1024, 0.0)])
         assert paths() == {"mine": "/models/c.gguf", CHAT_MODEL: None}
-        assert registry.is_file("mine") and not registry.is_file(CHAT_MODEL)
         await registry.use_model_files([])
         assert paths() == {CHAT_MODEL: None}
 
     asyncio.run(scenario())
+
+
+def test_a_deployed_plugin_model_is_still_not_removable(app: App) -> None:
+    app.http().put("/management/deployments/chat", json={"model": CHAT_MODEL})
+    refused = app.http().delete(f"/management/models/{CHAT_MODEL}")
+    assert refused.status_code == 400 and "comes with Stockade" in refused.json()["error"]["message"]

@@ -115,11 +115,6 @@ class ModelRegistry:
             self._specs[key] = spec
         self._files = {key: spec for key, spec in specs.items() if self._specs.get(key) is spec}
 
-    def is_file(self, model: str) -> bool:
-        """Whether a local model is one of the user's files (which `stockade models remove` can
-        remove), not a plugin's."""
-        return (LOCAL, model) in self._files
-
     def catalogue(self) -> list[ModelSpec]:
         return list(self._specs.values())
 

@@ -196,12 +196,6 @@ class Resource:
         return spec
 
     async def remove_model_file(self, model: str) -> None:
-        if self.registry.spec(LOCAL, model) is not None and not self.registry.is_file(model):
-            raise InvalidRequest(
-                f"Model {model!r} comes with Stockade or a model plugin; only models added with "
-                "`stockade models add` can be removed.",
-                param="model",
-            )
         try:
             removed = await asyncio.to_thread(self.store.delete_model_file, model)
         except ModelInUse as exc:
@@ -211,6 +205,12 @@ class Resource:
                 "(`stockade deployments update NAME --model MODEL`) first.",
                 code="ModelInUse",
             ) from None
+        if not removed and self.registry.spec(LOCAL, model) is not None:
+            raise InvalidRequest(
+                f"Model {model!r} comes with Stockade or a model plugin; only models added with "
+                "`stockade models add` can be removed.",
+                param="model",
+            )
         if not removed:
             raise NotFound(
                 f"No model added with `stockade models add` has the id {model!r}; "

@@ -264,16 +264,17 @@ class Store:
         """Delete it unless deployments use it (``ModelInUse``); returns whether it existed."""
         with self.engine.begin() as connection:
             self._bump(connection)  # first: a deployment of it cannot be created meanwhile
+            if not connection.scalar(sa.select(model_files.c.id).where(model_files.c.id == model)):
+                connection.rollback()
+                return False
             users = list(connection.scalars(
                 sa.select(deployments.c.name).where(deployments.c.model == model, deployments.c.backend == "local")
                 .order_by(deployments.c.name)
             ))
             if users:
                 raise ModelInUse(model, users)
-            deleted = connection.execute(model_files.delete().where(model_files.c.id == model))
-            if not deleted.rowcount:
-                connection.rollback()
-        return bool(deleted.rowcount)
+            connection.execute(model_files.delete().where(model_files.c.id == model))
+        return True
 
     # -- keys ----------------------------------------------------------------------------------
 
