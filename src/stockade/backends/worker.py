@@ -121,6 +121,7 @@ class ModelWorkers:
     """A pool of child processes running one model runner."""
 
     def __init__(self, spec: PoolSpec) -> None:
+        self.spec = spec
         self.name = spec.name
         self._runner = spec.runner
         self._options = spec.options
