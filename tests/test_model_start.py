@@ -88,6 +88,17 @@ def test_a_model_deployed_while_serving_starts_without_a_call(tmp_path: Path, he
         held.release.set()
 
 
+def test_a_model_the_command_line_deployed_starts_at_the_servers_next_read_of_the_store(
+    tmp_path: Path, held: HeldStart
+) -> None:
+    with in_process(tmp_path, (), local_models=[held.spec()]) as app:
+        with mock.patch("stockade.backends.registry.discover_local_models", lambda: [held.spec()]):
+            run_cli(app.env, "deployments", "create", "--name", "chat", "--model", MODEL)
+        app.refresh()  # what the server's periodic re-read does
+        assert held.begun.wait(DEADLINE), "the model deployed from the command line did not start"
+        held.release.set()
+
+
 def test_the_command_line_starts_no_model(tmp_path: Path, held: HeldStart) -> None:
     with in_process(tmp_path, (), local_models=[held.spec()]) as app:
         pass
