@@ -459,7 +459,7 @@ def in_process(
 ) -> Iterator[App]:
     """The app over the fake models (or ``local_models``) with these deployments; ``settings``
     are STOCKADE_ variables (as a server would read them), ``peer`` the address requests come
-    from."""
+    from. On a data directory an earlier app used, it serves what that one stored."""
     env = server_env(data_dir, **FAST_SETTINGS, **settings)
     with environment(env):
         config = Settings()
@@ -467,6 +467,9 @@ def in_process(
     created: dict[str, str] = {}
     app = create_app(resource, on_keys_created=created.update)
     with TestClient(app, base_url="http://stockade.test", client=(peer, 50000)) as client:
+        if "key1" not in created:  # a data directory an earlier app created: a fresh key1
+            assert client.portal is not None
+            _, created["key1"] = client.portal.call(resource.regenerate_admin_key, "key1")
         running = App(client, resource, config, created["key1"], env)
         for name, model, capacity in deployments:
             running.deploy(name, model, capacity)

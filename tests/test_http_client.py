@@ -286,15 +286,20 @@ def test_a_body_over_the_limit_is_refused() -> None:
 
 
 def test_no_more_than_max_connections_are_open_at_once() -> None:
+    server = Scripted()
+
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError):
             while True:
                 await read_request(reader)
-                await asyncio.sleep(0.01)  # long enough for the other callers to pile up
+                # Held until the pool's second connection is open (or 5 s, if it never opens), so
+                # that the other callers pile up behind both, however fast or busy the machine.
+                deadline = asyncio.get_running_loop().time() + 5
+                while server.most_open < 2 and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.001)
                 writer.write(OK)
 
     async def scenario() -> None:
-        server = Scripted()
         async with server.serving(slow) as url:
             client = pool(url, max_connections=2)
             results = await asyncio.gather(*(post(client) for _ in range(8)))

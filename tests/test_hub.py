@@ -111,6 +111,27 @@ def test_a_stream_its_worker_abandons_frees_the_model() -> None:
     asyncio.run(scenario())
 
 
+def test_a_pool_started_again_from_another_spec_replaces_the_one_under_its_name(tmp_path: Path) -> None:
+    """A model file removed and added again from another file: the hub must not go on serving
+    the old one."""
+    first, second = (PoolSpec(name="steered", runner="runners:Steered",
+                              options={"control": str(tmp_path / name)}) for name in ("a", "b"))
+
+    async def scenario() -> None:
+        async with running_hub() as path:
+            pool = RemotePool(HubClient(path), first)
+            await pool.start()
+            before = await pool.call("process", None)
+            again = RemotePool(HubClient(path), second)
+            await again.start()
+            assert await again.call("process", None) != before
+            assert (tmp_path / "b.pid").exists()
+            await pool.client.close()
+            await again.client.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_worker_whose_hub_is_gone_says_so() -> None:
     async def scenario() -> None:
         client = HubClient(Path(tempfile.gettempdir()) / "no-such-hub.sock")

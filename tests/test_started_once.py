@@ -52,3 +52,18 @@ def test_a_start_that_failed_is_tried_again_by_the_next_caller() -> None:
         assert len(attempts) == 2
 
     asyncio.run(scenario())
+
+
+def test_a_discarded_key_is_closed_and_started_afresh_by_the_next_caller() -> None:
+    async def scenario() -> None:
+        once: StartedOnce[str, Thing] = StartedOnce()
+        first = await once.get("model", _thing)
+        await once.discard("model")
+        assert first.closed and once.status("model") == ("absent", None)
+        assert await once.get("model", _thing) is not first
+
+    asyncio.run(scenario())
+
+
+async def _thing() -> Thing:
+    return Thing()

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "STOCKADE_CONFIG"
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the server's, and its model workers' at debug
 DEFAULT_CONFIG_FILE = "stockade.toml"
 STORE_FILE = "stockade.db"  # the SQLite store in data_dir, unless database_url names another
 # Values the starter file sets so that a fresh install works end to end, to be replaced; a

@@ -13,6 +13,8 @@ class Permission(enum.Flag):
     DEPLOYMENTS = enum.auto()  # create, update and delete deployments
     KEYS = enum.auto()  # list, create, regenerate and revoke keys, and set their limits
     QUOTAS = enum.auto()  # set models' quotas
+    # Add and remove the user's own model files: the server then reads a file its caller names.
+    MODELS = enum.auto()
     ACCESS = enum.auto()  # identities, role assignments, network rules, local auth, signing keys
     AUDIT = enum.auto()  # read the audit log
 

@@ -94,7 +94,7 @@ def create_app(
         if created and on_keys_created is not None:
             on_keys_created(created)
         if warm_up:
-            await resource.warm_up()
+            resource.start_models()
         if on_started is not None:
             on_started()
         try:

@@ -15,6 +15,7 @@ from stockade.api.audit import audited_route, describe
 from stockade.api.body import read_body
 from stockade.api.credentials import authorize
 from stockade.api.responses import json_response
+from stockade.backends.base import ModelSpec
 from stockade.core import Resource
 from stockade.core.resource import DeploymentUse, ModelQuota
 from stockade.quotas import Limit
@@ -45,6 +46,11 @@ class Body(BaseModel):
 MAX_PER_MINUTE = 10**9
 Capacity = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE // 1000)]  # thousands of tokens a minute
 PerMinute = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE)] | None
+
+
+class ModelAdd(Body):
+    gguf: str = Field(description="The file's absolute path on the server's machine")
+    name: str | None = Field(None, description="The model's id; the file name without .gguf by default")
 
 
 class DeploymentCreate(Body):
@@ -101,16 +107,27 @@ def _key(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
     return shown
 
 
+def _model(spec: ModelSpec) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(spec).items() if k != "factory"}
+
+
 async def list_models(request: Request) -> Response:
     await authorize(request, Permission.READ)
-    return json_response(
-        {
-            "data": [
-                {k: v for k, v in dataclasses.asdict(spec).items() if k != "factory"}
-                for spec in resource_of(request).models()
-            ]
-        }
-    )
+    return json_response({"data": [_model(spec) for spec in resource_of(request).models()]})
+
+
+async def add_model(request: Request) -> Response:
+    await authorize(request, Permission.MODELS)
+    body: ModelAdd = await body_of(request, ModelAdd)
+    describe(request, body.name or body.gguf)
+    spec = await resource_of(request).add_model_file(body.gguf, body.name)
+    return json_response(_model(spec), status=201)
+
+
+async def remove_model(request: Request) -> Response:
+    await authorize(request, Permission.MODELS)
+    await resource_of(request).remove_model_file(request.path_params["model"])
+    return Response(status_code=204)
 
 
 async def list_deployments(request: Request) -> Response:
@@ -244,6 +261,8 @@ async def list_usage(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route(f"{PREFIX}/models", list_models, methods=["GET"]),
+        audited_route(f"{PREFIX}/models", add_model, "POST", "models.add"),
+        audited_route(f"{PREFIX}/models/{{model}}", remove_model, "DELETE", "models.remove"),
         Route(f"{PREFIX}/deployments", list_deployments, methods=["GET"]),
         # A name with a slash reaches the handlers, which answer with the naming rule, not a bare 404.
         Route(f"{PREFIX}/deployments/{{name:path}}", show_deployment, methods=["GET"]),

@@ -121,6 +121,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         public=True, media_type="text/html"),
     # management
     ("GET", f"{_M}/models"): Operation("Management_Models_List", "Local and upstream models", "management"),
+    ("POST", f"{_M}/models"): Operation(
+        "Management_Models_Add", "Make a GGUF file on the server's machine deployable", "management",
+        body=management.ModelAdd, status=201),
+    ("DELETE", f"{_M}/models/{{model}}"): Operation(
+        "Management_Models_Remove", "Remove a model added from a file", "management", status=204),
     ("GET", f"{_M}/deployments"): Operation("Deployments_List", "Deployments", "management"),
     ("GET", f"{_M}/deployments/{{name:path}}"): Operation("Deployments_Get", "One deployment", "management"),
     ("PUT", f"{_M}/deployments/{{name:path}}"): Operation(

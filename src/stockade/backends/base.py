@@ -167,6 +167,7 @@ class ModelSpec:
     description: str = ""
     context_tokens: int | None = None
     dimensions: int | None = None
+    path: str | None = None  # the file of a model the user added (`stockade models add`)
     factory: Callable[[ModelHost], ChatModel | EmbeddingModel] | None = field(
         default=None, compare=False, repr=False
     )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
+import threading
 import uuid
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from stockade.errors import ContextLengthExceeded, InvalidRequest
 from stockade.requests import ChatRequest, CompletionRequest
 
 if TYPE_CHECKING:
-    from llama_cpp import LlamaGrammar
+    from llama_cpp import Llama, LlamaGrammar
     from llama_cpp.llama_types import CreateCompletionStreamResponse
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
@@ -176,6 +178,52 @@ def _call_or_text_grammar(call_grammar: str) -> str:
     )
 
 
+# -- llama.cpp's own log -----------------------------------------------------------------------
+
+# ggml's log levels as ggml.h numbers them now. llama-cpp-python's callback still maps an older
+# numbering, so it printed llama.cpp's warnings (such as "n_ctx_seq (512) > n_ctx_train (0)",
+# from every vocabulary-only load) to stderr whatever `verbose` said.
+_GGML_DEBUG, _GGML_INFO, _GGML_WARN, _GGML_ERROR, _GGML_CONTINUED = 1, 2, 3, 4, 5
+llama_log = logging.getLogger("stockade.llama_cpp")
+_last_level = logging.DEBUG
+_log_callback: Any = None  # kept referenced: llama.cpp calls it for as long as the process lives
+# llama-cpp-python silences a load by pointing the whole process's stdout and stderr at
+# /dev/null for its duration; two loads at once (two models starting) could leave them there.
+_loading = threading.Lock()
+
+
+def route_llama_logs() -> None:
+    """Send llama.cpp's log to Python logging: its errors as errors, the rest (model loading,
+    context sizes, warnings about them) at debug, so that it shows only with log_level debug."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        global _last_level
+        if level != _GGML_CONTINUED:
+            _last_level = logging.ERROR if level == _GGML_ERROR else logging.DEBUG
+        message = text.decode("utf-8", "replace").rstrip()
+        if message and llama_log.isEnabledFor(_last_level):
+            llama_log.log(_last_level, "%s", message)
+
+    _log_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def load_llama(**options: Any) -> Llama:
+    """A llama_cpp.Llama, its log routed to Python logging, one load at a time per process."""
+    from llama_cpp import Llama
+
+    route_llama_logs()
+    with _loading:
+        return Llama(verbose=False, **options)
+
+
 # -- prompts to tokens (the server process, once per request) ---------------------------------
 
 
@@ -207,9 +255,7 @@ class Prompter:
     @classmethod
     def vocabulary_only(cls, model_path: str) -> Prompter:
         """A prompter that loads the model's vocabulary and not its weights."""
-        from llama_cpp import Llama
-
-        return cls(Llama(model_path=model_path, vocab_only=True, verbose=False))
+        return cls(load_llama(model_path=model_path, vocab_only=True))
 
     def check_token_ids(self, ids: Iterable[int], param: str) -> None:
         """Token ids a caller sent must be the model's: llama.cpp indexes its vocabulary with
@@ -268,13 +314,10 @@ class LlamaRunner:
     """Owns one llama.cpp model in a worker process."""
 
     def __init__(self, model_path: str, context_tokens: int, threads: int) -> None:
-        from llama_cpp import Llama, llama_vocab_is_eog
+        from llama_cpp import llama_vocab_is_eog
 
-        self.llm = Llama(
-            model_path=model_path,
-            n_ctx=context_tokens,
-            n_threads=threads or os.cpu_count() or 1,
-            verbose=False,
+        self.llm = load_llama(
+            model_path=model_path, n_ctx=context_tokens, n_threads=threads or os.cpu_count() or 1
         )
         self._grammars: dict[str, LlamaGrammar] = {}
         self._sampled = 0
@@ -395,10 +438,13 @@ class LlamaCppChatModel:
     processes (the vocabulary alone is loaded in this process, for the chat template and the
     tokenizer)."""
 
-    def __init__(self, name: str, model_path: str, host: ModelHost) -> None:
+    def __init__(
+        self, name: str, model_path: str, host: ModelHost, *, context_tokens: int | None = None
+    ) -> None:
+        """``context_tokens`` defaults to the server's ``local.context_tokens``."""
         local = host.settings.local
         self.model_path = model_path
-        self.context_tokens = local.context_tokens
+        self.context_tokens = context_tokens or local.context_tokens
         self.workers = host.worker_pool(
             PoolSpec(
                 name=name,

@@ -1,7 +1,8 @@
 """The model catalogue (local plugins and configured upstreams) and the running model instances.
 
 Local models are plugins, found through the ``stockade.models`` entry-point group: each entry
-point names a function returning ``ModelSpec`` objects. A model starts on first use.
+point names a function returning ``ModelSpec`` objects. A server starts its deployed models in
+the background (``Resource.start_models``); any other model starts on first use.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from stockade.backends.base import (
     PoolStateName,
     WorkerPool,
 )
+from stockade.backends.gguf import file_spec
 from stockade.backends.started import StartedOnce
 from stockade.backends.upstream import Upstream, UpstreamModel
 from stockade.backends.worker import ModelWorkers
 from stockade.config import Settings
+from stockade.store import ModelFile
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +95,25 @@ class ModelRegistry:
             specs += [ModelSpec(id=m, kind="chat", backend=name) for m in cfg.models]
             specs += [ModelSpec(id=m, kind="embeddings", backend=name) for m in cfg.embedding_models]
         self._specs = {(spec.backend, spec.id): spec for spec in specs}
+        self._files: dict[tuple[str, str], ModelSpec] = {}  # the user's GGUF files, from the store
         self._running: StartedOnce[tuple[str, str], Model] = StartedOnce()
         self._pools: dict[tuple[str, str], list[WorkerPool]] = {}
         self._background: set[asyncio.Task[Model]] = set()
+
+    async def use_model_files(self, files: Sequence[ModelFile]) -> None:
+        """The user's own GGUF files as the store lists them now: new ones become deployable,
+        removed or changed ones stop. A file never hides a plugin's or an upstream's model."""
+        specs = {(LOCAL, f.id): file_spec(f, self.settings.local.context_tokens) for f in files}
+        for key, spec in self._files.items():
+            if specs.get(key) != spec:
+                del self._specs[key]
+                await self._running.discard(key)
+        for key, spec in specs.items():
+            if key in self._specs and key not in self._files:
+                log.warning("the model file %s is ignored: a model plugin offers %s", spec.path, spec.id)
+                continue
+            self._specs[key] = spec
+        self._files = {key: spec for key, spec in specs.items() if self._specs.get(key) is spec}
 
     def catalogue(self) -> list[ModelSpec]:
         return list(self._specs.values())
@@ -128,13 +147,10 @@ class ModelRegistry:
 
     async def health(self, backend: str, model: str) -> PoolState:
         """Whether a local model can serve now: the worst of its pools' states, with their
-        workers summed. A model nobody has asked for yet is started now, in the background, as
-        warm-up does at start-up, so that a model deployed while serving becomes ready."""
+        workers summed. A model nobody has asked for yet is started now, in the background, so
+        that the probe reports it loading rather than waiting for a first call."""
         status, _ = self._running.status((backend, model))
-        if status == "absent":
-            task = asyncio.ensure_future(self.get(backend, model))
-            self._background.add(task)
-            task.add_done_callback(self._started_in_background)
+        self.start_in_background(backend, model)
         if status != "running":
             name: PoolStateName = "failed" if status == "failed" else "starting"
             return {"state": name, "workers": 0, "processes": 0}
@@ -144,6 +160,16 @@ class ModelRegistry:
             "workers": sum(s["workers"] for s in states),
             "processes": sum(s["processes"] for s in states),
         }
+
+    def start_in_background(self, backend: str, model: str) -> None:
+        """Start a model nobody has asked for yet without waiting for it; its first caller (or
+        /healthz) then finds it loading or ready. A model whose start failed is left to its next
+        caller, which tries again."""
+        status, _ = self._running.status((backend, model))
+        if status == "absent" and self.spec(backend, model) is not None:
+            task = asyncio.ensure_future(self.get(backend, model))
+            self._background.add(task)
+            task.add_done_callback(self._started_in_background)
 
     def _started_in_background(self, task: asyncio.Task[Model]) -> None:
         self._background.discard(task)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,17 @@ class SentenceRunner:
         # The weights ship inside a Python package; nothing may reach for a model hub.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        # No "Loading weights" progress bar on the server's terminal.
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         import torch
+        import tqdm  # type: ignore[import-untyped]
         from sentence_transformers import SentenceTransformer
+
+        # tqdm takes a lock for every bar, even a disabled one, and its default is a named
+        # multiprocessing semaphore, which this process, killed when its pool closes, never
+        # removes: resource_tracker warned of a leaked semaphore at every exit. Its bars (none
+        # are shown) need only a lock of this process.
+        tqdm.tqdm.set_lock(threading.RLock())
 
         if threads:
             torch.set_num_threads(threads)
@@ -34,7 +44,8 @@ class SentenceRunner:
     def embed(self, job: EmbeddingJob) -> Embeddings:
         inputs = self._decode(job.inputs) if job.token_ids else job.inputs
         vectors = self.model.encode(
-            list(inputs), convert_to_numpy=True, normalize_embeddings=True, batch_size=64
+            list(inputs), convert_to_numpy=True, normalize_embeddings=True, batch_size=64,
+            show_progress_bar=False,
         )
         return Embeddings(vectors=vectors.astype("float32", copy=False), prompt_tokens=job.prompt_tokens)
 

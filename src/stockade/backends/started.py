@@ -46,15 +46,25 @@ class StartedOnce(Generic[K, V]):
             return "starting", None
         return ("running", task.result()) if _succeeded(task) else ("failed", None)
 
+    async def discard(self, key: K) -> None:
+        """Stop a key's value, or its start-up; the next caller starts it afresh."""
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            await _stop(task)
+
     async def close(self) -> None:
         for task in self._tasks.values():
-            if _succeeded(task):
-                await task.result().close()
-            else:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+            await _stop(task)
         self._tasks.clear()
+
+
+async def _stop(task: asyncio.Task[V]) -> None:
+    if _succeeded(task):
+        await task.result().close()
+    else:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
 
 def _succeeded(task: asyncio.Task[V]) -> bool:

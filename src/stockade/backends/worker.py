@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from stockade.backends.base import PoolSpec, PoolState, PoolStateName
+from stockade.config import LOG_FORMAT
 from stockade.errors import BackendUnavailable, ServiceError, TooManyRequests
 from stockade.tracebacks import without_messages
 
@@ -48,7 +49,11 @@ def _load_runner(path: str, options: dict[str, Any]) -> Any:
     return getattr(importlib.import_module(module_name), class_name)(**options)
 
 
-def _child_main(conn: Connection, runner_path: str, options: dict[str, Any]) -> None:
+def _child_main(conn: Connection, runner_path: str, options: dict[str, Any], log_level: int) -> None:
+    # A spawned process starts with logging unconfigured: its warnings reach stderr bare, and the
+    # models' debug log (llama.cpp's loading, say) only when the server's log level asks for it.
+    if log_level <= logging.DEBUG:
+        logging.basicConfig(level=log_level, format=LOG_FORMAT)
     try:
         runner = _load_runner(runner_path, options)
     except Exception as exc:  # reported to the parent, which refuses to start
@@ -116,6 +121,7 @@ class ModelWorkers:
     """A pool of child processes running one model runner."""
 
     def __init__(self, spec: PoolSpec) -> None:
+        self.spec = spec
         self.name = spec.name
         self._runner = spec.runner
         self._options = spec.options
@@ -174,7 +180,7 @@ class ModelWorkers:
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(
             target=_child_main,
-            args=(child_conn, self._runner, self._options),
+            args=(child_conn, self._runner, self._options, logging.getLogger().getEffectiveLevel()),
             name=f"stockade-{self.name}-{index}",
             daemon=True,
         )

@@ -274,6 +274,33 @@ def models_list(ctx: typer.Context) -> None:
     ctx.obj.emit(data, table)
 
 
+@models_app.command("add")
+def models_add(
+    ctx: typer.Context,
+    gguf: Annotated[Path, typer.Option(help="A GGUF chat model file (a path on the server's machine)")],
+    name: Annotated[str | None, typer.Option(help="The model's id (default: the file name without .gguf)")] = None,
+) -> None:
+    """Make a GGUF file of your own deployable: `stockade deployments create --model ID` then
+    serves it with llama.cpp. The file stays where it is; every server on this store must find it
+    at the same path."""
+    body = {"gguf": str(gguf.expanduser().absolute()), "name": name}
+    m = ctx.obj.call("POST", "/management/models", body)
+    table = Table("model", "kind", "context")
+    table.add_column("file", overflow="fold")  # a path to copy: folded, never cut
+    table.add_row(m["id"], m["kind"], str(m["context_tokens"] or ""), m["path"])
+    ctx.obj.emit(m, table)
+
+
+@models_app.command("remove")
+def models_remove(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The id of a model added with `stockade models add`")],
+) -> None:
+    """Forget a model added from a file (the file itself is left alone)."""
+    ctx.obj.call("DELETE", f"/management/models/{model}")
+    errors.print(f"Removed model {model}; its file is left where it is.")
+
+
 # -- deployments -------------------------------------------------------------------------------
 
 

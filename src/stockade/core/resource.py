@@ -11,10 +11,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_role
 from stockade.backends.base import ModelHost, ModelSpec, PoolState
+from stockade.backends.gguf import check_model_file
 from stockade.backends.registry import LOCAL, ModelRegistry
 from stockade.config import Settings
 from stockade.core.inference import Inference
@@ -26,6 +27,8 @@ from stockade.routines.service import Conversations
 from stockade.store import (
     ApiKey,
     Deployment,
+    ModelFile,
+    ModelInUse,
     QuotaExceeded,
     RecentUse,
     RoleAssignment,
@@ -120,6 +123,7 @@ class Resource:
         self._revision = -1
         self._refreshing = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
+        self._starts_models = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -156,12 +160,16 @@ class Resource:
             revision = await asyncio.to_thread(self.store.revision)
             if revision == self._revision:
                 return
-            deployments, access = await asyncio.to_thread(
-                lambda: (self.store.list_deployments(), self.access.read())
+            deployments, access, files = await asyncio.to_thread(
+                lambda: (self.store.list_deployments(), self.access.read(),
+                         self.store.list_model_files())
             )
+            await self.registry.use_model_files(files)
             self._deployments = {d.name: d for d in deployments}
             self.access.load(access)
             self._revision = revision
+            if self._starts_models:
+                self._start_deployed_models()
 
     async def _refresh_forever(self) -> None:
         outage = Outage(log, "re-reading deployments and keys (the last copy is served meanwhile)")
@@ -174,15 +182,17 @@ class Resource:
             else:
                 outage.succeeded()
 
-    async def warm_up(self) -> None:
-        """Start the models of existing deployments, so the first request does not wait."""
-        for deployment in list(self._deployments.values()):
-            if self.registry.spec(deployment.backend, deployment.model):
-                try:
-                    await self.registry.get(deployment.backend, deployment.model)
-                except Exception:
-                    log.exception("model %s of deployment %s failed to start",
-                                  deployment.model, deployment.name)
+    def start_models(self) -> None:
+        """Start the deployed models in the background, now and whenever a deployment appears
+        (created here, or seen on a re-read of the store), so that the first call finds them
+        loaded. Serving does not wait for them: /healthz and /readyz say when they are ready. A
+        server does this; the command line, which opens a resource for one command, does not."""
+        self._starts_models = True
+        self._start_deployed_models()
+
+    def _start_deployed_models(self) -> None:
+        for deployment in self._deployments.values():
+            self.registry.start_in_background(deployment.backend, deployment.model)
 
     async def model_states(self) -> dict[str, PoolState]:
         """The state of each deployed local model's workers, by model id (upstreams are not
@@ -198,6 +208,50 @@ class Resource:
 
     def models(self) -> list[ModelSpec]:
         return self.registry.catalogue()
+
+    async def add_model_file(self, path: str, name: str | None = None) -> ModelSpec:
+        """Make a GGUF file of the user's own deployable, as ``name`` (its file name without
+        the extension, by default)."""
+        header = await asyncio.to_thread(check_model_file, path)
+        model = name or PurePath(path).stem
+        if not NAME.match(model):
+            raise InvalidRequest(
+                f"{model!r} cannot name a model: a model id has 1 to 64 letters, digits, '.', '_' or "
+                "'-', and starts with a letter or digit. Choose one with --name.",
+                param="name",
+            )
+        if self.registry.find(model, LOCAL):
+            raise _model_exists(model)
+        record = ModelFile(model, path, header.architecture, header.context_tokens, time.time())
+        if not await asyncio.to_thread(self.store.insert_model_file, record):
+            raise _model_exists(model)
+        await self.refresh()
+        spec = self.registry.spec(LOCAL, model)
+        assert spec is not None, "refreshed from the store it was just written to"
+        return spec
+
+    async def remove_model_file(self, model: str) -> None:
+        try:
+            removed = await asyncio.to_thread(self.store.delete_model_file, model)
+        except ModelInUse as exc:
+            raise Conflict(
+                f"Model {model!r} is deployed as {', '.join(exc.deployments)}. Delete those "
+                "deployments (`stockade deployments delete NAME`) or move them to another model "
+                "(`stockade deployments update NAME --model MODEL`) first.",
+                code="ModelInUse",
+            ) from None
+        if not removed and self.registry.spec(LOCAL, model) is not None:
+            raise InvalidRequest(
+                f"Model {model!r} comes with Stockade or a model plugin; only models added with "
+                "`stockade models add` can be removed.",
+                param="model",
+            )
+        if not removed:
+            raise NotFound(
+                f"No model added with `stockade models add` has the id {model!r}; "
+                "`stockade models list` shows the models there are."
+            )
+        await self.refresh()
 
     def deployment(self, name: str) -> Deployment:
         """The deployment serving ``name``; the request path's lookup (memory only)."""
@@ -465,6 +519,14 @@ def _insufficient_quota(exc: QuotaExceeded) -> InvalidRequest:
         f"quota with `stockade quota set {exc.model} --capacity N`.",
         code="InsufficientQuota",
         param="capacity",
+    )
+
+
+def _model_exists(model: str) -> Conflict:
+    return Conflict(
+        f"A model with the id {model!r} already exists (`stockade models list`). Choose another "
+        "id with --name, or remove the one you added before with `stockade models remove`.",
+        code="ModelExists",
     )
 
 

@@ -140,7 +140,12 @@ class Hub:
             reply(request_id, protocol.END, None)
 
     async def _started(self, spec: PoolSpec) -> None:
-        """Start the model's pool once, however many workers ask at the same time."""
+        """Start the model's pool once, however many workers ask at the same time. A pool
+        started from another spec under the same name (a model file removed, then added again
+        from another file) is replaced."""
+        _, running = self._pools.status(spec.name)
+        if running is not None and running.spec != spec:
+            await self._pools.discard(spec.name)
         await self._pools.get(spec.name, lambda: self._start(spec))
 
     @staticmethod

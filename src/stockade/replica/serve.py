@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from stockade.api import create_app
-from stockade.config import Settings
+from stockade.config import LOG_FORMAT, Settings
 from stockade.core import Resource
 from stockade.core.resource import prepare_store
 from stockade.replica.client import HubClient, HubHost, HubLimiter
@@ -76,7 +76,7 @@ def freeze_heap() -> None:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     # The routines' agents call the API in process through httpx; uvicorn logs those calls already.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

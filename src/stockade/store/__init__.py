@@ -7,6 +7,7 @@ from stockade.store.records import (
     Conversation,
     Deployment,
     Identity,
+    ModelFile,
     RecentUse,
     ResourceProperties,
     RoleAssignment,
@@ -14,7 +15,7 @@ from stockade.store.records import (
     TraceEvent,
     UsageRecord,
 )
-from stockade.store.store import QuotaExceeded, Store, shown_url, store_exists
+from stockade.store.store import ModelInUse, QuotaExceeded, Store, shown_url, store_exists
 
 __all__ = [
     "ApiKey",
@@ -23,6 +24,8 @@ __all__ = [
     "Conversation",
     "Deployment",
     "Identity",
+    "ModelFile",
+    "ModelInUse",
     "QuotaExceeded",
     "RecentUse",
     "ResourceProperties",

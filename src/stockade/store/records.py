@@ -17,6 +17,17 @@ class Deployment:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelFile:
+    """A GGUF file of the user's own, deployable as a local chat model under ``id``."""
+
+    id: str
+    path: str  # absolute, on the machine of every replica that serves it
+    architecture: str | None  # from the file's header, when it says
+    context_tokens: int | None  # the length it was trained for, when its header says
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKey:
     id: str
     name: str

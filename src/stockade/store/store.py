@@ -27,6 +27,7 @@ from stockade.store.records import (
     Conversation,
     Deployment,
     Identity,
+    ModelFile,
     RecentUse,
     ResourceProperties,
     RoleAssignment,
@@ -43,6 +44,7 @@ from stockade.store.tables import (
     conversations,
     deployments,
     identities,
+    model_files,
     model_quotas,
     resource_meta,
     role_assignments,
@@ -98,6 +100,14 @@ class QuotaExceeded(Exception):
         self.quota = quota
         self.allocated = allocated
         self.requested = requested
+
+
+class ModelInUse(Exception):
+    """A model file cannot be removed while deployments serve it."""
+
+    def __init__(self, model: str, deployments: list[str]) -> None:
+        super().__init__(f"{model} is deployed as {', '.join(deployments)}")
+        self.deployments = deployments
 
 
 class Store:
@@ -253,6 +263,39 @@ class Store:
             if deleted.rowcount:
                 self._bump(connection)
         return bool(deleted.rowcount)
+
+    # -- the user's model files ---------------------------------------------------------------
+
+    def list_model_files(self) -> list[ModelFile]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(model_files).order_by(model_files.c.id))
+            return [ModelFile(**row._mapping) for row in rows]
+
+    def insert_model_file(self, model: ModelFile) -> bool:
+        """Insert unless the id is taken; returns whether it was inserted."""
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            if connection.scalar(sa.select(model_files.c.id).where(model_files.c.id == model.id)):
+                connection.rollback()
+                return False
+            connection.execute(model_files.insert().values(**dataclasses.asdict(model)))
+        return True
+
+    def delete_model_file(self, model: str) -> bool:
+        """Delete it unless deployments use it (``ModelInUse``); returns whether it existed."""
+        with self.engine.begin() as connection:
+            self._bump(connection)  # first: a deployment of it cannot be created meanwhile
+            if not connection.scalar(sa.select(model_files.c.id).where(model_files.c.id == model)):
+                connection.rollback()
+                return False
+            users = list(connection.scalars(
+                sa.select(deployments.c.name).where(deployments.c.model == model, deployments.c.backend == "local")
+                .order_by(deployments.c.name)
+            ))
+            if users:
+                raise ModelInUse(model, users)
+            connection.execute(model_files.delete().where(model_files.c.id == model))
+        return True
 
     # -- keys ----------------------------------------------------------------------------------
 

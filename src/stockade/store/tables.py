@@ -26,6 +26,19 @@ deployments = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# The user's own GGUF files (`stockade models add`), deployable as local chat models. In the
+# store, not the settings, so that every HTTP worker and replica sees an added model at its next
+# re-read of the store, and it survives restarts.
+model_files = sa.Table(
+    "model_files",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("architecture", sa.String(64), nullable=True),
+    sa.Column("context_tokens", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 api_keys = sa.Table(
     "api_keys",
     metadata,
