@@ -214,7 +214,7 @@ class Resource:
         the extension, by default)."""
         header = await asyncio.to_thread(check_model_file, path)
         model = name or PurePath(path).stem
-        if not NAME.match(model):
+        if not NAME.fullmatch(model):
             raise InvalidRequest(
                 f"{model!r} cannot name a model: a model id has 1 to 64 letters, digits, '.', '_' or "
                 "'-', and starts with a letter or digit. Choose one with --name.",
