@@ -308,6 +308,13 @@ def serving(
         stop(running.process)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def away_from_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test runs in an empty directory: the stockade.toml that `make serve` writes into the
+    checkout (or an operator's own) must not change what the tests see."""
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("stockade")
