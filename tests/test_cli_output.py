@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +16,9 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from conftest import App, in_process
+from conftest import App, in_process, server_env, with_store
 from fake_model import CHAT_MODEL
-from stockade.cli import main
+from stockade.cli import main, routines
 from stockade.cli.output import print_table
 
 WIDTHS = [80, 30]
@@ -127,3 +129,18 @@ def test_a_principal_on_https_comes_without_a_warning(tmp_path: Path) -> None:
         result = app.cli("--json", "principals", "create", "--name", "app")
     assert "warning" not in result.stderr
     assert "warnings" not in json.loads(result.stdout)
+
+
+def test_a_local_command_prints_no_access_log_lines(tmp_path: Path) -> None:
+    # A real process: the access log writes to the process's own stderr when it flushes.
+    env = with_store(server_env(tmp_path))
+    command = [sys.executable, "-m", "stockade", "deployments", "list"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "/management/deployments" not in result.stderr
+
+
+def test_agent_text_is_printed_as_it_is_not_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    monkeypatch.setattr(routines, "console", console)
+    routines._show_event({"kind": "message", "text": "Type [bold]yes[/bold] or [red]"}, trace=False)
+    assert "Type [bold]yes[/bold] or [red]" in console.file.getvalue()  # type: ignore[attr-defined]

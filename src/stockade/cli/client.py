@@ -67,7 +67,9 @@ class ManagementClient:
             raise CommandError(missing_store(self.settings))
         self.created_store = not exists
         with asyncio.Runner() as runner:
-            resource = Resource(self.settings)
+            # No access log: the command's own requests are its output's business, and the audit
+            # log records the changes.
+            resource = Resource(self.settings.model_copy(update={"access_log": False}))
             try:
                 self.created_keys = runner.run(resource.open(background=False))
             except ServiceError as exc:

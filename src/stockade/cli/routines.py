@@ -47,7 +47,7 @@ def _print_findings(findings: list[Finding]) -> None:
     for finding in findings:
         style = SEVERITY_STYLE[finding.severity]
         where = f"step {finding.step}: " if finding.step else ""
-        console.print(f"[{style}]{finding.severity.value}[/{style}] {where}{finding.message}")
+        console.print(f"[{style}]{finding.severity.value}[/{style}] {escape(where + finding.message)}")
 
 
 @routines_app.command("list")
@@ -203,7 +203,8 @@ def chat(
 
 def _show_event(event: dict[str, Any], trace: bool) -> str | None:
     if event["kind"] == "message":
-        console.print(f"[bold green]agent>[/bold green] {event['text']}")
+        # The agent may repeat what the customer typed: text, not Rich markup.
+        console.print(f"[bold green]agent>[/bold green] {escape(event['text'])}")
     elif event["kind"] == "status":
         return str(event["status"])
     elif event["kind"] == "function" and not event["ok"]:
@@ -211,7 +212,7 @@ def _show_event(event: dict[str, Any], trace: bool) -> str | None:
         console.print(f"[yellow]  {event['step']}: {escape(event['function'])} failed: {escape(event['error'])}[/yellow]")
     elif trace:
         details = {k: v for k, v in event.items() if k not in ("kind", "step")}
-        console.print(f"[dim]  {event['kind']} {event['step'] or ''} {json.dumps(details)}[/dim]")
+        console.print(f"[dim]  {event['kind']} {event['step'] or ''} {escape(json.dumps(details))}[/dim]")
     return None
 
 
