@@ -20,6 +20,7 @@ from conftest import App, in_process, server_env, with_store
 from fake_model import CHAT_MODEL
 from stockade.cli import main, routines
 from stockade.cli.output import print_table
+from stockade.routines.evaluation import Outcome, Report
 
 WIDTHS = [80, 30]
 LONG_NAME = "a-deployment-named-at-some-length-0123456789"
@@ -144,3 +145,10 @@ def test_agent_text_is_printed_as_it_is_not_as_markup(monkeypatch: pytest.Monkey
     monkeypatch.setattr(routines, "console", console)
     routines._show_event({"kind": "message", "text": "Type [bold]yes[/bold] or [red]"}, trace=False)
     assert "Type [bold]yes[/bold] or [red]" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_an_evaluation_report_prints_each_conversation_name_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    monkeypatch.setattr(routines, "console", console)
+    routines._print_report(Report([Outcome("unclear-then-enterprise-after-two-questions", turns=4)]))
+    assert whole_on_a_line("unclear-then-enterprise-after-two-questions", console.file.getvalue())  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from stockade.cli.client import CommandError
-from stockade.cli.output import when
+from stockade.cli.output import print_table, when
 from stockade.routines.checker import Finding, Severity, check, check_settings, has_errors
 from stockade.routines.evaluation import (
     Report,
@@ -158,7 +158,7 @@ def _print_report(report: Report) -> None:
         table.add_row(o.name, str(o.turns), f"{o.adherent_turns}/{o.turns}",
                       f"{o.matching_calls}/{o.made_calls}/{o.expected_calls}", str(o.claimed_not_taken),
                       "[green]pass[/green]" if o.passed else "[red]FAIL[/red]")
-    console.print(table)
+    print_table(console, table)
     for o in report.outcomes:
         for difference in o.differences:
             console.print(f"[red]{escape(o.name)}[/red]: {escape(difference)}")
@@ -252,4 +252,4 @@ def cases_show(ctx: typer.Context, case: str) -> None:
     table = Table("turn", "event", "step", "detail")
     for event in conversation["trace"]:
         table.add_row(str(event["turn"]), event["kind"], event["step"] or "", json.dumps(event["detail"]))
-    console.print(table)
+    print_table(console, table)
