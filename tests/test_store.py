@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import stat
 import time
@@ -58,6 +59,22 @@ def deployment(name: str = "gpt-4o") -> Deployment:
 def test_migrations_are_idempotent(store: Store) -> None:
     store.migrate()
     assert store.list_deployments() == []
+
+
+def test_a_migration_says_once_what_it_upgraded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'new.db'}")
+    with caplog.at_level(logging.INFO):
+        store.migrate()
+        store.migrate()
+    store.close()
+    upgrades = [r.getMessage() for r in caplog.records if r.name == "stockade.store.store"]
+    assert len(upgrades) == 1 and "from (empty) to" in upgrades[0]
+
+
+def test_a_served_store_logs_none_of_alembics_own_chatter(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        Store(f"sqlite:///{tmp_path / 'new.db'}").migrate()
+    assert not [r for r in caplog.records if r.name.startswith("alembic")]
 
 
 def test_every_change_moves_the_revision(store: Store) -> None:

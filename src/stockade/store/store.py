@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import operator
 import time
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 
 from stockade.private import private_file
 from stockade.store.records import (
@@ -51,6 +53,11 @@ from stockade.store.tables import (
     signing_keys,
     usage_records,
 )
+
+log = logging.getLogger(__name__)
+# Alembic says at INFO which database it found, in every process on every start; what changed is
+# said once, by Store.migrate.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 USAGE_FIELDS = [field.name for field in dataclasses.fields(UsageRecord)]
@@ -133,7 +140,11 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
+            before = MigrationContext.configure(connection).get_current_revision()
             command.upgrade(config, "head")
+            after = MigrationContext.configure(connection).get_current_revision()
+        if after != before:
+            log.info("Upgraded the store's schema from %s to %s", before or "(empty)", after)
 
     # -- change tracking -------------------------------------------------------------------
 
