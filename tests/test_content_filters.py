@@ -280,6 +280,17 @@ def test_a_failing_filter_refuses_the_request(tmp_path: Path) -> None:
     assert "refused rather than passed unscreened" in raised.value.message
 
 
+def test_a_regular_expression_that_runs_out_of_time_refuses_the_request(tmp_path: Path) -> None:
+    with in_process(tmp_path, [(PLAIN, CHAT_MODEL, 500)]) as slow:
+        slow.cli("blocklists", "create", "slow")
+        slow.cli("blocklists", "add-item", "slow", "(a|aa)+b", "--regex")  # backtracks exponentially
+        slow.cli("content-filters", "create", "slow", "--blocklist", "slow")
+        slow.cli("deployments", "update", PLAIN, "--content-filter", "slow")
+        with pytest.raises(openai.InternalServerError) as raised:
+            slow.azure().chat.completions.create(model=PLAIN, messages=user("a" * 5000 + "c"))
+    assert raised.value.code == "content_filter_error"
+
+
 def test_a_policy_that_fails_open_serves_the_text_marked_unfiltered(tmp_path: Path) -> None:
     with in_process(tmp_path, [(PLAIN, CHAT_MODEL, 500)], classifier=Broken()) as broken:
         broken.cli("content-filters", "create", "open", "--fail-open")
