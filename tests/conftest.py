@@ -36,6 +36,7 @@ from stockade.config import Settings
 from stockade.core import Resource
 from stockade.core.resource import prepare_store
 from stockade.quotas import Limiter
+from stockade.safety import Classifier
 
 API_VERSION = "2024-10-21"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -462,15 +463,17 @@ def in_process(
     limiter: Limiter | None = None,
     peer: str = "127.0.0.1",
     local_models: Sequence[ModelSpec] = FAKE_MODELS,
+    classifier: Classifier | None = None,
     **settings: str,
 ) -> Iterator[App]:
     """The app over the fake models (or ``local_models``) with these deployments; ``settings``
     are STOCKADE_ variables (as a server would read them), ``peer`` the address requests come
-    from. On a data directory an earlier app used, it serves what that one stored."""
+    from, ``classifier`` the content filters' harm classifier. On a data directory an earlier app
+    used, it serves what that one stored."""
     env = server_env(data_dir, **FAST_SETTINGS, **settings)
     with environment(env):
         config = Settings()
-    resource = Resource(config, limiter=limiter, local_models=local_models)
+    resource = Resource(config, limiter=limiter, local_models=local_models, classifier=classifier)
     created: dict[str, str] = {}
     app = create_app(resource, on_keys_created=created.update)
     with TestClient(app, base_url="http://stockade.test", client=(peer, 50000)) as client:

@@ -2,12 +2,15 @@
 
 The chat model answers every prompt with the same words, one token per word; it honours
 max_tokens, n, stop sequences, the context window (prompt tokens are the prompt's words) and
-forced tool calls. The embedding model returns a unit vector derived from each input's text.
+forced tool calls. A prompt (a chat's last message) that starts with ``say:`` chooses the reply
+instead: the rest of it, sent in the pieces that ``|`` separates (``say:forb|idden`` streams
+"forb" then "idden", so a test's prompt need not hold the word it wants back). The embedding model returns a unit vector derived from each input's text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -35,6 +38,7 @@ EMBEDDING_MODEL = "fake-embeddings"
 DIMENSIONS = 8
 # The reply, a word per token; a call without max_tokens gets all of it and finishes with "stop".
 REPLY = ["The", "sea", "is", "wide", "and", "calm", ",", "and", "the", "waves", "roll", "in", "slowly", "under", "a", "grey", "sky", "."]
+REPLY_PIECES = tuple(REPLY)
 
 
 def words(text: str) -> int:
@@ -47,6 +51,19 @@ class ChatJob:
     choices: int
     stop: tuple[str, ...]
     tool_call: dict[str, Any] | None  # the call every choice makes, when tools are forced
+    reply: tuple[str, ...] = REPLY_PIECES  # the pieces of the reply, a token each
+
+
+SAY = "say:"
+
+
+def chosen_reply(request: ChatRequest | CompletionRequest) -> tuple[str, ...] | None:
+    """The pieces a ``say:`` prompt asks for, if it is one."""
+    if isinstance(request, ChatRequest):
+        text = request.messages[-1].text()
+    else:
+        text = request.prompt if isinstance(request.prompt, str) else ""
+    return tuple(text[len(SAY):].split("|")) if text.startswith(SAY) else None
 
 
 class FakeChatModel:
@@ -76,6 +93,8 @@ class FakeChatModel:
             stop=tuple(request.stop_sequences()),
             tool_call=forced_call(request) if isinstance(request, ChatRequest) else None,
         )
+        if (chosen := chosen_reply(request)) is not None:
+            job = dataclasses.replace(job, reply=chosen)
         return Prepared(prompt_tokens, job)
 
     async def generate(self, prepared: Prepared) -> Events:
@@ -90,11 +109,12 @@ class FakeChatModel:
                 yield Delta(index, finish_reason="tool_calls")
                 continue
             text, finish = "", "stop"
-            for count, word in enumerate(REPLY):
+            chosen = job.reply is not REPLY_PIECES
+            for count, word in enumerate(job.reply):
                 if count == job.max_tokens:
                     finish = "length"
                     break
-                piece = word if count == 0 else " " + word
+                piece = word if count == 0 or chosen else " " + word
                 cut = min((i for s in job.stop if (i := (text + piece).find(s)) >= 0), default=-1)
                 if cut >= 0:
                     if cut > len(text):

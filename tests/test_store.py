@@ -19,10 +19,14 @@ from conftest import postgres_schema_url
 from stockade.access import new_key
 from stockade.store import (
     AuditEvent,
+    Blocklist,
+    BlocklistItem,
     Case,
+    ContentFilter,
     Conversation,
     Deployment,
     Identity,
+    InUse,
     QuotaExceeded,
     RecentUse,
     ResourceProperties,
@@ -296,3 +300,60 @@ def test_the_embedded_store_and_its_directory_are_readable_by_their_owner_only(t
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     written = [path for path in data_dir.iterdir() if path.name.startswith("stockade.db")]
     assert written and {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o600}
+
+
+# -- content filter policies and blocklists -------------------------------------------------------
+
+
+def test_a_content_filter_policy_is_stored_created_then_replaced(store: Store) -> None:
+    policy = ContentFilter("strict", {"profanity": True, "blocklists": []}, 1.0, 1.0)
+    assert store.put_content_filter(policy, create=True)
+    assert not store.put_content_filter(policy, create=True)
+    assert store.put_content_filter(dataclasses.replace(policy, config={"profanity": False}, updated_at=2.0), create=False)
+    assert store.list_content_filters() == [ContentFilter("strict", {"profanity": False}, 1.0, 2.0)]
+    assert not store.put_content_filter(ContentFilter("missing", {}, 1.0, 1.0), create=False)
+
+
+def test_a_deployments_policy_is_kept_and_keeps_the_policy_from_deletion(store: Store) -> None:
+    store.put_content_filter(ContentFilter("strict", {}, 1.0, 1.0), create=True)
+    store.insert_deployment(deployment(), QUOTA)
+    assert store.get_deployment("gpt-4o").content_filter is None  # type: ignore[union-attr]
+    store.update_deployment("gpt-4o", QUOTA, content_filter="strict")
+    assert store.get_deployment("gpt-4o").content_filter == "strict"  # type: ignore[union-attr]
+    with pytest.raises(InUse) as raised:
+        store.delete_content_filter("strict")
+    assert raised.value.users == ["gpt-4o"]
+    store.update_deployment("gpt-4o", QUOTA, content_filter=None)
+    assert store.delete_content_filter("strict")
+
+
+def test_a_blocklist_keeps_its_items_in_order_up_to_its_limit(store: Store) -> None:
+    assert store.insert_blocklist(Blocklist("secrets", "names", 1.0))
+    assert not store.insert_blocklist(Blocklist("secrets", "again", 2.0))
+    first, second = BlocklistItem("i1", "exact", "alpha", 1.0), BlocklistItem("i2", "regex", r"b\d+", 2.0)
+    assert store.insert_blocklist_item("secrets", first, limit=2)
+    assert store.insert_blocklist_item("secrets", second, limit=2)
+    assert store.insert_blocklist_item("secrets", BlocklistItem("i3", "exact", "c", 3.0), limit=2) is False
+    assert store.insert_blocklist_item("missing", first, limit=2) is None
+    assert store.list_blocklists() == [Blocklist("secrets", "names", 1.0, (first, second))]
+    assert store.delete_blocklist_item("secrets", "i1")
+    assert not store.delete_blocklist_item("secrets", "i1")
+
+
+def test_a_blocklist_a_policy_uses_cannot_be_deleted(store: Store) -> None:
+    store.insert_blocklist(Blocklist("secrets", "", 1.0))
+    store.insert_blocklist_item("secrets", BlocklistItem("i1", "exact", "alpha", 1.0), limit=10)
+    store.put_content_filter(ContentFilter("strict", {"blocklists": ["secrets"]}, 1.0, 1.0), create=True)
+    with pytest.raises(InUse):
+        store.delete_blocklist("secrets")
+    store.put_content_filter(ContentFilter("strict", {"blocklists": []}, 1.0, 2.0), create=False)
+    assert store.delete_blocklist("secrets")
+    assert store.list_blocklists() == []
+    assert not store.delete_blocklist("secrets")
+
+
+def test_usage_records_keep_the_content_filter_decisions(store: Store) -> None:
+    record = UsageRecord(1.0, "r", "ChatCompletions_Create", "a", "m", None, 400, 1, 0, 1.0,
+                         "strict/prompt/profanity/block")
+    store.insert_usage([record])
+    assert store.recent_usage(1)[0][0] == record

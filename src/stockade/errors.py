@@ -214,3 +214,61 @@ class UpstreamError(ServiceError):
         self.status = status
         self.code = code
         self.type = type
+
+
+# Azure's sentence, which clients may match loosely; the policy's name follows it.
+CONTENT_FILTER_MESSAGE = (
+    "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+    "policy. Please modify your prompt and retry."
+)
+
+
+class ContentFiltered(ServiceError):
+    """A prompt the deployment's content filter policy blocks: 400 ``content_filter`` in Azure's
+    shape, with the filter results inside. Older preview api-versions spell the inner error
+    ``inner_error`` with the plural ``content_filter_results``; the web layer says which."""
+
+    status = 400
+    code = "content_filter"
+
+    def __init__(self, results: dict[str, Any], policy: str, deployment: str) -> None:
+        super().__init__(
+            f"{CONTENT_FILTER_MESSAGE} (Stockade: content filter policy {policy!r} of deployment "
+            f"{deployment!r}; `stockade content-filters show {policy}` shows what it blocks.)",
+            param="prompt",
+        )
+        self.results = results
+        self.legacy_spelling = False
+
+    def body(self) -> dict[str, Any]:
+        if self.legacy_spelling:
+            inner_key, results_key = "inner_error", "content_filter_results"
+        else:
+            inner_key, results_key = "innererror", "content_filter_result"
+        return {
+            "error": {
+                "message": self.message,
+                "type": None,
+                "param": self.param,
+                "code": self.code,
+                "status": self.status,
+                inner_key: {"code": "ResponsibleAIPolicyViolation", results_key: self.results},
+            }
+        }
+
+
+class ContentFilterFailed(ServiceError):
+    """A filter step that could not run, under a policy that fails closed: the request is refused,
+    never served unscreened. The code is Azure's for a filter that did not run."""
+
+    status = 500
+    code = "content_filter_error"
+
+    def __init__(self, policy: str) -> None:
+        super().__init__(
+            f"The content filter of policy {policy!r} could not screen this request, so it was "
+            "refused rather than passed unscreened. The server's log says which filter failed; "
+            "retry, fix the filter (`stockade content-filters show "
+            f"{policy}`), or, only if unscreened text is acceptable, allow it with "
+            f"`stockade content-filters update {policy} --fail-open`."
+        )

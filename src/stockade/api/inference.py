@@ -27,7 +27,7 @@ from stockade.api.responses import (
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
 from stockade.core.inference import Answer
-from stockade.errors import InvalidRequest, ResourceNotFound, ServiceError, shown
+from stockade.errors import ContentFiltered, InvalidRequest, ResourceNotFound, ServiceError, shown
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest, parse
 
 # operation id (as Azure names it in errors and logs) -> request type
@@ -66,6 +66,13 @@ def _check_api_version(query_string: bytes, classic: bool) -> None:
             raise ResourceNotFound(unsupported_message(version, classic))
     elif version is not None and version not in V1_API_VERSIONS | SUPPORTED_API_VERSIONS:
         raise ResourceNotFound(unsupported_message(version, classic))
+
+
+def _legacy_filter_spelling(query_string: bytes) -> bool:
+    """Whether a content-filtered 400 takes the 2023 previews' spelling (``inner_error``, plural
+    ``content_filter_results``) instead of the wire's ``innererror.content_filter_result``."""
+    version = _api_version(query_string) or ""
+    return version.startswith("2023-") and version.endswith("-preview")
 
 
 # Path under a prefix -> operation id. The classic routes name the deployment in the path; the v1
@@ -120,6 +127,10 @@ class InferenceRoutes:
             return
         try:
             answer = await self._call(operation, deployment, Request(scope, receive))
+        except ContentFiltered as error:
+            error.legacy_spelling = _legacy_filter_spelling(scope["query_string"])
+            await error_response(error)(scope, receive, send)
+            return
         except ServiceError as error:
             await error_response(error)(scope, receive, send)
             return
@@ -153,7 +164,8 @@ class InferenceRoutes:
         require(principal, Permission.INFERENCE, deployment.name)
         if body_type is EmbeddingRequest:
             return await self.resource.inference.embed(deployment, body, call, principal)
-        return await self.resource.inference.generate(deployment, body, call, principal)
+        screen = self.resource.safety.screen(deployment)
+        return await self.resource.inference.generate(deployment, body, call, principal, screen)
 
 
 def _azure_model(spec: ModelSpec) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class DeploymentUpdate(Body):
     model: str | None = None
     backend: str | None = None
     capacity: Capacity | None = None
+    content_filter: str | None = Field(None, description="A content filter policy's name")
 
 
 class KeyCreate(Body):
@@ -153,7 +154,8 @@ async def update_deployment(request: Request) -> Response:
     await authorize(request, Permission.DEPLOYMENTS, request.path_params["name"])
     body = await body_of(request, DeploymentUpdate)
     deployment = await resource_of(request).update_deployment(
-        request.path_params["name"], model=body.model, backend=body.backend, capacity=body.capacity
+        request.path_params["name"], model=body.model, backend=body.backend, capacity=body.capacity,
+        content_filter=body.content_filter,
     )
     return json_response(dataclasses.asdict(deployment))
 

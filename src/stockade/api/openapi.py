@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from stockade import __version__
-from stockade.api import access_management, inference, management, routines
+from stockade.api import access_management, content_filters, inference, management, routines
 from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.api.responses import json_response
 
@@ -132,10 +132,35 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Deployments_Create", "Create a deployment", "management", body=management.DeploymentCreate,
         status=201),
     ("PATCH", f"{_M}/deployments/{{name:path}}"): Operation(
-        "Deployments_Update", "Change a deployment's model or capacity", "management",
+        "Deployments_Update", "Change a deployment's model, capacity or content filter policy", "management",
         body=management.DeploymentUpdate),
     ("DELETE", f"{_M}/deployments/{{name:path}}"): Operation(
         "Deployments_Delete", "Delete a deployment", "management", status=204),
+    ("GET", f"{_M}/content-filters"): Operation(
+        "ContentFilters_List", "Content filter policies, the built-in default among them", "management"),
+    ("GET", f"{_M}/content-filters/{{name}}"): Operation(
+        "ContentFilters_Get", "One content filter policy", "management"),
+    ("PUT", f"{_M}/content-filters/{{name}}"): Operation(
+        "ContentFilters_Create", "Create a content filter policy", "management",
+        body=content_filters.ContentFilterBody, status=201),
+    ("PATCH", f"{_M}/content-filters/{{name}}"): Operation(
+        "ContentFilters_Update", "Change a content filter policy", "management",
+        body=content_filters.ContentFilterBody),
+    ("DELETE", f"{_M}/content-filters/{{name}}"): Operation(
+        "ContentFilters_Delete", "Delete a content filter policy no deployment uses", "management",
+        status=204),
+    ("GET", f"{_M}/blocklists"): Operation("Blocklists_List", "Custom blocklists and their items", "management"),
+    ("GET", f"{_M}/blocklists/{{name}}"): Operation("Blocklists_Get", "One blocklist", "management"),
+    ("PUT", f"{_M}/blocklists/{{name}}"): Operation(
+        "Blocklists_Create", "Create a blocklist", "management", body=content_filters.BlocklistCreate,
+        status=201),
+    ("DELETE", f"{_M}/blocklists/{{name}}"): Operation(
+        "Blocklists_Delete", "Delete a blocklist no policy uses", "management", status=204),
+    ("POST", f"{_M}/blocklists/{{name}}/items"): Operation(
+        "Blocklists_AddItem", "Add an exact term or a regular expression", "management",
+        body=content_filters.BlocklistItemAdd, status=201),
+    ("DELETE", f"{_M}/blocklists/{{name}}/items/{{id}}"): Operation(
+        "Blocklists_RemoveItem", "Remove an item", "management", status=204),
     ("GET", f"{_M}/keys"): Operation("Keys_List", "Keys (never their secrets)", "management"),
     ("POST", f"{_M}/keys"): Operation(
         "Keys_Create", "Create an application key", "management", body=management.KeyCreate,

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from stockade.cli.client import CommandError, ManagementClient, store_location
 from stockade.cli.output import print_table, when
 from stockade.cli.routines import cases_app, chat, routines_app
+from stockade.cli.safety import blocklists_app, content_filters_app
 from stockade.config import DEFAULT_CONFIG_FILE, Settings, load_settings, write_starter_config
 from stockade.core.resource import admin_keys_file
 from stockade.store import shown_url
@@ -86,6 +87,8 @@ app.add_typer(signing_keys_app, name="signing-keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(routines_app, name="routines")
 app.add_typer(cases_app, name="cases")
+app.add_typer(content_filters_app, name="content-filters")
+app.add_typer(blocklists_app, name="blocklists")
 app.command()(chat)
 
 console = Console()
@@ -305,10 +308,11 @@ def models_remove(
 
 
 def _deployment_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("name", "model", "backend", "capacity (k TPM)", "created", "updated")
+    table = Table("name", "model", "backend", "capacity (k TPM)", "content filter", "created", "updated")
     for d in rows:
         table.add_row(
-            d["name"], d["model"], d["backend"], str(d["capacity"]), when(d["created_at"]), when(d["updated_at"])
+            d["name"], d["model"], d["backend"], str(d["capacity"]), d["content_filter"] or "default",
+            when(d["created_at"]), when(d["updated_at"]),
         )
     return table
 
@@ -353,9 +357,14 @@ def deployments_update(
     model: Annotated[str | None, typer.Option(help="Serve another model under this name")] = None,
     backend: Annotated[str | None, typer.Option()] = None,
     capacity: Annotated[int | None, typer.Option(help="Thousands of tokens per minute", min=1)] = None,
+    content_filter: Annotated[
+        str | None, typer.Option(help="A policy from `stockade content-filters list`")
+    ] = None,
 ) -> None:
-    """Change a deployment's model or capacity; running servers pick it up without a restart."""
-    body = {k: v for k, v in {"model": model, "backend": backend, "capacity": capacity}.items() if v is not None}
+    """Change a deployment's model, capacity or content filter policy; running servers pick it up
+    without a restart."""
+    changes = {"model": model, "backend": backend, "capacity": capacity, "content_filter": content_filter}
+    body = {k: v for k, v in changes.items() if v is not None}
     d = ctx.obj.call("PATCH", _deployment_path(name), body)
     ctx.obj.emit(d, _deployment_table([d]))
 

@@ -1,6 +1,8 @@
 """Azure OpenAI response bodies, built from backend results.
 
-Content-filter annotations are left out: Azure sends them only for filters that ran.
+Content-filter annotations are there only when the deployment's policy ran a filter (Azure sends
+them only for filters that ran): ``prompt_filter_results`` at the top, ``content_filter_results``
+on each choice.
 """
 
 from __future__ import annotations
@@ -48,10 +50,34 @@ def usage(value: Usage) -> dict[str, int]:
     }
 
 
-def chat_completion(result: Completion, model: str) -> dict[str, Any]:
+FilterResults = dict[str, Any]
+
+
+def _annotated(
+    body: dict[str, Any],
+    prompt_results: list[FilterResults] | None,
+    choice_results: dict[int, FilterResults] | None,
+) -> dict[str, Any]:
+    if prompt_results is not None:
+        body["prompt_filter_results"] = prompt_results
+    if choice_results is not None:
+        for choice in body["choices"]:
+            choice["content_filter_results"] = choice_results.get(choice["index"], {})
+    return body
+
+
+def chat_completion(
+    result: Completion,
+    model: str,
+    prompt_results: list[FilterResults] | None = None,
+    choice_results: dict[int, FilterResults] | None = None,
+) -> dict[str, Any]:
     choices = []
     for choice in result.choices:
-        message: dict[str, Any] = {"role": "assistant", "content": choice.text, "refusal": None}
+        message: dict[str, Any] = {"role": "assistant", "refusal": None}
+        # A filtered choice has no content key at all, as Azure's.
+        if choice.finish_reason != "content_filter":
+            message["content"] = choice.text
         if choice.tool_calls:
             message["tool_calls"] = choice.tool_calls
         choices.append(
@@ -62,15 +88,21 @@ def chat_completion(result: Completion, model: str) -> dict[str, Any]:
                 "message": message,
             }
         )
-    return {
+    body = {
         **_head("chatcmpl", "chat.completion", result.usage.model or model),
         "choices": choices,
         "usage": usage(result.usage),
     }
+    return _annotated(body, prompt_results, choice_results)
 
 
-def text_completion(result: Completion, model: str) -> dict[str, Any]:
-    return {
+def text_completion(
+    result: Completion,
+    model: str,
+    prompt_results: list[FilterResults] | None = None,
+    choice_results: dict[int, FilterResults] | None = None,
+) -> dict[str, Any]:
+    body = {
         **_head("cmpl", "text_completion", result.usage.model or model),
         "choices": [
             {
@@ -83,6 +115,7 @@ def text_completion(result: Completion, model: str) -> dict[str, Any]:
         ],
         "usage": usage(result.usage),
     }
+    return _annotated(body, prompt_results, choice_results)
 
 
 class ChunkWriter:
@@ -104,7 +137,11 @@ class ChunkWriter:
             chunk["usage"] = None
         return chunk
 
-    def delta(self, item: Delta) -> list[dict[str, Any]]:
+    def prompt_filter_results(self, results: list[FilterResults]) -> dict[str, Any]:
+        """The stream's first event when a filter ran, as Azure sends it: no id, no choices."""
+        return {"id": "", "object": "", "created": 0, "model": "", "choices": [], "prompt_filter_results": results}
+
+    def delta(self, item: Delta, results: FilterResults | None = None) -> list[dict[str, Any]]:
         if not self.chat:
             choice = {
                 "index": item.index,
@@ -112,6 +149,8 @@ class ChunkWriter:
                 "finish_reason": item.finish_reason,
                 "logprobs": item.logprobs,
             }
+            if results is not None:
+                choice["content_filter_results"] = results
             return [self._chunk([choice])]
         chunks = []
         if item.index not in self._started:
@@ -124,9 +163,10 @@ class ChunkWriter:
         if item.tool_calls:
             delta["tool_calls"] = item.tool_calls
         if delta or item.finish_reason:
-            chunks.append(
-                self._chunk([self._choice(item.index, delta, item.finish_reason, item.logprobs)])
-            )
+            choice = self._choice(item.index, delta, item.finish_reason, item.logprobs)
+            if results is not None:
+                choice["content_filter_results"] = results
+            chunks.append(self._chunk([choice]))
         return chunks
 
     @staticmethod

@@ -8,12 +8,22 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from stockade.access import Principal
-from stockade.backends.base import ChatModel, EmbeddingModel, Events, Prepared, Usage, collect
+from stockade.backends.base import (
+    ChatModel,
+    Delta,
+    EmbeddingModel,
+    Events,
+    Prepared,
+    Usage,
+    collect,
+)
 from stockade.backends.registry import ModelRegistry
 from stockade.core import bodies
+from stockade.core.filtering import Filtering, Screened
 from stockade.errors import InvalidRequest, TooManyRequests
 from stockade.quotas import Bucket, Limit, Limiter, Remaining, Reservation, reserved_tokens
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
+from stockade.safety.screen import Screen
 from stockade.store import Deployment
 from stockade.telemetry import Call, metrics
 
@@ -136,23 +146,33 @@ class Inference:
         request: ChatRequest | CompletionRequest,
         call: Call,
         principal: Principal,
+        screen: Screen,
     ) -> Answer:
         """A chat or text completion: the whole body, or its chunks when the request streams.
-        Both come from the model's one stream of events."""
+        Both come from the model's one stream of events. ``screen`` is the deployment's content
+        filter: the prompt is screened before the model runs, the completion before it is sent."""
         chat = isinstance(request, ChatRequest)
         model = cast(
             ChatModel, await self._model(deployment, "chat", "chatCompletion" if chat else "completion")
         )
+        filtering = None if screen.idle else Filtering(screen, call)
+        prompt_results = None if filtering is None else await filtering.prompt(request)
         prepared = await model.prepare(request)
         reservation = await self._admit(prepared, deployment, request, call, principal)
         # The metered stream settles the reservation when it ends, however it ends.
         events = self._metered(model.generate(prepared), call, reservation)
         if request.stream:
             writer = bodies.ChunkWriter(deployment.model, chat=chat, include_usage=request.include_usage)
-            return Answer(await _primed(_chunks(events, writer)), reservation.remaining)
+            screened = events if filtering is None else filtering.stream(events)
+            # As Azure: the prompt's annotations come first, in an event of their own.
+            opening = None if prompt_results is None else writer.prompt_filter_results(prompt_results)
+            return Answer(await _primed(_chunks(screened, writer), opening), reservation.remaining)
         completion = await collect(events)
+        choice_results = None if filtering is None else await filtering.completion(completion)
         build = bodies.chat_completion if chat else bodies.text_completion
-        return Answer(build(completion, deployment.model), reservation.remaining)
+        return Answer(
+            build(completion, deployment.model, prompt_results, choice_results), reservation.remaining
+        )
 
     async def embed(
         self, deployment: Deployment, request: EmbeddingRequest, call: Call, principal: Principal
@@ -183,21 +203,23 @@ class Inference:
             await self._settle(reservation, call)
 
 
-async def _chunks(events: Events, writer: bodies.ChunkWriter) -> Chunks:
+async def _chunks(events: AsyncIterator[Delta | Usage | Screened], writer: bodies.ChunkWriter) -> Chunks:
     try:
         async for item in events:
             if isinstance(item, Usage):
                 if item.final and (chunk := writer.usage(item)) is not None:
                     yield chunk
                 continue
-            for chunk in writer.delta(item):
+            delta, results = (item.delta, item.results) if isinstance(item, Screened) else (item, None)
+            for chunk in writer.delta(delta, results):
                 yield chunk
     finally:
         await events.aclose()  # type: ignore[attr-defined]
 
 
-async def _primed(chunks: Chunks) -> Chunks:
-    """Run a stream up to its first chunk, so that errors surface before any byte is sent."""
+async def _primed(chunks: Chunks, opening: dict[str, Any] | None = None) -> Chunks:
+    """Run a stream up to its first chunk, so that errors surface before any byte is sent;
+    ``opening``, if given, is sent ahead of it."""
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
@@ -205,6 +227,8 @@ async def _primed(chunks: Chunks) -> Chunks:
 
     async def replay() -> Chunks:
         try:
+            if opening is not None:
+                yield opening
             if first is not None:
                 yield first
             async for chunk in chunks:

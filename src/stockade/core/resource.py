@@ -19,11 +19,13 @@ from stockade.backends.gguf import check_model_file
 from stockade.backends.registry import LOCAL, ModelRegistry
 from stockade.config import Settings
 from stockade.core.inference import Inference
+from stockade.core.safety import ContentSafety
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound, shown
 from stockade.names import DEPLOYMENT_NAME_RULE, NAME
 from stockade.private import write_private_file
 from stockade.quotas import Limit, Limiter, create_limiter
 from stockade.routines.service import Conversations
+from stockade.safety.base import Classifier
 from stockade.store import (
     ApiKey,
     Deployment,
@@ -106,10 +108,13 @@ class Resource:
         limiter: Limiter | None = None,
         host: ModelHost | None = None,
         local_models: Sequence[ModelSpec] | None = None,
+        classifier: Classifier | None = None,
     ) -> None:
         """``limiter`` and ``host`` default to this process's own counters and model workers; a
         replica's HTTP workers pass the hub's, which they share. ``local_models`` replaces the
-        model plugins' (tests pass a fake model)."""
+        model plugins' (tests pass a fake model). ``classifier``, when given, rates texts for the
+        harm categories, which content filter policies then compare with their thresholds;
+        without one those categories are not screened (nor annotated)."""
         self.settings = settings
         self.store = store or Store(settings.store_url)
         self.registry = ModelRegistry(settings, host, local_models)
@@ -118,6 +123,7 @@ class Resource:
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
         self.access_log = AccessLog() if settings.access_log else None
         self.access = Access(settings, self.store, changed=self.refresh)
+        self.safety = ContentSafety(self.store, self.refresh, classifier)
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
@@ -160,11 +166,12 @@ class Resource:
             revision = await asyncio.to_thread(self.store.revision)
             if revision == self._revision:
                 return
-            deployments, access, files = await asyncio.to_thread(
+            deployments, access, files, safety = await asyncio.to_thread(
                 lambda: (self.store.list_deployments(), self.access.read(),
-                         self.store.list_model_files())
+                         self.store.list_model_files(), self.safety.read())
             )
             await self.registry.use_model_files(files)
+            self.safety.load(*safety)
             self._deployments = {d.name: d for d in deployments}
             self.access.load(access)
             self._revision = revision
@@ -339,11 +346,22 @@ class Resource:
         model: str | None = None,
         backend: str | None = None,
         capacity: int | None = None,
+        content_filter: str | None = None,
     ) -> Deployment:
         current = await asyncio.to_thread(self.store.get_deployment, name)
         if current is None:
             raise DeploymentNotFound(name)
         changes: dict[str, object] = {}
+        if content_filter is not None:
+            await self.refresh()
+            if not self.safety.has_policy(content_filter):
+                raise InvalidRequest(
+                    f"There is no content filter policy {shown(content_filter)!r}. `stockade "
+                    "content-filters list` shows those there are; `stockade content-filters "
+                    "create NAME` makes one.",
+                    param="content_filter",
+                )
+            changes["content_filter"] = content_filter
         if capacity is not None:
             _check_capacity(capacity)
             changes["capacity"] = capacity

@@ -3,7 +3,10 @@
 from stockade.store.records import (
     ApiKey,
     AuditEvent,
+    Blocklist,
+    BlocklistItem,
     Case,
+    ContentFilter,
     Conversation,
     Deployment,
     Identity,
@@ -15,15 +18,19 @@ from stockade.store.records import (
     TraceEvent,
     UsageRecord,
 )
-from stockade.store.store import ModelInUse, QuotaExceeded, Store, shown_url, store_exists
+from stockade.store.store import InUse, ModelInUse, QuotaExceeded, Store, shown_url, store_exists
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Blocklist",
+    "BlocklistItem",
     "Case",
+    "ContentFilter",
     "Conversation",
     "Deployment",
     "Identity",
+    "InUse",
     "ModelFile",
     "ModelInUse",
     "QuotaExceeded",

@@ -14,6 +14,7 @@ class Deployment:
     capacity: int  # thousands of tokens per minute, as Azure's sku.capacity
     created_at: float
     updated_at: float
+    content_filter: str | None = None  # the policy's name; None is the built-in default
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ class UsageRecord:
     prompt_tokens: int
     completion_tokens: int
     latency_ms: float
+    # The content filter's decisions as "policy/direction/category/action", comma-separated.
+    content_filter: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +157,29 @@ class Case:
     closed_at: float | None = None
     reason: str | None = None
     evaluation: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContentFilter:
+    """A content filter policy; ``config`` is ``safety.Policy.config()``'s shape."""
+
+    name: str
+    config: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BlocklistItem:
+    id: str
+    kind: str  # "exact" or "regex"
+    pattern: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Blocklist:
+    name: str
+    description: str
+    created_at: float
+    items: tuple[BlocklistItem, ...] = ()

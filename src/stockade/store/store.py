@@ -25,7 +25,10 @@ from stockade.private import private_file
 from stockade.store.records import (
     ApiKey,
     AuditEvent,
+    Blocklist,
+    BlocklistItem,
     Case,
+    ContentFilter,
     Conversation,
     Deployment,
     Identity,
@@ -40,7 +43,10 @@ from stockade.store.records import (
 from stockade.store.tables import (
     api_keys,
     audit_events,
+    blocklist_items,
+    blocklists,
     cases,
+    content_filters,
     conversation_events,
     conversation_messages,
     conversations,
@@ -115,6 +121,14 @@ class ModelInUse(Exception):
     def __init__(self, model: str, deployments: list[str]) -> None:
         super().__init__(f"{model} is deployed as {', '.join(deployments)}")
         self.deployments = deployments
+
+
+class InUse(Exception):
+    """A policy that deployments use, or a blocklist that policies use, cannot be deleted."""
+
+    def __init__(self, users: list[str]) -> None:
+        super().__init__(users)
+        self.users = users
 
 
 class Store:
@@ -271,6 +285,120 @@ class Store:
     def delete_deployment(self, name: str) -> bool:
         with self.engine.begin() as connection:
             deleted = connection.execute(deployments.delete().where(deployments.c.name == name))
+            if deleted.rowcount:
+                self._bump(connection)
+        return bool(deleted.rowcount)
+
+    # -- content filter policies and blocklists ----------------------------------------------
+
+    def list_content_filters(self) -> list[ContentFilter]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(content_filters).order_by(content_filters.c.name))
+            return [ContentFilter(row.name, json.loads(row.config), row.created_at, row.updated_at) for row in rows]
+
+    def put_content_filter(self, policy: ContentFilter, *, create: bool) -> bool:
+        """Insert (``create``) unless the name is taken, or replace an existing one; returns
+        whether it was written."""
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            exists = connection.scalar(
+                sa.select(content_filters.c.name).where(content_filters.c.name == policy.name)
+            )
+            if bool(exists) == create:
+                connection.rollback()
+                return False
+            values = {**dataclasses.asdict(policy), "config": json.dumps(policy.config)}
+            if create:
+                connection.execute(content_filters.insert().values(**values))
+            else:
+                del values["created_at"]
+                connection.execute(
+                    content_filters.update().where(content_filters.c.name == policy.name).values(**values)
+                )
+        return True
+
+    def delete_content_filter(self, name: str) -> bool:
+        """Delete it unless deployments use it (``InUse``); returns whether it existed."""
+        with self.engine.begin() as connection:
+            self._bump(connection)  # first: no deployment can take it up meanwhile
+            users = list(connection.scalars(
+                sa.select(deployments.c.name).where(deployments.c.content_filter == name)
+                .order_by(deployments.c.name)
+            ))
+            if users:
+                raise InUse(users)
+            deleted = connection.execute(content_filters.delete().where(content_filters.c.name == name))
+            if not deleted.rowcount:
+                connection.rollback()
+        return bool(deleted.rowcount)
+
+    def list_blocklists(self) -> list[Blocklist]:
+        with self.engine.connect() as connection:
+            lists = connection.execute(sa.select(blocklists).order_by(blocklists.c.name)).all()
+            items: dict[str, list[BlocklistItem]] = {}
+            query = sa.select(blocklist_items).order_by(blocklist_items.c.created_at, blocklist_items.c.id)
+            for row in connection.execute(query):
+                items.setdefault(row.blocklist, []).append(
+                    BlocklistItem(row.id, row.kind, row.pattern, row.created_at)
+                )
+        return [
+            Blocklist(row.name, row.description, row.created_at, tuple(items.get(row.name, ())))
+            for row in lists
+        ]
+
+    def insert_blocklist(self, blocklist: Blocklist) -> bool:
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            if connection.scalar(sa.select(blocklists.c.name).where(blocklists.c.name == blocklist.name)):
+                connection.rollback()
+                return False
+            connection.execute(
+                blocklists.insert().values(
+                    name=blocklist.name, description=blocklist.description, created_at=blocklist.created_at
+                )
+            )
+        return True
+
+    def delete_blocklist(self, name: str) -> bool:
+        """Delete it and its items unless policies use it (``InUse``); returns whether it existed."""
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            users = [
+                row.name for row in connection.execute(sa.select(content_filters).order_by(content_filters.c.name))
+                if name in json.loads(row.config).get("blocklists", [])
+            ]
+            if users:
+                raise InUse(users)
+            deleted = connection.execute(blocklists.delete().where(blocklists.c.name == name))
+            connection.execute(blocklist_items.delete().where(blocklist_items.c.blocklist == name))
+            if not deleted.rowcount:
+                connection.rollback()
+        return bool(deleted.rowcount)
+
+    def insert_blocklist_item(self, blocklist: str, item: BlocklistItem, limit: int) -> bool | None:
+        """Add ``item``; False if the list has ``limit`` items already, None if there is no
+        such list."""
+        with self.engine.begin() as connection:
+            self._bump(connection)
+            if not connection.scalar(sa.select(blocklists.c.name).where(blocklists.c.name == blocklist)):
+                connection.rollback()
+                return None
+            count = connection.scalar(
+                sa.select(sa.func.count()).select_from(blocklist_items).where(blocklist_items.c.blocklist == blocklist)
+            )
+            if int(count or 0) >= limit:
+                connection.rollback()
+                return False
+            connection.execute(blocklist_items.insert().values(blocklist=blocklist, **dataclasses.asdict(item)))
+        return True
+
+    def delete_blocklist_item(self, blocklist: str, item_id: str) -> bool:
+        with self.engine.begin() as connection:
+            deleted = connection.execute(
+                blocklist_items.delete().where(
+                    blocklist_items.c.blocklist == blocklist, blocklist_items.c.id == item_id
+                )
+            )
             if deleted.rowcount:
                 self._bump(connection)
         return bool(deleted.rowcount)

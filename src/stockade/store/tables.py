@@ -24,6 +24,37 @@ deployments = sa.Table(
     sa.Column("capacity", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # The content filter policy's name; NULL is the built-in default policy.
+    sa.Column("content_filter", sa.String(64), nullable=True),
+)
+
+# Content filter policies (Azure's RAI policies); the built-in "default" has no row. The policy's
+# rules are one JSON document: they are read whole, into memory, on every re-read of the store.
+content_filters = sa.Table(
+    "content_filters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+blocklists = sa.Table(
+    "blocklists",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+blocklist_items = sa.Table(
+    "blocklist_items",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("blocklist", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "exact" or "regex"
+    sa.Column("pattern", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 # The user's own GGUF files (`stockade models add`), deployable as local chat models. In the
@@ -135,6 +166,8 @@ usage_records = sa.Table(
     sa.Column("prompt_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("completion_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("latency_ms", sa.Float, nullable=False),
+    # Content filter decisions as "policy/direction/category/action", comma-separated: no text.
+    sa.Column("content_filter", sa.Text, nullable=True),
 )
 
 # Routine conversations. The state is the engine's position (steps, not text); the trace records

@@ -32,6 +32,22 @@ def rate_limit_decision(deployment: str, decision: str) -> Counter:
     return RATE_LIMIT_DECISIONS.labels(deployment, decision)
 
 
+CONTENT_FILTER_DECISIONS = Counter(
+    "stockade_content_filter_decisions",
+    "Content filter decisions, by deployment, policy, direction (prompt, completion), category "
+    "(hate, sexual, violence, self_harm, profanity, custom_blocklists, error) and action (block, "
+    "annotate, error: a filter failed and the policy fails open)",
+    ["deployment", "policy", "direction", "category", "action"],
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def content_filter_decision(
+    deployment: str, policy: str, direction: str, category: str, action: str
+) -> Counter:
+    return CONTENT_FILTER_DECISIONS.labels(deployment, policy, direction, category, action)
+
+
 AUTHENTICATION_FAILURES = Counter(
     "stockade_authentication_failures",
     "Wrong secrets presented (keys, tokens, client secrets, identity headers), by outcome: "

@@ -28,6 +28,8 @@ class Call:
     key_id: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # "policy/direction/category/action" for each content filter decision: never the text.
+    filter_decisions: list[str] = field(default_factory=list)
 
     def record(self, status: int) -> UsageRecord:
         return UsageRecord(
@@ -41,6 +43,7 @@ class Call:
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             latency_ms=round(self.elapsed_ms(), 3),
+            content_filter=",".join(self.filter_decisions) or None,
         )
 
     def elapsed_ms(self) -> float:

@@ -1,0 +1,99 @@
+"""Content filter policies, as Azure's RAI policies: per category and direction, a severity
+threshold and an action, plus the profanity filter and custom blocklists a policy turns on."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockade.safety.base import Category, Severity
+
+DEFAULT_POLICY = "default"
+
+
+class Direction(enum.StrEnum):
+    PROMPT = "prompt"
+    COMPLETION = "completion"
+
+
+class Action(enum.StrEnum):
+    BLOCK = "block"
+    ANNOTATE = "annotate"  # results only: the text passes
+
+
+# The thresholds a policy may set; "safe" would block everything, which Azure does not offer.
+THRESHOLDS = {str(s): s for s in (Severity.LOW, Severity.MEDIUM, Severity.HIGH)}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A text of ``threshold`` severity or above is filtered when the action is block."""
+
+    threshold: Severity = Severity.MEDIUM
+    action: Action = Action.BLOCK
+
+    def filters(self, severity: Severity) -> bool:
+        return self.action is Action.BLOCK and severity >= self.threshold
+
+
+def _default_rules() -> dict[tuple[Category, Direction], Rule]:
+    return {(category, direction): Rule() for category in Category for direction in Direction}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    rules: Mapping[tuple[Category, Direction], Rule] = field(default_factory=_default_rules)
+    profanity: bool = False
+    blocklists: tuple[str, ...] = ()
+    # Only when set does a filter that cannot run let the text through (annotated with an error).
+    fail_open: bool = False
+
+    def rule(self, category: Category, direction: Direction) -> Rule:
+        return self.rules[(category, direction)]
+
+    def config(self) -> dict[str, Any]:
+        """The policy as the store keeps it and the management API shows it."""
+        return {
+            "categories": {
+                category.value: {
+                    direction.value: {
+                        "threshold": str(self.rule(category, direction).threshold),
+                        "action": self.rule(category, direction).action.value,
+                    }
+                    for direction in Direction
+                }
+                for category in Category
+            },
+            "profanity": self.profanity,
+            "blocklists": list(self.blocklists),
+            "fail_open": self.fail_open,
+        }
+
+
+# Azure's default: medium threshold, block, on prompts and completions, for the four categories.
+DEFAULT = Policy(DEFAULT_POLICY)
+
+
+def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None = None) -> Policy:
+    """A policy from the fields ``config`` gives, the others taken from ``base`` (Azure's default
+    when none). The management API has checked the values' spelling already."""
+    start = base or Policy(name)
+    rules = dict(start.rules)
+    for category, directions in (config.get("categories") or {}).items():
+        for direction, rule in directions.items():
+            key = (Category(category), Direction(direction))
+            current = rules[key]
+            rules[key] = Rule(
+                THRESHOLDS[rule["threshold"]] if rule.get("threshold") else current.threshold,
+                Action(rule["action"]) if rule.get("action") else current.action,
+            )
+    return Policy(
+        name,
+        rules,
+        bool(config.get("profanity", start.profanity)),
+        tuple(config.get("blocklists", start.blocklists)),
+        bool(config.get("fail_open", start.fail_open)),
+    )

@@ -1,0 +1,108 @@
+"""A policy compiled for the request path: which filters run on a text, and Azure's
+``content_filter_results`` for what they found.
+
+Only the filters that run put keys in the results (Azure sends none for the others): the harm
+categories only when a classifier is configured, ``profanity`` and ``custom_blocklists`` only
+when the policy turns them on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stockade.errors import ContentFilterFailed
+from stockade.safety.base import Category, Classifier, Severity
+from stockade.safety.blocklists import CompiledBlocklist, Matcher
+from stockade.safety.policy import Direction, Policy
+from stockade.tracebacks import without_messages
+
+log = logging.getLogger(__name__)
+
+PROFANITY = "profanity"
+CUSTOM_BLOCKLISTS = "custom_blocklists"
+NOT_FILTERED = {"code": "content_filter_error", "message": "The contents are not filtered"}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a filter decided, as metadata: never the text that triggered it."""
+
+    direction: Direction
+    category: str
+    action: str  # "block", "annotate" (found, let through) or "error" (failed open)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    results: dict[str, Any]
+    filtered: bool
+    decisions: tuple[Decision, ...]
+
+
+class Screen:
+    def __init__(
+        self,
+        policy: Policy,
+        blocklists: Sequence[CompiledBlocklist],
+        profanity: Matcher | None,
+        classifier: Classifier | None,
+    ) -> None:
+        self.policy = policy
+        self.blocklists = tuple(blocklists)
+        self.profanity = profanity
+        self.classifier = classifier
+        # Nothing to run: the request path skips screening altogether.
+        self.idle = not self.blocklists and profanity is None and classifier is None
+        matchers = [b.matcher for b in self.blocklists] + ([profanity] if profanity else [])
+        self.tail = max((m.tail for m in matchers), default=0)
+
+    async def check(self, texts: Sequence[str], direction: Direction, *, final: bool = True) -> Verdict:
+        """Screen ``texts``; ``final`` False for a streamed completion's unfinished text. Raises
+        ``ContentFilterFailed`` if a filter fails and the policy fails closed."""
+        try:
+            return await self._check(texts, direction, final)
+        except Exception as exc:
+            # The traceback without its message: a message may quote the text screened.
+            log.error("content filter of policy %r failed:\n%s", self.policy.name, without_messages(exc))
+            if not self.policy.fail_open:
+                raise ContentFilterFailed(self.policy.name) from None
+            return Verdict({"error": dict(NOT_FILTERED)}, False, (Decision(direction, "error", "error"),))
+
+    async def _check(self, texts: Sequence[str], direction: Direction, final: bool) -> Verdict:
+        results: dict[str, Any] = {}
+        decisions: list[Decision] = []
+        if self.classifier is not None:
+            for category, severity in (await self._severities(texts)).items():
+                rule = self.policy.rule(category, direction)
+                filtered = rule.filters(severity)
+                results[category.value] = {"filtered": filtered, "severity": str(severity)}
+                if severity >= rule.threshold:
+                    decisions.append(Decision(direction, category.value, "block" if filtered else "annotate"))
+        if self.profanity is not None:
+            detected = any(self.profanity.found(text, final=final) for text in texts)
+            results[PROFANITY] = {"filtered": detected, "detected": detected}
+            if detected:
+                decisions.append(Decision(direction, PROFANITY, "block"))
+        if self.blocklists:
+            hits = [b.name for b in self.blocklists if any(b.matcher.found(t, final=final) for t in texts)]
+            results[CUSTOM_BLOCKLISTS] = {
+                "filtered": bool(hits),
+                "details": [{"filtered": True, "id": name} for name in hits],
+            }
+            if hits:
+                decisions.append(Decision(direction, CUSTOM_BLOCKLISTS, "block"))
+        filtered = any(value.get("filtered") for value in results.values())
+        return Verdict(results, filtered, tuple(decisions))
+
+    async def _severities(self, texts: Sequence[str]) -> dict[Category, Severity]:
+        """The highest severity the classifier gives any of the texts, per category."""
+        assert self.classifier is not None
+        rated = await self.classifier.classify(texts)
+        if len(rated) != len(texts):
+            raise ValueError(f"the classifier rated {len(rated)} of {len(texts)} texts")
+        return {
+            category: max((r[category] for r in rated), default=Severity.SAFE) for category in Category
+        }
