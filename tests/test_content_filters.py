@@ -411,3 +411,25 @@ def test_policies_are_compiled_once_not_per_request(app: App) -> None:
     screen = app.resource.safety.screen(deployment)
     app.cli("keys", "create", "--name", "unrelated-change")  # moves the store's revision
     assert app.resource.safety.screen(deployment).blocklists[0] is screen.blocklists[0]
+
+
+class Counting(Keywords):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def classify(self, texts: Sequence[str]) -> list[dict[Category, Severity]]:
+        self.calls += 1
+        return await super().classify(texts)
+
+
+def test_a_call_refused_by_its_rate_limit_is_never_screened(tmp_path: Path) -> None:
+    # Rate limits protect the classifiers too: a flood is refused before any text is screened.
+    counting = Counting()
+    admitted = 0
+    with (
+        in_process(tmp_path, [(PLAIN, CHAT_MODEL, 1)], classifier=counting) as limited,
+        pytest.raises(openai.RateLimitError),
+    ):
+        for admitted in range(1, 100):  # noqa: B007 (the last value is what is asserted)
+            limited.azure().chat.completions.create(model=PLAIN, messages=user("say:hi"), max_tokens=100)
+    assert counting.calls == 2 * (admitted - 1)  # the prompt and the completion of each admitted call

@@ -155,10 +155,15 @@ class Inference:
         model = cast(
             ChatModel, await self._model(deployment, "chat", "chatCompletion" if chat else "completion")
         )
-        filtering = None if screen.idle else Filtering(screen, call)
-        prompt_results = None if filtering is None else await filtering.prompt(request)
         prepared = await model.prepare(request)
         reservation = await self._admit(prepared, deployment, request, call, principal)
+        # Screened after admission, so that rate limits protect the filters as well as the model.
+        filtering = None if screen.idle else Filtering(screen, call)
+        try:
+            prompt_results = None if filtering is None else await filtering.prompt(request)
+        except BaseException:
+            await self._settle(reservation, call)  # the model never ran: nothing was used
+            raise
         # The metered stream settles the reservation when it ends, however it ends.
         events = self._metered(model.generate(prepared), call, reservation)
         if request.stream:
