@@ -172,8 +172,8 @@ def pieces(text: str, size: int = 5) -> str:
 
 
 def test_a_stream_opens_with_the_prompt_annotations_alone(app: App) -> None:
-    stream = app.azure().chat.completions.create(model=GUARDED, messages=user("say:Fine."), stream=True)
-    first = next(iter(stream)).model_dump()
+    with app.azure().chat.completions.create(model=GUARDED, messages=user("say:Fine."), stream=True) as stream:
+        first = next(iter(stream)).model_dump()
     assert (first["id"], first["object"], first["created"], first["choices"]) == ("", "", 0, [])
     assert first["prompt_filter_results"][0]["prompt_index"] == 0
 
