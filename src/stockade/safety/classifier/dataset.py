@@ -1,0 +1,30 @@
+"""The labelled examples shipped with the local classifier (see compose.py for their origin)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from stockade.safety.base import Category, Severity
+
+DATA = Path(__file__).resolve().parent / "data"
+Split = Literal["train", "heldout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    labels: dict[Category, Severity]
+    origin: str  # "template" or "hand"
+
+
+def load(split: Split) -> list[Example]:
+    with (DATA / f"{split}.jsonl").open(encoding="utf-8") as rows:
+        return [_example(json.loads(line)) for line in rows if line.strip()]
+
+
+def _example(row: dict[str, str]) -> Example:
+    labels = {category: Severity[row[category.value].upper()] for category in Category}
+    return Example(text=row["text"], labels=labels, origin=row["origin"])
