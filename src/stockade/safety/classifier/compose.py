@@ -326,12 +326,13 @@ HAND: dict[str, list[tuple[str, dict[str, str]]]] = {
 }
 
 
-def example(text: str, labels: dict[str, str], origin: str) -> dict[str, str]:
+def example(text: str, labels: dict[str, str], origin: str, group: str) -> dict[str, str]:
     for name, value in labels.items():
         Category(name), Severity[value.upper()]  # a misspelt label fails here, not in training
     row = {"text": text}
     row.update({str(c): labels.get(str(c), "safe") for c in Category})
     row["origin"] = origin
+    row["group"] = group  # one per pattern: cross-validation keeps a pattern's fills in one fold
     return row
 
 
@@ -345,10 +346,10 @@ def fills(pattern: str, split: str) -> list[str]:
 
 def compose(split: str) -> list[dict[str, str]]:
     rows = [
-        example(_capitalised(text), p.labels, "template")
-        for p in PATTERNS[split] for text in fills(p.text, split)
+        example(_capitalised(text), p.labels, "template", f"{split}-pattern-{n}")
+        for n, p in enumerate(PATTERNS[split]) for text in fills(p.text, split)
     ]
-    rows += [example(text, labels, "hand") for text, labels in HAND[split]]
+    rows += [example(text, labels, "hand", f"{split}-hand-{n}") for n, (text, labels) in enumerate(HAND[split])]
     random.Random(f"{SEED}-{split}").shuffle(rows)
     return rows
 

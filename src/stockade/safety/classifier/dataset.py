@@ -18,6 +18,7 @@ class Example:
     text: str
     labels: dict[Category, Severity]
     origin: str  # "template" or "hand"
+    group: str  # the pattern it was filled from, or its own for a hand-written one
 
 
 def load(split: Split) -> list[Example]:
@@ -27,4 +28,4 @@ def load(split: Split) -> list[Example]:
 
 def _example(row: dict[str, str]) -> Example:
     labels = {category: Severity[row[category.value].upper()] for category in Category}
-    return Example(text=row["text"], labels=labels, origin=row["origin"])
+    return Example(text=row["text"], labels=labels, origin=row["origin"], group=row["group"])
