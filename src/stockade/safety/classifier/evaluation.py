@@ -1,0 +1,51 @@
+"""What ``stockade safety eval`` reports: the shipped classifier scored on the shipped splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stockade.safety.base import Category, Severity
+from stockade.safety.classifier import dataset
+from stockade.safety.classifier.dataset import Split
+from stockade.safety.classifier.metrics import CATEGORIES, Score, table
+from stockade.safety.classifier.model import LocalClassifier
+
+# Azure's default policy blocks every category at medium and above.
+DEFAULT_BLOCK_AT = Severity.MEDIUM
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    split: Split
+    examples: int
+    scores: dict[Category, dict[Severity, Score]]
+    high: int  # examples labelled high in some category
+    unblocked_high: list[str]  # of those, the texts the default policy would let through
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "split": self.split,
+            "examples": self.examples,
+            "categories": {
+                str(c): {str(t): s.as_dict() for t, s in row.items()} for c, row in self.scores.items()
+            },
+            "default_policy": {
+                "block_at": str(DEFAULT_BLOCK_AT), "high_examples": self.high,
+                "high_unblocked": len(self.unblocked_high), "unblocked_texts": self.unblocked_high,
+            },
+        }
+
+
+def evaluate(classifier: LocalClassifier, split: Split) -> Evaluation:
+    examples = dataset.load(split)
+    rated = classifier.rate([e.text for e in examples])
+    labels = np.array([[int(e.labels[c]) for c in CATEGORIES] for e in examples], dtype=np.int64)
+    predicted = np.array([[int(r[c]) for c in CATEGORIES] for r in rated], dtype=np.int64)
+    high = labels.max(axis=1) >= Severity.HIGH
+    passes = predicted.max(axis=1) < DEFAULT_BLOCK_AT
+    return Evaluation(
+        split=split, examples=len(examples), scores=table(labels, predicted), high=int(high.sum()),
+        unblocked_high=[e.text for e, yes in zip(examples, high & passes, strict=True) if yes],
+    )

@@ -1,0 +1,103 @@
+"""Fits the local classifier on the train split and writes the shipped weights:
+``python -m stockade.safety.classifier.train [--output PATH]``.
+
+Deterministic: the same data gives the same weights. The regularisation strength and class
+weighting are chosen by cross-validation on the train split alone, folds grouped by the pattern an
+example was filled from (fills of one pattern in both a fit and its check would flatter
+everything); the held-out split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
+
+from stockade.safety.classifier import dataset, features
+from stockade.safety.classifier.dataset import Example
+from stockade.safety.classifier.metrics import mean_f1
+from stockade.safety.classifier.model import CATEGORIES, THRESHOLDS, WEIGHTS, Heads, highest
+
+C_GRID = (1.0, 4.0, 16.0, 64.0)
+CLASS_WEIGHTS = (None, "balanced")
+FOLDS = 5
+
+Targets = npt.NDArray[np.int64]  # (examples, categories) severities
+
+
+def featurize(texts: Sequence[str]) -> sparse.csr_matrix:
+    rows = [features.vector(features.words(text)) for text in texts]
+    indptr = np.cumsum([0] + [len(indices) for indices, _ in rows])
+    indices = np.concatenate([i for i, _ in rows]) if rows else np.empty(0, dtype=np.int64)
+    values = np.concatenate([v for _, v in rows]) if rows else np.empty(0, dtype=np.float32)
+    return sparse.csr_matrix((values, indices, indptr), shape=(len(rows), features.DIMENSIONS))
+
+
+def targets(examples: Sequence[Example]) -> Targets:
+    return np.array([[int(e.labels[c]) for c in CATEGORIES] for e in examples], dtype=np.int64)
+
+
+def fit(x: sparse.csr_matrix | npt.NDArray[np.float32], y: Targets, c: float, class_weight: str | None) -> Heads:
+    """One logistic regression per category and threshold: is the text at least that severe?"""
+    shape = (len(CATEGORIES), len(THRESHOLDS))
+    coef = np.zeros((*shape, x.shape[1]), dtype=np.float32)
+    intercept = np.zeros(shape, dtype=np.float32)
+    for (ci, _), (ti, threshold) in itertools.product(enumerate(CATEGORIES), enumerate(THRESHOLDS)):
+        flagged = y[:, ci] >= threshold
+        if flagged.all() or not flagged.any():  # nothing to tell apart: a constant head
+            intercept[ci, ti] = 1.0 if flagged.all() else -1.0
+            continue
+        head = LogisticRegression(C=c, class_weight=class_weight, max_iter=5000)
+        head.fit(x, flagged)
+        coef[ci, ti], intercept[ci, ti] = head.coef_[0], head.intercept_[0]
+    return Heads(coef, intercept)
+
+
+def predict(heads: Heads, x: sparse.csr_matrix | npt.NDArray[np.float32]) -> Targets:
+    """Severities of already-featurized single windows (the train examples are all one window)."""
+    flat = heads.coef.reshape(-1, heads.coef.shape[2])
+    logits = np.asarray(x @ flat.T).reshape(x.shape[0], *heads.intercept.shape) + heads.intercept
+    return highest(logits > 0)
+
+
+def choose(
+    x: sparse.csr_matrix | npt.NDArray[np.float32], y: Targets, groups: Sequence[str],
+    fitter: Callable[..., Heads] = fit,
+) -> tuple[float, str | None]:
+    """The (C, class weight) with the best grouped cross-validated mean F1 over all thresholds."""
+    folds = list(GroupKFold(n_splits=FOLDS).split(x, y, groups))
+
+    def score(c: float, weight: str | None) -> float:
+        predicted = np.zeros_like(y)
+        for fitted, checked in folds:
+            predicted[checked] = predict(fitter(x[fitted], y[fitted], c, weight), x[checked])
+        return mean_f1(y, predicted)
+
+    return max(itertools.product(C_GRID, CLASS_WEIGHTS), key=lambda option: score(*option))
+
+
+def train() -> tuple[Heads, tuple[float, str | None]]:
+    examples = dataset.load("train")
+    x, y = featurize([e.text for e in examples]), targets(examples)
+    chosen = choose(x, y, [e.group for e in examples])
+    return fit(x, y, *chosen), chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=WEIGHTS, help=f"where to write the weights (default {WEIGHTS})")
+    args = parser.parse_args()
+    heads, (c, weight) = train()
+    heads.save(args.output)
+    print(f"wrote {args.output}: C={c}, class_weight={weight}, chosen by {FOLDS}-fold grouped cross-validation on train")
+
+
+if __name__ == "__main__":
+    main()
