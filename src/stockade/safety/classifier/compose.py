@@ -37,7 +37,7 @@ class Pattern:
     labels: dict[str, str]
 
 
-def L(**labels: str) -> dict[str, str]:  # noqa: N802 - reads as a label, as in the tables below
+def L(**labels: str) -> dict[str, str]:
     return labels
 
 

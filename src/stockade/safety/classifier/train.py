@@ -11,40 +11,39 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
 
-from stockade.safety.classifier import dataset, features
+from stockade.safety.classifier import dataset
 from stockade.safety.classifier.dataset import Example
+from stockade.safety.classifier.features import Embedder
 from stockade.safety.classifier.metrics import mean_f1
-from stockade.safety.classifier.model import CATEGORIES, THRESHOLDS, WEIGHTS, Heads, highest
+from stockade.safety.classifier.model import CATEGORIES, THRESHOLDS, WEIGHTS, Heads
 
-C_GRID = (1.0, 4.0, 16.0, 64.0)
+C_GRID = (4.0, 16.0, 64.0, 256.0, 1024.0)
 CLASS_WEIGHTS = (None, "balanced")
 FOLDS = 5
 
 Targets = npt.NDArray[np.int64]  # (examples, categories) severities
+Features = npt.NDArray[np.float32]  # (examples, dimensions)
 
 
-def featurize(texts: Sequence[str]) -> sparse.csr_matrix:
-    rows = [features.vector(features.words(text)) for text in texts]
-    indptr = np.cumsum([0] + [len(indices) for indices, _ in rows])
-    indices = np.concatenate([i for i, _ in rows]) if rows else np.empty(0, dtype=np.int64)
-    values = np.concatenate([v for _, v in rows]) if rows else np.empty(0, dtype=np.float32)
-    return sparse.csr_matrix((values, indices, indptr), shape=(len(rows), features.DIMENSIONS))
+def featurize(embedder: Embedder, texts: Sequence[str]) -> Features:
+    """One vector per example, over all its tokens, as the heads are to learn what one means."""
+    ids = embedder.token_ids(list(texts))
+    return np.concatenate([embedder.window_vectors(i, [(0, len(i))]) for i in ids]).astype(np.float32)
 
 
 def targets(examples: Sequence[Example]) -> Targets:
     return np.array([[int(e.labels[c]) for c in CATEGORIES] for e in examples], dtype=np.int64)
 
 
-def fit(x: sparse.csr_matrix | npt.NDArray[np.float32], y: Targets, c: float, class_weight: str | None) -> Heads:
+def fit(x: Features, y: Targets, c: float, class_weight: str | None) -> Heads:
     """One logistic regression per category and threshold: is the text at least that severe?"""
     shape = (len(CATEGORIES), len(THRESHOLDS))
     coef = np.zeros((*shape, x.shape[1]), dtype=np.float32)
@@ -60,24 +59,19 @@ def fit(x: sparse.csr_matrix | npt.NDArray[np.float32], y: Targets, c: float, cl
     return Heads(coef, intercept)
 
 
-def predict(heads: Heads, x: sparse.csr_matrix | npt.NDArray[np.float32]) -> Targets:
-    """Severities of already-featurized single windows (the train examples are all one window)."""
-    flat = heads.coef.reshape(-1, heads.coef.shape[2])
-    logits = np.asarray(x @ flat.T).reshape(x.shape[0], *heads.intercept.shape) + heads.intercept
-    return highest(logits > 0)
+def predict(heads: Heads, x: Features) -> Targets:
+    """Severities of featurized examples."""
+    return heads.levels(x)
 
 
-def choose(
-    x: sparse.csr_matrix | npt.NDArray[np.float32], y: Targets, groups: Sequence[str],
-    fitter: Callable[..., Heads] = fit,
-) -> tuple[float, str | None]:
+def choose(x: Features, y: Targets, groups: Sequence[str]) -> tuple[float, str | None]:
     """The (C, class weight) with the best grouped cross-validated mean F1 over all thresholds."""
     folds = list(GroupKFold(n_splits=FOLDS).split(x, y, groups))
 
     def score(c: float, weight: str | None) -> float:
         predicted = np.zeros_like(y)
         for fitted, checked in folds:
-            predicted[checked] = predict(fitter(x[fitted], y[fitted], c, weight), x[checked])
+            predicted[checked] = predict(fit(x[fitted], y[fitted], c, weight), x[checked])
         return mean_f1(y, predicted)
 
     return max(itertools.product(C_GRID, CLASS_WEIGHTS), key=lambda option: score(*option))
@@ -85,7 +79,7 @@ def choose(
 
 def train() -> tuple[Heads, tuple[float, str | None]]:
     examples = dataset.load("train")
-    x, y = featurize([e.text for e in examples]), targets(examples)
+    x, y = featurize(Embedder(), [e.text for e in examples]), targets(examples)
     chosen = choose(x, y, [e.group for e in examples])
     return fit(x, y, *chosen), chosen
 
