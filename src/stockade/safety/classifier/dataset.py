@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from stockade.safety.base import Category, Severity
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -24,6 +27,11 @@ class Example:
 def load(split: Split) -> list[Example]:
     with (DATA / f"{split}.jsonl").open(encoding="utf-8") as rows:
         return [_example(json.loads(line)) for line in rows if line.strip()]
+
+
+def severities(rated: list[dict[Category, Severity]]) -> npt.NDArray[np.int64]:
+    """(examples, categories) severities, categories in their declared order."""
+    return np.array([[int(r[c]) for c in Category] for r in rated], dtype=np.int64).reshape(-1, len(Category))
 
 
 def _example(row: dict[str, str]) -> Example:

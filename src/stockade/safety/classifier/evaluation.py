@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from stockade.safety.base import Category, Severity
 from stockade.safety.classifier import dataset
 from stockade.safety.classifier.dataset import Split
-from stockade.safety.classifier.metrics import CATEGORIES, Score, table
+from stockade.safety.classifier.metrics import Score, table
 from stockade.safety.classifier.model import LocalClassifier
 
 # Azure's default policy blocks every category at medium and above.
@@ -41,8 +39,7 @@ class Evaluation:
 def evaluate(classifier: LocalClassifier, split: Split) -> Evaluation:
     examples = dataset.load(split)
     rated = classifier.rate([e.text for e in examples])
-    labels = np.array([[int(e.labels[c]) for c in CATEGORIES] for e in examples], dtype=np.int64)
-    predicted = np.array([[int(r[c]) for c in CATEGORIES] for r in rated], dtype=np.int64)
+    labels, predicted = dataset.severities([e.labels for e in examples]), dataset.severities(rated)
     high = labels.max(axis=1) >= Severity.HIGH
     passes = predicted.max(axis=1) < DEFAULT_BLOCK_AT
     return Evaluation(

@@ -8,9 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stockade.safety.base import Category, Severity
-
-CATEGORIES = tuple(Category)
-THRESHOLDS = (Severity.LOW, Severity.MEDIUM, Severity.HIGH)
+from stockade.safety.classifier.model import CATEGORIES, THRESHOLDS
 
 Severities = npt.NDArray[np.int64]  # (examples, categories)
 

@@ -20,7 +20,6 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
 
 from stockade.safety.classifier import dataset
-from stockade.safety.classifier.dataset import Example
 from stockade.safety.classifier.features import Embedder
 from stockade.safety.classifier.metrics import mean_f1
 from stockade.safety.classifier.model import CATEGORIES, THRESHOLDS, WEIGHTS, Heads
@@ -29,7 +28,7 @@ C_GRID = (4.0, 16.0, 64.0, 256.0, 1024.0)
 CLASS_WEIGHTS = (None, "balanced")
 FOLDS = 5
 
-Targets = npt.NDArray[np.int64]  # (examples, categories) severities
+Targets = npt.NDArray[np.int64]  # (examples, categories) severities, as dataset.severities gives
 Features = npt.NDArray[np.float32]  # (examples, dimensions)
 
 
@@ -37,10 +36,6 @@ def featurize(embedder: Embedder, texts: Sequence[str]) -> Features:
     """One vector per example, over all its tokens, as the heads are to learn what one means."""
     ids = embedder.token_ids(list(texts))
     return np.concatenate([embedder.window_vectors(i, [(0, len(i))]) for i in ids]).astype(np.float32)
-
-
-def targets(examples: Sequence[Example]) -> Targets:
-    return np.array([[int(e.labels[c]) for c in CATEGORIES] for e in examples], dtype=np.int64)
 
 
 def fit(x: Features, y: Targets, c: float, class_weight: str | None) -> Heads:
@@ -79,7 +74,7 @@ def choose(x: Features, y: Targets, groups: Sequence[str]) -> tuple[float, str |
 
 def train() -> tuple[Heads, tuple[float, str | None]]:
     examples = dataset.load("train")
-    x, y = featurize(Embedder(), [e.text for e in examples]), targets(examples)
+    x, y = featurize(Embedder(), [e.text for e in examples]), dataset.severities([e.labels for e in examples])
     chosen = choose(x, y, [e.group for e in examples])
     return fit(x, y, *chosen), chosen
 
