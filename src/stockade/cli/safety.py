@@ -56,4 +56,8 @@ def _print_policy(result: Evaluation) -> None:
     )
     for text in result.unblocked_high:
         console.print(f"  {escape(text)}", soft_wrap=True)
+    console.print(
+        f"It would block {result.blocked_benign} of {result.benign} examples labelled below "
+        f"{DEFAULT_BLOCK_AT} in every category.", soft_wrap=True,
+    )
     console.print()

@@ -21,6 +21,8 @@ class Evaluation:
     scores: dict[Category, dict[Severity, Score]]
     high: int  # examples labelled high in some category
     unblocked_high: list[str]  # of those, the texts the default policy would let through
+    benign: int  # examples labelled below medium in every category (the clinical ones among them)
+    blocked_benign: int  # of those, how many the default policy would block
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -32,6 +34,7 @@ class Evaluation:
             "default_policy": {
                 "block_at": str(DEFAULT_BLOCK_AT), "high_examples": self.high,
                 "high_unblocked": len(self.unblocked_high), "unblocked_texts": self.unblocked_high,
+                "benign_examples": self.benign, "benign_blocked": self.blocked_benign,
             },
         }
 
@@ -41,8 +44,10 @@ def evaluate(classifier: LocalClassifier, split: Split) -> Evaluation:
     rated = classifier.rate([e.text for e in examples])
     labels, predicted = dataset.severities([e.labels for e in examples]), dataset.severities(rated)
     high = labels.max(axis=1) >= Severity.HIGH
+    benign = labels.max(axis=1) < DEFAULT_BLOCK_AT
     passes = predicted.max(axis=1) < DEFAULT_BLOCK_AT
     return Evaluation(
         split=split, examples=len(examples), scores=table(labels, predicted), high=int(high.sum()),
         unblocked_high=[e.text for e, yes in zip(examples, high & passes, strict=True) if yes],
+        benign=int(benign.sum()), blocked_benign=int((benign & ~passes).sum()),
     )
