@@ -63,7 +63,8 @@ class Heads:
                 "reinstall stockade, or rebuild them with `python -m stockade.safety.classifier.train`"
             ) from exc
         shape = (len(CATEGORIES), len(THRESHOLDS))
-        if categories != [c.value for c in CATEGORIES] or coef.shape != (*shape, dimensions) or intercept.shape != shape:
+        expected = [c.value for c in CATEGORIES]
+        if categories != expected or coef.shape != (*shape, dimensions) or intercept.shape != shape:
             raise ClassifierUnavailable(
                 f"the local safety classifier's weights at {path} do not fit this version of stockade; "
                 "rebuild them with `python -m stockade.safety.classifier.train`"
@@ -85,13 +86,13 @@ def highest(passed: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     return np.asarray(np.max(np.where(passed, LEVELS, 0), axis=-1), dtype=np.int64)
 
 
-def spans(ids: TokenIds, starts: npt.NDArray[np.int64], text: str) -> list[tuple[int, int]]:
+def spans(starts: TokenIds, text: str) -> list[tuple[int, int]]:
     """(start, end) token indices of the windows to rate: each sentence of ``text`` whole when
-    short, in windows of WINDOW tokens every STRIDE when long. ``starts`` are the tokens' offsets
-    in ``text``."""
+    short, in windows of WINDOW tokens every STRIDE when long. ``starts`` are where its tokens
+    start in ``text``."""
     ends = np.array([m.end() for m in SENTENCE_END.finditer(text)], dtype=np.int64)
     sentence = np.searchsorted(ends, starts, side="right")  # of each token
-    cuts = [0, *(np.flatnonzero(np.diff(sentence)) + 1).tolist(), len(ids)]
+    cuts = [0, *(np.flatnonzero(np.diff(sentence)) + 1).tolist(), len(starts)]
     found: list[tuple[int, int]] = []
     for first, end in itertools.pairwise(cuts):
         found += windows(first, end)
@@ -106,8 +107,8 @@ def windows(first: int, end: int) -> list[tuple[int, int]]:
 
 class LocalClassifier:
     """The default :class:`~stockade.safety.Classifier`: loads the shipped weights once, and rates
-    texts in a thread (a 200-token prompt takes a few hundred microseconds of CPU, too long to
-    hold the event loop)."""
+    texts in a thread (a 200-token prompt takes about a millisecond of CPU, too long to hold the
+    event loop: docs/performance.md)."""
 
     def __init__(self, weights: Path = WEIGHTS, embedder: Embedder | None = None) -> None:
         self.embedder = embedder or Embedder()
@@ -123,5 +124,5 @@ class LocalClassifier:
         ids, starts = self.embedder.tokens(text)
         if not len(ids):  # nothing to rate: no words, so no harm
             return dict.fromkeys(CATEGORIES, Severity.SAFE)
-        worst = self.heads.levels(self.embedder.window_vectors(ids, spans(ids, starts, text))).max(axis=0)
+        worst = self.heads.levels(self.embedder.window_vectors(ids, spans(starts, text))).max(axis=0)
         return {category: Severity(int(level)) for category, level in zip(CATEGORIES, worst, strict=True)}

@@ -33,7 +33,8 @@ Features = npt.NDArray[np.float32]  # (examples, dimensions)
 
 
 def featurize(embedder: Embedder, texts: Sequence[str]) -> Features:
-    """One vector per example, over all its tokens, as the heads are to learn what one means."""
+    """One vector per example, the mean over all its tokens: the heads learn what a whole example
+    (one or two sentences) means, and serving rates parts of about that size."""
     ids = embedder.token_ids(list(texts))
     return np.concatenate([embedder.window_vectors(i, [(0, len(i))]) for i in ids]).astype(np.float32)
 
@@ -54,11 +55,6 @@ def fit(x: Features, y: Targets, c: float, class_weight: str | None) -> Heads:
     return Heads(coef, intercept)
 
 
-def predict(heads: Heads, x: Features) -> Targets:
-    """Severities of featurized examples."""
-    return heads.levels(x)
-
-
 def choose(x: Features, y: Targets, groups: Sequence[str]) -> tuple[float, str | None]:
     """The (C, class weight) with the best grouped cross-validated mean F1 over all thresholds."""
     folds = list(GroupKFold(n_splits=FOLDS).split(x, y, groups))
@@ -66,7 +62,7 @@ def choose(x: Features, y: Targets, groups: Sequence[str]) -> tuple[float, str |
     def score(c: float, weight: str | None) -> float:
         predicted = np.zeros_like(y)
         for fitted, checked in folds:
-            predicted[checked] = predict(fit(x[fitted], y[fitted], c, weight), x[checked])
+            predicted[checked] = fit(x[fitted], y[fitted], c, weight).levels(x[checked])
         return mean_f1(y, predicted)
 
     return max(itertools.product(C_GRID, CLASS_WEIGHTS), key=lambda option: score(*option))
