@@ -14,6 +14,7 @@ from stockade.safety import Category, Severity
 from stockade.safety.classifier import LocalClassifier, dataset
 from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.classifier.evaluation import evaluate
+from stockade.safety.classifier.features import Embedder
 from stockade.safety.classifier.model import WEIGHTS, WINDOW, Heads
 
 # Written for these tests, in neither split. Kept few: asserting on many would tune to them.
@@ -94,6 +95,11 @@ def test_unreadable_weights_raise(tmp_path: Path, contents: bytes) -> None:
 def test_missing_weights_raise(tmp_path: Path) -> None:
     with pytest.raises(ClassifierUnavailable, match="missing or unreadable"):
         LocalClassifier(tmp_path / "absent.npz")
+
+
+def test_missing_minilm_files_raise(tmp_path: Path) -> None:
+    with pytest.raises(ClassifierUnavailable, match="could not read MiniLM"):
+        LocalClassifier(embedder=Embedder(tmp_path))
 
 
 def test_weights_of_another_shape_raise(tmp_path: Path) -> None:
