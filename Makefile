@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/quotas.py
 	$(BIN)/python bench/routines.py
 	$(BIN)/python bench/fuzz.py
+	$(BIN)/python bench/safety.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

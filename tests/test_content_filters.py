@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from conftest import App, in_process
 from fake_model import CHAT_MODEL
+from stockade.config import Settings
 from stockade.safety import Category, Severity
 from stockade.safety.blocklists import MAX_PATTERN_CHARS, Matcher
 
@@ -433,3 +434,23 @@ def test_a_call_refused_by_its_rate_limit_is_never_screened(tmp_path: Path) -> N
         for admitted in range(1, 100):  # noqa: B007 (the last value is what is asserted)
             limited.azure().chat.completions.create(model=PLAIN, messages=user("say:hi"), max_tokens=100)
     assert counting.calls == 2 * (admitted - 1)  # the prompt and the completion of each admitted call
+
+
+# -- the classifier setting ---------------------------------------------------------------------
+
+
+def test_no_classifier_runs_unless_the_settings_choose_one() -> None:
+    assert Settings().safety.classifier == "none"
+
+
+def test_the_local_classifier_setting_annotates_the_harm_categories(tmp_path: Path) -> None:
+    with in_process(tmp_path, [(PLAIN, CHAT_MODEL, 500)], STOCKADE_SAFETY__CLASSIFIER="local") as app:
+        completion = app.azure().chat.completions.create(model=PLAIN, messages=user("say:Hello."))
+    prompt_results = completion.model_dump()["prompt_filter_results"][0]["content_filter_results"]
+    assert set(prompt_results) >= {"hate", "sexual", "violence", "self_harm"}
+    assert prompt_results["violence"]["filtered"] is False
+
+
+def test_an_unknown_classifier_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="classifier"):
+        Settings(safety={"classifier": "psychic"})

@@ -159,6 +159,17 @@ class AuthSettings(BaseModel):
     )
 
 
+class SafetySettings(BaseModel):
+    """Content safety (docs/safety.md)."""
+
+    classifier: Literal["none", "local"] = Field(
+        "none",
+        description="What rates the four harm categories: none (only blocklists and profanity "
+        "run), or local, the bundled classifier. Off by default: its held-out figures do not yet "
+        "meet the goal (docs/safety.md)",
+    )
+
+
 class RoutineSettings(BaseModel):
     """Support agents that follow routines (docs/routines.md)."""
 
@@ -231,6 +242,7 @@ class Settings(BaseSettings):
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     auth: AuthSettings = AuthSettings()
     routines: RoutineSettings = RoutineSettings()
+    safety: SafetySettings = SafetySettings()
     tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
     tls_private_key: Path | None = Field(None, description="Its PEM private key")
     tls_self_signed: bool = Field(

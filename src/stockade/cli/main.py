@@ -16,9 +16,10 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from stockade.cli.client import CommandError, ManagementClient, store_location
+from stockade.cli.content_filters import blocklists_app, content_filters_app
 from stockade.cli.output import print_table, when
 from stockade.cli.routines import cases_app, chat, routines_app
-from stockade.cli.safety import blocklists_app, content_filters_app
+from stockade.cli.safety import safety_app
 from stockade.config import DEFAULT_CONFIG_FILE, Settings, load_settings, write_starter_config
 from stockade.core.resource import admin_keys_file
 from stockade.store import shown_url
@@ -89,6 +90,7 @@ app.add_typer(routines_app, name="routines")
 app.add_typer(cases_app, name="cases")
 app.add_typer(content_filters_app, name="content-filters")
 app.add_typer(blocklists_app, name="blocklists")
+app.add_typer(safety_app, name="safety")
 app.command()(chat)
 
 console = Console()

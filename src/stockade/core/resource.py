@@ -26,6 +26,7 @@ from stockade.private import write_private_file
 from stockade.quotas import Limit, Limiter, create_limiter
 from stockade.routines.service import Conversations
 from stockade.safety.base import Classifier
+from stockade.safety.classifier import LocalClassifier
 from stockade.store import (
     ApiKey,
     Deployment,
@@ -99,6 +100,12 @@ def admin_keys_text(store_url: str, keys: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def configured_classifier(settings: Settings) -> Classifier | None:
+    if settings.safety.classifier == "local":
+        return LocalClassifier()  # raises ClassifierUnavailable, with what to do, if it cannot load
+    return None
+
+
 class Resource:
     def __init__(
         self,
@@ -123,7 +130,7 @@ class Resource:
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
         self.access_log = AccessLog() if settings.access_log else None
         self.access = Access(settings, self.store, changed=self.refresh)
-        self.safety = ContentSafety(self.store, self.refresh, classifier)
+        self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1

@@ -1,0 +1,7 @@
+"""What the local classifier raises when it cannot rate: callers fail closed."""
+
+from __future__ import annotations
+
+
+class ClassifierUnavailable(RuntimeError):
+    """A classifier cannot rate texts (its weights or model files are missing or unreadable)."""
