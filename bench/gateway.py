@@ -2,14 +2,18 @@
 
 The mock upstream is nginx (one worker, no access log) answering every chat request with the
 canned completion of tests/mock_upstream.py, so that the mock costs as little CPU as possible next
-to what is measured. Five legs, all against that one mock:
+to what is measured. Seven legs, all against that one mock:
 
 - mock direct: the mock called straight, the floor every other leg is compared with;
 - bare passthrough: bench/passthrough.py, Starlette, uvicorn, aiohttp and orjson with one header
   check and nothing else, the reference Stockade's goal is set against (issue 12);
 - Stockade with an API key, and with a bearer token from its own token service, one worker
   process; auth, rate limiting (limits set far above what is sent), usage records and the access
-  log stay on, as in production (the passthrough logs nothing).
+  log stay on, as in production (the passthrough logs nothing);
+- Stockade with a 200-token clinical prompt, on a deployment with the default content filter
+  policy (nothing to run without a classifier) and on one whose policy screens the prompt and
+  the reply with the profanity list and a custom blocklist of 20 terms and 2 patterns: the
+  difference between the two is what that screening adds (issue 15).
 
 How it is measured. Each gateway is one process, pinned to one CPU; this client, wrk and the mock
 share the other, so that the gateway under test has a core to itself as far as this run goes (the
@@ -59,6 +63,25 @@ from conftest import free_port, run_cli, start_server, stop  # noqa: E402
 
 MAX_TOKENS = 16
 BODY = {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": MAX_TOKENS}
+# About 200 tokens of plain clinical prose, for the content filter's cost (issue 15's goal is set
+# for a 200-token prompt): the filter legs differ from each other only in the deployment's policy.
+CLINICAL = (
+    "The patient is a 58-year-old man seen for follow-up of type 2 diabetes and hypertension. "
+    "He reports good adherence to metformin and lisinopril, walks thirty minutes most days, and "
+    "has cut down on sugary drinks. Home glucose readings range from 110 to 160 before breakfast. "
+    "He denies chest pain, shortness of breath, blurred vision or numbness in the feet. On "
+    "examination his blood pressure is 132 over 84, his weight is down two kilograms since the "
+    "last visit, and the foot examination is normal with intact sensation. The latest HbA1c is "
+    "7.2 percent, down from 7.9 three months ago, and kidney function is stable. Please draft a "
+    "short summary of this visit for the referring physician, with the plan: continue the "
+    "current medication, repeat the HbA1c and a lipid panel in three months, and review the "
+    "retinal screening results when they arrive."
+)
+LONG_BODY = {"messages": [{"role": "user", "content": CLINICAL}], "max_tokens": MAX_TOKENS}
+# The screened policy: the profanity list and a custom blocklist of exact terms and patterns,
+# none of which the prompt or the canned reply contains, so every call is screened and passes.
+BLOCKLIST_TERMS = [f"project-codename-{n}" for n in range(20)]
+BLOCKLIST_PATTERNS = [r"\b\d{3}-\d{2}-\d{4}\b", r"\bacct[- ]?\d{8,12}\b"]
 ROUNDS = 5
 WARM_UP = 100
 LATENCY_REQUESTS = 600
@@ -67,6 +90,7 @@ WRK_SECONDS = 3
 CONNECTIONS = 32
 PASSTHROUGH_KEY = "bench-passthrough-key"
 CHAT_PATH = "/openai/deployments/bench/chat/completions?api-version=2024-10-21"
+SCREENED_PATH = "/openai/deployments/bench-screened/chat/completions?api-version=2024-10-21"
 
 NGINX_CONFIG = """\
 worker_processes 1;
@@ -104,6 +128,7 @@ class Leg:
     server: Started
     path: str
     headers: dict[str, str]
+    body: dict[str, object] = field(default_factory=lambda: BODY)
 
     @property
     def url(self) -> str:
@@ -244,15 +269,15 @@ def time_requests(legs: list[Leg], measured: dict[str, Measured]) -> None:
     its own, in blocks of BLOCK taking the legs in turn: a slower moment of the machine reaches
     them alike. An untimed request opens each block: the blocks before it let other processes
     run, and what 1 connection measures is a request that follows the same client's last."""
-    payload = json.dumps(BODY).encode()
     with contextlib.ExitStack() as stack:
         calls = [(leg, stack.enter_context(httpx.Client(timeout=10)),
-                  {**leg.headers, "content-type": "application/json"}) for leg in legs]
-        for leg, client, headers in calls:
+                  {**leg.headers, "content-type": "application/json"}, json.dumps(leg.body).encode())
+                 for leg in legs]
+        for leg, client, headers, payload in calls:
             for _ in range(WARM_UP):  # connections, caches
                 client.post(leg.url, content=payload, headers=headers).raise_for_status()
         for _ in range(LATENCY_REQUESTS // BLOCK):
-            for leg, client, headers in calls:
+            for leg, client, headers, payload in calls:
                 result = measured[leg.name]
                 with counting_cpu(leg, result.cpu_sequential):
                     client.post(leg.url, content=payload, headers=headers).raise_for_status()
@@ -266,7 +291,7 @@ def time_requests(legs: list[Leg], measured: dict[str, Measured]) -> None:
 def load(leg: Leg, workdir: Path) -> tuple[int, float]:
     """One wrk run on the leg: the requests it completed, and its requests per second."""
     script = workdir / "post.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(BODY))}",
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(leg.body))}",
              'wrk.headers["Content-Type"] = "application/json"']
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in leg.headers.items()]
     script.write_text("\n".join(lines) + "\n")
@@ -343,6 +368,11 @@ def report(measured: dict[str, Measured], direct: str, bare: str) -> None:
     print("  added: minus the mock direct's. Over bare: Stockade's added p50 minus the passthrough's, and\n"
           "  its CPU time per request (us) minus the passthrough's, the part of that spent computing")
     print("Goals (issue 12): Stockade >= 0.80 x the passthrough's requests/s; over bare <= 0.1 ms")
+    plain, screened = measured["stockade, 200-token prompt"], measured["  ... screened"]
+    print(f"Content filter (issue 15), screened minus unscreened 200-token prompt: p50 "
+          f"{screened.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
+          f"{screened.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
+          f"{screened.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
     print(f"Requests/s in each of the {ROUNDS} rounds:")
     for name, leg in measured.items():
         print(f"  {name:22}" + "".join(f"{rate:9.0f}" for rate in leg.rates))
@@ -370,10 +400,19 @@ def stockade_env(workdir: Path, upstream: str) -> dict[str, str]:
     env = {**os.environ, "STOCKADE_DATA_DIR": str(workdir), "STOCKADE_CONFIG": str(config),
            "STOCKADE_WORKERS": "1"}
     # Limits stay on, as in production, with room for far more than the benchmark sends:
-    # 100,000 capacity = 100M TPM and 600,000 RPM (10,000 calls per second).
-    run_cli(env, "quota", "set", "mock-model", "--capacity", "100000")
+    # 100,000 capacity = 100M TPM and 600,000 RPM (10,000 calls per second), for each of two deployments.
+    run_cli(env, "quota", "set", "mock-model", "--capacity", "200000")
     run_cli(env, "deployments", "create", "--name", "bench", "--model", "mock-model",
             "--capacity", "100000")
+    run_cli(env, "deployments", "create", "--name", "bench-screened", "--model", "mock-model",
+            "--capacity", "100000")
+    run_cli(env, "blocklists", "create", "bench")
+    for term in BLOCKLIST_TERMS:
+        run_cli(env, "blocklists", "add-item", "bench", term)
+    for pattern in BLOCKLIST_PATTERNS:
+        run_cli(env, "blocklists", "add-item", "bench", pattern, "--regex")
+    run_cli(env, "content-filters", "create", "screened", "--profanity", "--blocklist", "bench")
+    run_cli(env, "deployments", "update", "bench-screened", "--content-filter", "screened")
     return env
 
 
@@ -405,6 +444,8 @@ def main() -> None:
             Leg("stockade, api key", gateway, CHAT_PATH, {"api-key": key}),
             Leg("stockade, bearer token", gateway, CHAT_PATH, {"authorization": f"Bearer {token}"}),
             Leg("stockade, api key, 2 workers", two_workers, CHAT_PATH, {"api-key": key}),
+            Leg("stockade, 200-token prompt", gateway, CHAT_PATH, {"api-key": key}, LONG_BODY),
+            Leg("  ... screened", gateway, SCREENED_PATH, {"api-key": key}, LONG_BODY),
         ]
         measured = measure(legs, workdir)
     pinning = (f"gateways on CPU {gateway_core}; this client, wrk and the mock on CPU {client_core}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openai
 import pytest
+import regex
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
@@ -49,6 +50,15 @@ def test_exact_terms_match_whole_words_in_any_case() -> None:
     matcher = Matcher(["forbidden"], [])
     assert matcher.found("This is FORBIDDEN.")
     assert not matcher.found("forbiddenness is a word of its own")
+
+
+@pytest.mark.parametrize("text", ["K\u0130LL", "K\u0131LL", "Stra\u00dfe"], ids=["dotted-I", "dotless-i", "sharp-s"])
+def test_exact_terms_match_whatever_the_case_insensitive_match_finds(text: str) -> None:
+    # The quick substring test that comes first must never rule out what the full match finds.
+    terms = ["kill", "KILL", "STRA\u1e9eE"]
+    assert Matcher(terms, []).found(text) == any(
+        regex.search(rf"(?<!\w){regex.escape(term)}(?!\w)", text, regex.IGNORECASE) for term in terms
+    )
 
 
 def test_regular_expressions_match_case_insensitively() -> None:
