@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from conftest import App, in_process
-from fake_model import CHAT_MODEL
+from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from stockade.config import Settings
 from stockade.safety import Category, Severity
 from stockade.safety.blocklists import MAX_PATTERN_CHARS, Matcher
@@ -464,3 +464,25 @@ def test_the_local_classifier_setting_annotates_the_harm_categories(tmp_path: Pa
 def test_an_unknown_classifier_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="classifier"):
         Settings(safety={"classifier": "psychic"})
+
+
+# -- the support agents -------------------------------------------------------------------------
+
+
+def test_a_customer_message_the_agents_model_may_not_see_is_a_400_content_filter(tmp_path: Path) -> None:
+    with in_process(tmp_path, [("chat", CHAT_MODEL, 500), ("emb", EMBEDDING_MODEL, 500)]) as app:
+        app.cli("blocklists", "create", "words")
+        app.cli("blocklists", "add-item", "words", "forbidden")
+        app.cli("content-filters", "create", "terms", "--blocklist", "words")
+        app.cli("deployments", "update", "chat", "--content-filter", "terms")
+        with app.http() as http:
+            conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+            path = f"/routines/conversations/{conversation['id']}/messages"
+            http.post(path, json={"content": "I need a BAA."}).raise_for_status()
+            refused = http.post(path, json={"content": "It is for the forbidden API"})
+            unchanged = http.get(f"/routines/conversations/{conversation['id']}").json()
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "content_filter" and "'chat'" in error["message"]
+    assert error["innererror"]["content_filter_result"]["custom_blocklists"]["filtered"] is True
+    assert unchanged["step"] == "1a"  # the refused turn changed nothing

@@ -231,14 +231,30 @@ class ContentFiltered(ServiceError):
     status = 400
     code = "content_filter"
 
-    def __init__(self, results: dict[str, Any], policy: str, deployment: str) -> None:
-        super().__init__(
-            f"{CONTENT_FILTER_MESSAGE} (Stockade: content filter policy {policy!r} of deployment "
-            f"{deployment!r}; `stockade content-filters show {policy}` shows what it blocks.)",
-            param="prompt",
-        )
+    def __init__(self, results: dict[str, Any], why: str, param: str = "prompt") -> None:
+        """``why`` says, for a self-hosted operator, which policy blocked what."""
+        super().__init__(f"{CONTENT_FILTER_MESSAGE} (Stockade: {why})", param=param)
         self.results = results
         self.legacy_spelling = False
+
+    @classmethod
+    def by_policy(cls, results: dict[str, Any], policy: str, deployment: str) -> ContentFiltered:
+        return cls(
+            results,
+            f"content filter policy {policy!r} of deployment {deployment!r}; "
+            f"`stockade content-filters show {policy}` shows what it blocks.",
+        )
+
+    @classmethod
+    def customer_message(cls, results: dict[str, Any], deployment: str) -> ContentFiltered:
+        """A support agent's customer wrote what the agent's chat deployment may not be sent."""
+        return cls(
+            results,
+            f"the customer's message is blocked by the content filter policy of the agent's chat "
+            f"deployment {deployment!r}; the conversation is unchanged. "
+            f"`stockade deployments show {deployment}` names the policy.",
+            param="content",
+        )
 
     def body(self) -> dict[str, Any]:
         if self.legacy_spelling:

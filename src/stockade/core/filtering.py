@@ -63,7 +63,7 @@ class Filtering:
         for index, texts in enumerate(_prompts(request)):
             verdict = await self.check(texts, Direction.PROMPT)
             if verdict.filtered:
-                raise ContentFiltered(verdict.results, self.screen.policy.name, self.call.deployment or "")
+                raise ContentFiltered.by_policy(verdict.results, self.screen.policy.name, self.call.deployment or "")
             results.append({"prompt_index": index, "content_filter_results": verdict.results})
         return results
 

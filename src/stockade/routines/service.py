@@ -14,13 +14,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from openai import AsyncOpenAI, OpenAIError, RateLimitError
+from openai import AsyncOpenAI, BadRequestError, OpenAIError, RateLimitError
 
 from stockade.config import Settings
 from stockade.errors import (
     BackendUnavailable,
     Conflict,
+    ContentFiltered,
     InvalidRequest,
     NotFound,
     TooManyRequests,
@@ -237,11 +239,12 @@ class Conversations:
                     f"The agent's model deployments are over their rate limits: {exc.message}",
                     retry_after_ms(exc.response.headers),
                 ) from None
+            except BadRequestError as exc:
+                if exc.code != "content_filter":
+                    raise _unreachable(exc, conversation) from None
+                raise ContentFiltered.customer_message(_filter_results(exc.body), conversation.deployment) from None
             except OpenAIError as exc:
-                raise BackendUnavailable(
-                    f"The agent could not reach its model: {exc}. Check that the deployments "
-                    f"{conversation.deployment!r} and {conversation.embeddings_deployment!r} exist."
-                ) from None
+                raise _unreachable(exc, conversation) from None
             await asyncio.to_thread(self._save, conversation, state, message, events)
         finally:
             emit(None)
@@ -292,3 +295,17 @@ def _log_failure(turn: asyncio.Task[None]) -> None:
     """A turn whose caller left has no one to tell of its failure but the log."""
     if not turn.cancelled() and turn.exception() is not None:
         log.warning("a conversation turn failed after its caller left: %s", turn.exception())
+
+
+def _unreachable(exc: OpenAIError, conversation: Conversation) -> BackendUnavailable:
+    return BackendUnavailable(
+        f"The agent could not reach its model: {exc}. Check that the deployments "
+        f"{conversation.deployment!r} and {conversation.embeddings_deployment!r} exist."
+    )
+
+
+def _filter_results(body: object) -> dict[str, Any]:
+    """The content filter results of the agent's refused call, as its 400 carried them."""
+    inner = body.get("innererror") if isinstance(body, dict) else None
+    results = inner.get("content_filter_result") if isinstance(inner, dict) else None
+    return results if isinstance(results, dict) else {}
