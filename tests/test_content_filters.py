@@ -3,6 +3,8 @@ the app in process over the fake model (whose ``say:`` prompts choose the reply)
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from conftest import App, in_process
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from stockade.config import Settings
 from stockade.safety import Category, Severity
-from stockade.safety.blocklists import MAX_PATTERN_CHARS, Matcher
+from stockade.safety.blocklists import MAX_PATTERN_CHARS, Matcher, compile_blocklist
+from stockade.safety.policy import DEFAULT, Direction
+from stockade.safety.screen import Screen
 
 GUARDED = "guarded"  # a deployment under the "strict" policy: profanity and the "secrets" list
 WORDED = "worded"  # under the "terms" policy: the "words" list, exact terms only
@@ -63,6 +67,30 @@ def test_exact_terms_match_whatever_the_case_insensitive_match_finds(text: str) 
 
 def test_regular_expressions_match_case_insensitively() -> None:
     assert Matcher([], [r"project\s+x\d+"]).found("about Project  X12 today")
+
+
+def matching_thread(items: tuple[tuple[str, str], ...]) -> threading.Thread:
+    """The thread a screen of one blocklist with these items matches a prompt on."""
+    blocklist = compile_blocklist("watched", items)
+    seen: list[threading.Thread] = []
+    found = blocklist.matcher.found
+
+    def watched(text: str, *, final: bool = True) -> bool:
+        seen.append(threading.current_thread())
+        return found(text, final=final)
+
+    blocklist.matcher.found = watched  # type: ignore[method-assign]
+    asyncio.run(Screen(DEFAULT, [blocklist], None, None).check(["some text"], Direction.PROMPT))
+    return seen[0]
+
+
+def test_a_list_with_regular_expressions_is_matched_off_the_event_loop() -> None:
+    # A user's pattern may run up to its timeout on a hostile text: never while holding the loop.
+    assert matching_thread((("regex", r"a+b"),)) is not threading.current_thread()
+
+
+def test_a_list_of_exact_terms_is_matched_in_place() -> None:
+    assert matching_thread((("exact", "forbidden"),)) is threading.current_thread()
 
 
 def test_a_match_at_the_end_of_unfinished_text_waits_for_what_follows() -> None:

@@ -21,7 +21,7 @@ from stockade.config import Settings
 from stockade.core.inference import Inference
 from stockade.core.safety import ContentSafety
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound, shown
-from stockade.names import DEPLOYMENT_NAME_RULE, NAME
+from stockade.names import DEPLOYMENT_NAME_RULE, NAME, check_name
 from stockade.private import write_private_file
 from stockade.quotas import Limit, Limiter, create_limiter
 from stockade.routines.service import Conversations
@@ -30,8 +30,8 @@ from stockade.safety.classifier import LocalClassifier
 from stockade.store import (
     ApiKey,
     Deployment,
+    InUse,
     ModelFile,
-    ModelInUse,
     QuotaExceeded,
     RecentUse,
     RoleAssignment,
@@ -228,12 +228,7 @@ class Resource:
         the extension, by default)."""
         header = await asyncio.to_thread(check_model_file, path)
         model = name or PurePath(path).stem
-        if not NAME.fullmatch(model):
-            raise InvalidRequest(
-                f"{model!r} cannot name a model: a model id has 1 to 64 letters, digits, '.', '_' or "
-                "'-', and starts with a letter or digit. Choose one with --name.",
-                param="name",
-            )
+        check_name(model, "model", then=" Choose one with --name.")
         if self.registry.find(model, LOCAL):
             raise _model_exists(model)
         record = ModelFile(model, path, header.architecture, header.context_tokens, time.time())
@@ -247,9 +242,9 @@ class Resource:
     async def remove_model_file(self, model: str) -> None:
         try:
             removed = await asyncio.to_thread(self.store.delete_model_file, model)
-        except ModelInUse as exc:
+        except InUse as exc:
             raise Conflict(
-                f"Model {model!r} is deployed as {', '.join(exc.deployments)}. Delete those "
+                f"Model {model!r} is deployed as {', '.join(exc.users)}. Delete those "
                 "deployments (`stockade deployments delete NAME`) or move them to another model "
                 "(`stockade deployments update NAME --model MODEL`) first.",
                 code="ModelInUse",
@@ -328,10 +323,7 @@ class Resource:
     async def create_deployment(
         self, name: str, model: str, backend: str | None = None, capacity: int = 10
     ) -> Deployment:
-        if not NAME.fullmatch(name):
-            raise InvalidRequest(
-                f"{shown(name)!r} cannot name a deployment: {DEPLOYMENT_NAME_RULE}", param="name"
-            )
+        check_name(name, "deployment", rule=DEPLOYMENT_NAME_RULE)
         _check_capacity(capacity)
         spec = self._resolve_model(model, backend)
         now = time.time()

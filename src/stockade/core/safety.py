@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from stockade.errors import Conflict, ContentFilterFailed, InvalidRequest, NotFound
-from stockade.names import NAME
+from stockade.errors import Conflict, ContentFilterFailed, InvalidRequest, NotFound, shown
+from stockade.names import check_name
 from stockade.safety.base import Classifier
 from stockade.safety.blocklists import (
     MAX_ITEMS,
@@ -23,13 +23,6 @@ from stockade.safety.blocklists import (
 from stockade.safety.policy import DEFAULT, DEFAULT_POLICY, Policy, policy_from_config
 from stockade.safety.screen import Screen
 from stockade.store import Blocklist, BlocklistItem, ContentFilter, Deployment, InUse, Store
-
-NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-
-
-def _check_name(name: str, what: str) -> None:
-    if not NAME.fullmatch(name):
-        raise InvalidRequest(f"{name[:80]!r} cannot name a {what}: a name has {NAME_RULE}.", param="name")
 
 
 class ContentSafety:
@@ -103,13 +96,13 @@ class ContentSafety:
         unknown = [b for b in config.get("blocklists", ()) if b not in self._blocklists]
         if unknown:
             raise InvalidRequest(
-                f"There is no blocklist {unknown[0][:80]!r}; create it first with "
-                f"`stockade blocklists create {unknown[0][:80]}`, or leave it out.",
+                f"There is no blocklist {shown(unknown[0])!r}; create it first with "
+                f"`stockade blocklists create {shown(unknown[0])}`, or leave it out.",
                 param="blocklists",
             )
 
     async def create_policy(self, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
-        _check_name(name, "content filter policy")
+        check_name(name, "content filter policy")
         if name == DEFAULT_POLICY:
             raise Conflict("The built-in default policy exists always; choose another name.", code="ContentFilterExists")
         await self.changed()
@@ -172,7 +165,7 @@ class ContentSafety:
         return blocklist
 
     async def create_blocklist(self, name: str, description: str) -> Blocklist:
-        _check_name(name, "blocklist")
+        check_name(name, "blocklist")
         if not await asyncio.to_thread(self.store.insert_blocklist, Blocklist(name, description, time.time())):
             raise Conflict(f"A blocklist named {name!r} exists already.", code="BlocklistExists")
         await self.changed()
@@ -211,18 +204,18 @@ class ContentSafety:
     async def remove_item(self, name: str, item_id: str) -> None:
         if not await asyncio.to_thread(self.store.delete_blocklist_item, name, item_id):
             raise NotFound(
-                f"Blocklist {name[:80]!r} has no item {item_id[:40]!r}; `stockade blocklists show "
-                f"{name[:80]}` lists its items and their ids."
+                f"Blocklist {shown(name)!r} has no item {shown(item_id, 40)!r}; `stockade blocklists show "
+                f"{shown(name)}` lists its items and their ids."
             )
         await self.changed()
 
 
 def _no_policy(name: str) -> NotFound:
     return NotFound(
-        f"There is no content filter policy {name[:80]!r}; `stockade content-filters list` shows "
+        f"There is no content filter policy {shown(name)!r}; `stockade content-filters list` shows "
         "those there are."
     )
 
 
 def _no_blocklist(name: str) -> NotFound:
-    return NotFound(f"There is no blocklist {name[:80]!r}; `stockade blocklists list` shows those there are.")
+    return NotFound(f"There is no blocklist {shown(name)!r}; `stockade blocklists list` shows those there are.")

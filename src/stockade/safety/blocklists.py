@@ -80,6 +80,9 @@ class Matcher:
         # A match ending at the very end of unfinished text may still grow (or stop being a whole
         # word), so it is decided only once more text, or the end, has come.
         self.tail = REGEX_TAIL_CHARS if self._patterns else longest
+        # A user's pattern may take up to the timeout on a hostile text: callers match such lists
+        # off the event loop, and the search lets go of the GIL meanwhile (``concurrent``).
+        self.has_patterns = bool(self._patterns)
 
     def found(self, text: str, *, final: bool = True) -> bool:
         patterns = self._patterns
@@ -88,7 +91,7 @@ class Matcher:
             if any(term in folded for term in self._folded_terms):
                 patterns = [self._terms, *patterns]
         for pattern in patterns:
-            for match in pattern.finditer(text, timeout=MATCH_TIMEOUT_SECONDS):
+            for match in pattern.finditer(text, timeout=MATCH_TIMEOUT_SECONDS, concurrent=True):
                 if final or match.end() < len(text):
                     return True
         return False

@@ -18,7 +18,7 @@ from stockade.store.records import (
     TraceEvent,
     UsageRecord,
 )
-from stockade.store.store import InUse, ModelInUse, QuotaExceeded, Store, shown_url, store_exists
+from stockade.store.store import InUse, QuotaExceeded, Store, shown_url, store_exists
 
 __all__ = [
     "ApiKey",
@@ -32,7 +32,6 @@ __all__ = [
     "Identity",
     "InUse",
     "ModelFile",
-    "ModelInUse",
     "QuotaExceeded",
     "RecentUse",
     "ResourceProperties",

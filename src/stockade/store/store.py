@@ -115,16 +115,9 @@ class QuotaExceeded(Exception):
         self.requested = requested
 
 
-class ModelInUse(Exception):
-    """A model file cannot be removed while deployments serve it."""
-
-    def __init__(self, model: str, deployments: list[str]) -> None:
-        super().__init__(f"{model} is deployed as {', '.join(deployments)}")
-        self.deployments = deployments
-
-
 class InUse(Exception):
-    """A policy that deployments use, or a blocklist that policies use, cannot be deleted."""
+    """What others use cannot be deleted: a model file that deployments serve, a content filter
+    policy that deployments use, a blocklist that policies use. ``users`` names them."""
 
     def __init__(self, users: list[str]) -> None:
         super().__init__(users)
@@ -421,7 +414,7 @@ class Store:
         return True
 
     def delete_model_file(self, model: str) -> bool:
-        """Delete it unless deployments use it (``ModelInUse``); returns whether it existed."""
+        """Delete it unless deployments use it (``InUse``); returns whether it existed."""
         with self.engine.begin() as connection:
             self._bump(connection)  # first: a deployment of it cannot be created meanwhile
             if not connection.scalar(sa.select(model_files.c.id).where(model_files.c.id == model)):
@@ -432,7 +425,7 @@ class Store:
                 .order_by(deployments.c.name)
             ))
             if users:
-                raise ModelInUse(model, users)
+                raise InUse(users)
             connection.execute(model_files.delete().where(model_files.c.id == model))
         return True
 
