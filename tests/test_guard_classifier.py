@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from conftest import App, Server, in_process, serving, server_env, with_store
+from conftest import App, Server, in_process, server_env, serving, with_store
 from fake_model import CHAT_MODEL
 from json_server import serve
 from stockade.config import Settings
@@ -351,7 +351,7 @@ def test_a_no_missing_from_the_alternatives_counts_at_the_least_likely_ones_prob
 
 
 def test_the_guard_classifier_needs_its_deployment_named_at_start() -> None:
-    with pytest.raises(ValueError, match="safety.guard_deployment"):
+    with pytest.raises(ValueError, match=r"safety\.guard_deployment"):
         Settings(safety={"classifier": "guard"})
 
 
