@@ -38,6 +38,13 @@ def user(text: str) -> list[dict[str, str]]:
 # -- the loopback guard upstream ------------------------------------------------------------------
 
 
+CHAT_REPLY = {
+    "id": "chatcmpl-up", "object": "chat.completion", "created": 1700000000, "model": "chat-model",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hello."}}],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+}
+
+
 def judged(prompt: str) -> str:
     """The text a guard prompt asks about (a prompt that is none is judged whole)."""
     if USER_TURN in prompt:
@@ -79,6 +86,8 @@ class Guard:
     def reply(self, method: str, path: str, request: Any) -> tuple[int, dict[str, str], bytes]:
         self.requests.append({"path": path, **request})
         self.held.wait(30)
+        if "messages" in request:  # the chat model that the same upstream serves
+            return 200, {"content-type": "application/json"}, json.dumps(CHAT_REPLY).encode()
         prompt = request["prompt"]
         logprobs = None
         if self.answer is not None:
@@ -221,6 +230,24 @@ def test_guard_calls_are_metered_as_the_guard_deployments_usage(llama: App, upst
     ] * 2
 
 
+def test_a_streamed_reply_is_judged_by_the_guard_window_by_window(llama: App, upstream: Guard) -> None:
+    pieces = ["The sea is calm today. "] * 4  # 23 characters each: a window is 32 or more
+    stream = llama.azure().chat.completions.create(
+        model=CHAT, messages=user("say:" + "|".join(pieces)), stream=True
+    )
+    chunks = [chunk.model_dump() for chunk in stream]
+    assert chunks[0]["prompt_filter_results"][0]["content_filter_results"]["violence"]["severity"] == "safe"
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "".join(pieces)
+    windows = [judged(r["prompt"]) for r in upstream.requests[1:]]
+    assert windows == ["".join(pieces[:2]), "".join(pieces[2:4])]  # nothing left to judge at the end
+
+
+def test_an_empty_text_is_safe_without_a_guard_call(llama: App, upstream: Guard) -> None:
+    rated = llama.call(llama.resource.safety.classifier.classify, ["", " \n"])  # type: ignore[union-attr]
+    assert rated == [dict.fromkeys(Category, Severity.SAFE)] * 2
+    assert upstream.requests == []
+
+
 # -- failing closed ----------------------------------------------------------------------------
 
 
@@ -361,6 +388,30 @@ def test_the_guard_classifier_needs_its_deployment_named_at_start() -> None:
 def test_bad_guard_settings_are_refused_at_start(setting: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(setting))):
         Settings(safety={"classifier": "guard", "guard_deployment": GUARD, **setting})
+
+
+# -- a running server -------------------------------------------------------------------------
+
+
+@pytest.mark.server
+def test_a_running_server_refuses_what_the_guard_calls_unsafe_and_annotates_the_rest(
+    guard: tuple[Guard, int], upstream: Guard, tmp_path: Path
+) -> None:
+    config = tmp_path / "guarded.toml"
+    config.write_text(f'[upstreams.vllm]\nurl = "http://127.0.0.1:{guard[1]}/v1"\n'
+                      f'models = ["chat-model", "{LLAMA_GUARD}"]\n\n'
+                      f'[safety]\nclassifier = "guard"\nguard_deployment = "{GUARD}"\n')
+    env = with_store(server_env(tmp_path, STOCKADE_CONFIG=str(config)))
+    with serving(env, tmp_path, [(CHAT, "chat-model", 100), (GUARD, LLAMA_GUARD, 100)]) as server:
+        client = openai.AzureOpenAI(azure_endpoint=server.url + "/", api_key=server.key,
+                                    api_version="2024-10-21", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.chat.completions.create(model=CHAT, messages=user("let us fight"))
+        completion = client.chat.completions.create(model=CHAT, messages=user("Hello"))
+    assert raised.value.code == "content_filter"
+    assert raised.value.body["innererror"]["content_filter_result"]["violence"]["severity"] == "high"  # type: ignore[index]
+    assert completion.choices[0].message.content == "Hello."
+    assert prompt_results(completion)["violence"] == {"filtered": False, "severity": "safe"}
 
 
 # -- the guard on a real local model ------------------------------------------------------------

@@ -28,8 +28,8 @@ class GuardClassifier:
         self.unsafe = unsafe
 
     async def classify(self, texts: Sequence[str]) -> list[dict[Category, Severity]]:
-        if not texts:
-            return []
+        if not any(text.strip() for text in texts):  # nothing to judge (a stream's last, empty window)
+            return [dict.fromkeys(Category, Severity.SAFE) for _ in texts]
         prompts = self.format.prompts("\n\n".join(texts))
         # A task group: when one call fails or time runs out, the others are cancelled too.
         try:
