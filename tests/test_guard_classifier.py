@@ -418,11 +418,15 @@ def test_a_running_server_refuses_what_the_guard_calls_unsafe_and_annotates_the_
 
 
 @pytest.mark.model
-def test_a_real_local_model_serves_as_the_guard(tmp_path: Path) -> None:
+@pytest.mark.parametrize("guard_format", ["llama-guard-3", "shieldgemma"])
+def test_a_real_local_model_serves_as_the_guard(tmp_path: Path, guard_format: str) -> None:
     """SmolLM2 is no trained guard: what is proven is the plumbing. Its answer went through the
-    real model and was either read (the call is annotated) or refused, closed."""
+    real model (a recorded call that succeeded: ShieldGemma's is sent without the log
+    probabilities the local backend refuses) and was either read (the call is annotated) or
+    refused, closed."""
     env = with_store(server_env(
         tmp_path, STOCKADE_SAFETY__CLASSIFIER="guard", STOCKADE_SAFETY__GUARD_DEPLOYMENT=GUARD,
+        STOCKADE_SAFETY__GUARD_FORMAT=guard_format,
     ))
     deployments = [(CHAT, "smollm2-135m-instruct", 100), (GUARD, "smollm2-135m-instruct", 100)]
     with serving(env, tmp_path, deployments) as server:

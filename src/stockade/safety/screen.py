@@ -68,11 +68,12 @@ class Screen:
         try:
             return await self._check(texts, direction, final)
         except Exception as exc:
-            # The traceback without its message: a message may quote the text screened.
-            log.error("content filter of policy %r failed:\n%s", self.policy.name, without_messages(exc))
+            # A classifier's own account of why it cannot run is written for the operator; any
+            # other message may quote the text screened, so the traceback goes without it.
+            reason = str(exc) if isinstance(exc, ClassifierUnavailable) else None
+            log.error("content filter of policy %r failed: %s\n%s", self.policy.name,
+                      reason or "", without_messages(exc))
             if not self.policy.fail_open:
-                # A classifier's own account of why it cannot run is written for the operator.
-                reason = str(exc) if isinstance(exc, ClassifierUnavailable) else None
                 raise ContentFilterFailed(self.policy.name, reason) from None
             return Verdict({"error": dict(NOT_FILTERED)}, False, (Decision(direction, "error", "error"),))
 
