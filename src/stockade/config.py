@@ -162,12 +162,36 @@ class AuthSettings(BaseModel):
 class SafetySettings(BaseModel):
     """Content safety (docs/safety.md)."""
 
-    classifier: Literal["none", "local"] = Field(
+    classifier: Literal["none", "local", "guard"] = Field(
         "none",
         description="What rates the four harm categories: none (only blocklists and profanity "
-        "run), or local, the bundled classifier. Off by default: its held-out figures do not yet "
-        "meet the goal (docs/safety.md)",
+        "run), local, the bundled classifier, or guard, a guard model on a chat deployment (the "
+        "guard_* settings). Off by default: the local one's held-out figures do not yet meet the "
+        "goal (docs/safety.md)",
     )
+    guard_deployment: str | None = Field(
+        None, description="With classifier guard: the chat deployment that serves the guard model"
+    )
+    guard_format: Literal["llama-guard-3", "shieldgemma"] = Field(
+        "llama-guard-3", description="The guard model's prompt format: llama-guard-3 or shieldgemma"
+    )
+    guard_unsafe_severity: Literal["low", "medium", "high"] = Field(
+        "high",
+        description="The severity of a bare unsafe verdict (Llama Guard's; ShieldGemma's Yes when "
+        "the backend gives no log probabilities)",
+    )
+    guard_timeout: float = Field(
+        5.0, gt=0, le=600, description="Seconds a guard check may take (all its calls); then it fails closed"
+    )
+
+    @model_validator(mode="after")
+    def _guard_has_deployment(self) -> SafetySettings:
+        if self.classifier == "guard" and not self.guard_deployment:
+            raise ValueError(
+                "safety.classifier = \"guard\" needs safety.guard_deployment, the name of the chat "
+                "deployment that serves the guard model"
+            )
+        return self
 
 
 class RoutineSettings(BaseModel):

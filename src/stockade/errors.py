@@ -280,11 +280,18 @@ class ContentFilterFailed(ServiceError):
     status = 500
     code = "content_filter_error"
 
-    def __init__(self, policy: str) -> None:
+    def __init__(self, policy: str, reason: str | None = None) -> None:
+        """``reason``, when given, is the operator's to act on, and quotes nothing of the request."""
+        fail_open = (
+            "only if unscreened text is acceptable, allow it with "
+            f"`stockade content-filters update {policy} --fail-open`."
+        )
+        remedy = (
+            f"{reason} Then retry or, {fail_open}" if reason else
+            "The server's log says which filter failed; retry, fix the filter (`stockade "
+            f"content-filters show {policy}`), or, {fail_open}"
+        )
         super().__init__(
             f"The content filter of policy {policy!r} could not screen this request, so it was "
-            "refused rather than passed unscreened. The server's log says which filter failed; "
-            "retry, fix the filter (`stockade content-filters show "
-            f"{policy}`), or, only if unscreened text is acceptable, allow it with "
-            f"`stockade content-filters update {policy} --fail-open`."
+            f"refused rather than passed unscreened. {remedy}"
         )

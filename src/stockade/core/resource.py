@@ -18,6 +18,7 @@ from stockade.backends.base import ModelHost, ModelSpec, PoolState
 from stockade.backends.gguf import check_model_file
 from stockade.backends.registry import LOCAL, ModelRegistry
 from stockade.config import Settings
+from stockade.core.guard import guard_classifier
 from stockade.core.inference import Inference
 from stockade.core.safety import ContentSafety
 from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound, shown
@@ -100,9 +101,11 @@ def admin_keys_text(store_url: str, keys: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def configured_classifier(settings: Settings) -> Classifier | None:
+def configured_classifier(settings: Settings, resource: Resource) -> Classifier | None:
     if settings.safety.classifier == "local":
         return LocalClassifier()  # raises ClassifierUnavailable, with what to do, if it cannot load
+    if settings.safety.classifier == "guard":
+        return guard_classifier(settings.safety, resource)
     return None
 
 
@@ -130,7 +133,7 @@ class Resource:
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
         self.access_log = AccessLog() if settings.access_log else None
         self.access = Access(settings, self.store, changed=self.refresh)
-        self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings))
+        self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1

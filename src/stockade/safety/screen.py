@@ -17,6 +17,7 @@ from typing import Any
 from stockade.errors import ContentFilterFailed
 from stockade.safety.base import Category, Classifier, Severity
 from stockade.safety.blocklists import CompiledBlocklist, Matcher
+from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.policy import Direction, Policy
 from stockade.tracebacks import without_messages
 
@@ -67,10 +68,13 @@ class Screen:
         try:
             return await self._check(texts, direction, final)
         except Exception as exc:
-            # The traceback without its message: a message may quote the text screened.
-            log.error("content filter of policy %r failed:\n%s", self.policy.name, without_messages(exc))
+            # A classifier's own account of why it cannot run is written for the operator; any
+            # other message may quote the text screened, so the traceback goes without it.
+            reason = str(exc) if isinstance(exc, ClassifierUnavailable) else None
+            log.error("content filter of policy %r failed: %s\n%s", self.policy.name,
+                      reason or "", without_messages(exc))
             if not self.policy.fail_open:
-                raise ContentFilterFailed(self.policy.name) from None
+                raise ContentFilterFailed(self.policy.name, reason) from None
             return Verdict({"error": dict(NOT_FILTERED)}, False, (Decision(direction, "error", "error"),))
 
     async def _check(self, texts: Sequence[str], direction: Direction, final: bool) -> Verdict:
