@@ -39,14 +39,15 @@ def classifier() -> LocalClassifier:
     return LocalClassifier()
 
 
-def test_heldout_split_shares_no_text_or_pattern_with_train() -> None:
-    train, heldout = dataset.load("train"), dataset.load("heldout")
-    assert not {e.text.lower() for e in train} & {e.text.lower() for e in heldout}
-    assert not {e.group for e in train} & {e.group for e in heldout}
+@pytest.mark.parametrize(("one", "other"), [("train", "heldout"), ("train", "heldout2"), ("heldout", "heldout2")])
+def test_splits_share_no_text_or_pattern(one: dataset.Split, other: dataset.Split) -> None:
+    first, second = dataset.load(one), dataset.load(other)
+    assert not {e.text.lower() for e in first} & {e.text.lower() for e in second}
+    assert not {e.group for e in first} & {e.group for e in second}
 
 
-def test_every_category_has_examples_at_every_severity_in_both_splits() -> None:
-    for split in ("train", "heldout"):
+def test_every_category_has_examples_at_every_severity_in_every_split() -> None:
+    for split in ("train", "heldout", "heldout2"):
         examples = dataset.load(split)
         for category in Category:
             assert {e.labels[category] for e in examples} == set(Severity), (split, category)
