@@ -39,14 +39,15 @@ def classifier() -> LocalClassifier:
     return LocalClassifier()
 
 
-def test_heldout_split_shares_no_text_or_pattern_with_train() -> None:
-    train, heldout = dataset.load("train"), dataset.load("heldout")
-    assert not {e.text.lower() for e in train} & {e.text.lower() for e in heldout}
-    assert not {e.group for e in train} & {e.group for e in heldout}
+@pytest.mark.parametrize(("one", "other"), [("train", "heldout"), ("train", "heldout2"), ("heldout", "heldout2")])
+def test_splits_share_no_text_or_pattern(one: dataset.Split, other: dataset.Split) -> None:
+    first, second = dataset.load(one), dataset.load(other)
+    assert not {e.text.lower() for e in first} & {e.text.lower() for e in second}
+    assert not {e.group for e in first} & {e.group for e in second}
 
 
-def test_every_category_has_examples_at_every_severity_in_both_splits() -> None:
-    for split in ("train", "heldout"):
+def test_every_category_has_examples_at_every_severity_in_every_split() -> None:
+    for split in ("train", "heldout", "heldout2"):
         examples = dataset.load(split)
         for category in Category:
             assert {e.labels[category] for e in examples} == set(Severity), (split, category)
@@ -70,6 +71,25 @@ def test_padding_does_not_hide_harmful_text(classifier: LocalClassifier, padding
     padded = padding * 40 + harmful + " " + padding * 40
     assert len(classifier.embedder.tokens(padded)[0]) > 50 * WINDOW
     assert classifier.rate_one(padded)[Category.SELF_HARM] == classifier.rate_one(harmful)[Category.SELF_HARM]
+
+
+def test_features_tell_apart_the_same_words_with_other_neighbours(classifier: LocalClassifier) -> None:
+    embedder = classifier.embedder
+    ids, _ = embedder.tokens("kill me now")
+    assert len(ids) == 3
+    said, shuffled = embedder.window_features(ids, [(0, 3)]), embedder.window_features(ids[[1, 0, 2]], [(0, 3)])
+    dimensions = embedder.dimensions
+    np.testing.assert_allclose(said[:, :dimensions], shuffled[:, :dimensions], atol=1e-6)  # the same mean
+    assert not np.allclose(said[:, dimensions:], shuffled[:, dimensions:], atol=1e-3)
+
+
+def test_features_of_each_span_are_as_if_rated_alone(classifier: LocalClassifier) -> None:
+    embedder = classifier.embedder
+    ids, _ = embedder.tokens("the patient is well. I want to hurt someone badly")
+    together = embedder.window_features(ids, [(0, 4), (4, len(ids)), (5, 6)])
+    alone = np.concatenate([embedder.window_features(ids[a:b], [(0, b - a)]) for a, b in [(0, 4), (4, len(ids)), (5, 6)]])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert together.shape == (3, embedder.features)
 
 
 def test_text_without_words_is_safe(classifier: LocalClassifier) -> None:
@@ -102,8 +122,8 @@ def test_missing_minilm_files_raise(tmp_path: Path) -> None:
         LocalClassifier(embedder=Embedder(tmp_path))
 
 
-def test_weights_of_another_shape_raise(tmp_path: Path) -> None:
-    shipped = Heads.load(WEIGHTS, 384)
+def test_weights_of_another_shape_raise(tmp_path: Path, classifier: LocalClassifier) -> None:
+    shipped = Heads.load(WEIGHTS, classifier.embedder.features)
     Heads(shipped.coef[:, :, :100], shipped.intercept).save(tmp_path / "small.npz")
     with pytest.raises(ClassifierUnavailable, match="do not fit"):
         LocalClassifier(tmp_path / "small.npz")
@@ -123,7 +143,7 @@ def test_retraining_reproduces_the_shipped_weights(classifier: LocalClassifier) 
 
 def test_eval_prints_a_table_per_split(tmp_path: Path) -> None:
     out = run_cli(server_env(tmp_path, COLUMNS="200"), "safety", "eval").stdout
-    assert "Held-out split" in out and "Train split" in out
+    assert "Held-out split" in out and "Second held-out split" in out and "Train split" in out
     assert "precision" in out and "self_harm" in out
     assert "high-severity examples would pass unblocked" in out
 
@@ -136,3 +156,4 @@ def test_eval_json_has_figures_per_category_and_threshold(tmp_path: Path) -> Non
     assert set(heldout["categories"]["hate"]["medium"]) >= {"precision", "recall", "f1", "support"}
     assert heldout["default_policy"]["high_examples"] > 0
     assert report["train"]["examples"] == len(dataset.load("train"))
+    assert report["heldout2"]["examples"] == len(dataset.load("heldout2"))

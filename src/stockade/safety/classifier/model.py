@@ -1,4 +1,4 @@
-"""The local severity classifier: ordinal linear heads over mean MiniLM token vectors, in numpy.
+"""The local severity classifier: ordinal linear heads over pooled MiniLM token vectors, in numpy.
 
 Per category there are three heads, one per threshold (low, medium, high), each a logistic
 regression saying whether the text is at least that severe; the severity is the highest threshold
@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,7 +72,7 @@ class Heads:
             )
         return cls(coef.astype(np.float32), intercept.astype(np.float32))
 
-    def levels(self, vectors: Matrix) -> npt.NDArray[np.int64]:
+    def levels(self, vectors: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.int64]:
         """(vectors, categories) severities of (vectors, dimensions) window vectors."""
         flat = self.coef.reshape(-1, self.coef.shape[-1])
         logits = (vectors @ flat.T).reshape(len(vectors), *self.intercept.shape) + self.intercept
@@ -112,7 +113,7 @@ class LocalClassifier:
 
     def __init__(self, weights: Path = WEIGHTS, embedder: Embedder | None = None) -> None:
         self.embedder = embedder or Embedder()
-        self.heads = Heads.load(weights, self.embedder.dimensions)
+        self.heads = Heads.load(weights, self.embedder.features)
 
     async def classify(self, texts: Sequence[str]) -> list[dict[Category, Severity]]:
         return await asyncio.to_thread(self.rate, texts)
@@ -124,5 +125,5 @@ class LocalClassifier:
         ids, starts = self.embedder.tokens(text)
         if not len(ids):  # nothing to rate: no words, so no harm
             return dict.fromkeys(CATEGORIES, Severity.SAFE)
-        worst = self.heads.levels(self.embedder.window_vectors(ids, spans(starts, text))).max(axis=0)
+        worst = self.heads.levels(self.embedder.window_features(ids, spans(starts, text))).max(axis=0)
         return {category: Severity(int(level)) for category, level in zip(CATEGORIES, worst, strict=True)}

@@ -24,7 +24,7 @@ from stockade.safety.classifier.features import Embedder
 from stockade.safety.classifier.metrics import mean_f1
 from stockade.safety.classifier.model import CATEGORIES, THRESHOLDS, WEIGHTS, Heads
 
-C_GRID = (4.0, 16.0, 64.0, 256.0, 1024.0)
+C_GRID = (4.0, 16.0, 64.0, 256.0)
 CLASS_WEIGHTS = (None, "balanced")
 FOLDS = 5
 
@@ -36,7 +36,7 @@ def featurize(embedder: Embedder, texts: Sequence[str]) -> Features:
     """One vector per example, the mean over all its tokens: the heads learn what a whole example
     (one or two sentences) means, and serving rates parts of about that size."""
     ids = embedder.token_ids(list(texts))
-    return np.concatenate([embedder.window_vectors(i, [(0, len(i))]) for i in ids]).astype(np.float32)
+    return np.concatenate([embedder.window_features(i, [(0, len(i))]) for i in ids]).astype(np.float32)
 
 
 def fit(x: Features, y: Targets, c: float, class_weight: str | None) -> Heads:
