@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from stockade.safety.classifier.metrics import Score, score
 from stockade.safety.shields import dataset
 from stockade.safety.shields.dataset import Split
 from stockade.safety.shields.model import Detector
 from stockade.safety.shields.shield import Shield
-
-import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
