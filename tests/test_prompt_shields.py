@@ -202,6 +202,20 @@ def test_a_jailbreak_is_a_400_content_filter_through_the_sdk(app: App) -> None:
     assert inner_results(raised.value)["jailbreak"] == {"filtered": True, "detected": True}
 
 
+def test_a_streamed_request_with_a_jailbreak_is_refused_before_it_streams(app: App) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        app.azure().chat.completions.create(
+            model=SHIELDED, messages=[{"role": "user", "content": JAILBREAK}], stream=True
+        )
+    assert inner_results(raised.value)["jailbreak"]["filtered"] is True
+
+
+def test_a_completions_prompt_is_read_as_a_user_s(app: App) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        app.azure().completions.create(model=SHIELDED, prompt=JAILBREAK)
+    assert inner_results(raised.value)["jailbreak"]["filtered"] is True
+
+
 def test_a_jailbreak_in_a_system_message_is_blocked(app: App) -> None:
     messages = [{"role": "system", "content": JAILBREAK}, {"role": "user", "content": "say:hi"}]
     with pytest.raises(openai.BadRequestError) as raised:
