@@ -10,6 +10,7 @@ hidden among ordinary sentences is not diluted by them. The weights ship in the 
 from __future__ import annotations
 
 import functools
+import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,9 +128,18 @@ class Detector:
         return np.asarray(self.heads.logits(features).max(axis=0), dtype=np.float32)
 
 
-@functools.cache
+_loading = threading.Lock()
+
+
 def shared_detector() -> Detector:
     """The process's one detector, loaded on first use (its token table is 47 MB): a deployment
-    whose policy turns no shield on never loads it. Raises ``ClassifierUnavailable`` when it
+    whose policy turns no shield on never loads it. The first requests may come at once, each in
+    its own thread; the lock makes them share one load. Raises ``ClassifierUnavailable`` when it
     cannot load; the next call tries again."""
+    with _loading:
+        return _loaded()
+
+
+@functools.cache
+def _loaded() -> Detector:
     return Detector()
