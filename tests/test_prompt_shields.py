@@ -13,7 +13,7 @@ import numpy as np
 import openai
 import pytest
 
-from conftest import App, in_process, run_cli, server_env
+from conftest import API_VERSION, App, in_process, run_cli, server_env, serving
 from fake_model import CHAT_MODEL
 from stockade.errors import ContentFilterFailed
 from stockade.safety.classifier.errors import ClassifierUnavailable
@@ -306,3 +306,25 @@ def test_eval_json_has_the_shields_figures_per_split(tmp_path: Path) -> None:
     heldout = report["prompt_shields"]["heldout"]
     assert set(heldout) == {"jailbreak", "indirect_attack"}
     assert set(heldout["jailbreak"]) >= {"precision", "recall", "f1", "support"}
+
+
+# -- a running server ---------------------------------------------------------------------------
+
+
+@pytest.mark.server
+def test_a_running_server_refuses_a_jailbreak_over_loopback(tmp_path: Path) -> None:
+    # The deployment's upstream is down: a refused prompt never reaches it, so no model is needed.
+    config = tmp_path / "stockade.toml"
+    config.write_text('[upstreams.down]\nurl = "http://127.0.0.1:9/v1"\nmodels = ["ghost"]\n')
+    env = server_env(tmp_path, STOCKADE_CONFIG=str(config))
+    run_cli(env, "content-filters", "create", "shields", "--jailbreak", "block")
+    run_cli(env, "deployments", "create", "--name", "ghost", "--model", "ghost")
+    run_cli(env, "deployments", "update", "ghost", "--content-filter", "shields")
+    with serving(env, tmp_path, []) as running:
+        client = openai.AzureOpenAI(
+            azure_endpoint=running.url + "/", api_key=running.key, api_version=API_VERSION, max_retries=0
+        )
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.chat.completions.create(model="ghost", messages=[{"role": "user", "content": JAILBREAK}])
+    assert raised.value.code == "content_filter"
+    assert inner_results(raised.value)["jailbreak"] == {"filtered": True, "detected": True}
