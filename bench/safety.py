@@ -1,10 +1,14 @@
-"""The local safety classifier's cost: p50 and p99 per 200-token prompt, in process.
+"""The local safety classifier's and the prompt shields' cost: p50 and p99 per 200-token prompt,
+in process.
 
 Legs, on the same 20 prompts of exactly 200 MiniLM tokens (held-out examples run together):
 
 - **rate**: the classifier's own work, on the calling thread (tokenize, sentence and window
   vectors, the heads);
 - **classify**: what a request waits for, ``await classify([prompt])``, which rates in a thread;
+- **shields detect**: the prompt shields' detector on the calling thread (both heads, one pass);
+- **shields check**: what a request waits for under a policy that blocks jailbreaks,
+  ``await Screen.check([prompt], PROMPT)``, which detects in a thread;
 - **MiniLM transformer**: the candidate not taken, heads over all-MiniLM-L6-v2 sentence embeddings,
   costed by its embedding alone (the heads add microseconds), with torch on this machine's cores.
 
@@ -22,6 +26,9 @@ import numpy as np
 
 from stockade.safety.classifier import LocalClassifier, dataset
 from stockade.safety.classifier.features import minilm_directory
+from stockade.safety.policy import Direction, Policy, ShieldMode
+from stockade.safety.screen import Screen
+from stockade.safety.shields import Detector, Shield
 
 PROMPT_TOKENS = 200
 PROMPTS = 20
@@ -66,14 +73,18 @@ def transformer() -> Callable[[str], object]:
 def main() -> None:
     classifier = LocalClassifier()
     texts = prompts(classifier)
+    detector = Detector(embedder=classifier.embedder)
+    screen = Screen(Policy("bench", jailbreak=ShieldMode.BLOCK), [], None, None, detector=lambda: detector)
     loop = asyncio.new_event_loop()
     legs = {
         "rate": timed(classifier.rate_one, texts, ROUNDS),
         "classify": timed(lambda text: loop.run_until_complete(classifier.classify([text])), texts, ROUNDS),
+        "shields detect": timed(lambda text: detector.detect([text], Shield.JAILBREAK), texts, ROUNDS),
+        "shields check": timed(lambda text: loop.run_until_complete(screen.check([text], Direction.PROMPT)), texts, ROUNDS),
         "MiniLM transformer": timed(transformer(), texts, TRANSFORMER_ROUNDS),
     }
     loop.close()
-    print(f"Local safety classifier, ms per {PROMPT_TOKENS}-token prompt (load average {os.getloadavg()[0]:.1f})")
+    print(f"Local safety classifier and prompt shields, ms per {PROMPT_TOKENS}-token prompt (load average {os.getloadavg()[0]:.1f})")
     print(f"{'leg':<20} {'calls':>6} {'p50':>8} {'p99':>8}")
     for leg, values in legs.items():
         p50, p99 = np.percentile(values, [50, 99])

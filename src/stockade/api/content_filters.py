@@ -21,6 +21,7 @@ from stockade.safety.blocklists import MAX_PATTERN_CHARS, ItemKind
 from stockade.store import Blocklist
 
 Threshold = Literal["low", "medium", "high"]
+ShieldModeName = Literal["off", "annotate", "block"]
 
 
 class RuleBody(Body):
@@ -47,6 +48,10 @@ class ContentFilterBody(Body):
     profanity: bool | None = None
     blocklists: list[str] | None = Field(None, description="Custom blocklists by name")
     fail_open: bool | None = Field(None, description="Pass text unscreened when a filter fails")
+    jailbreak: ShieldModeName | None = Field(None, description="Prompt shield for user and system messages")
+    indirect_attack: ShieldModeName | None = Field(
+        None, description="Prompt shield for tool results and <documents> in messages"
+    )
 
 
 class BlocklistCreate(Body):

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from stockade.cli.output import when
 from stockade.safety.base import Category
-from stockade.safety.policy import Direction
+from stockade.safety.policy import Direction, ShieldMode
 
 content_filters_app = typer.Typer(
     help="Content filter policies (Azure's RAI policies): what deployments screen and block.",
@@ -41,6 +41,17 @@ FailOpen = Annotated[
     bool | None,
     typer.Option("--fail-open/--fail-closed", help="When a filter fails: pass the text unscreened, or refuse it (default)"),
 ]
+Jailbreak = Annotated[
+    ShieldMode | None,
+    typer.Option("--jailbreak", metavar="MODE", help="Prompt shield for user and system messages: off, annotate or block"),
+]
+IndirectAttack = Annotated[
+    ShieldMode | None,
+    typer.Option(
+        "--indirect-attack", metavar="MODE",
+        help="Prompt shield for tool results and <documents> in messages: off, annotate or block",
+    ),
+]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
@@ -67,7 +78,8 @@ def _rule(spec: str) -> tuple[list[str], list[str], dict[str, str]]:
 
 
 def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str] | None,
-          no_blocklists: bool, fail_open: bool | None) -> dict[str, Any]:
+          no_blocklists: bool, fail_open: bool | None,
+          jailbreak: ShieldMode | None = None, indirect_attack: ShieldMode | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {}
     categories: dict[str, dict[str, dict[str, str]]] = {}
     for spec in rules or ():
@@ -83,11 +95,15 @@ def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str]
         body["blocklists"] = [] if no_blocklists else blocklists
     if fail_open is not None:
         body["fail_open"] = fail_open
+    if jailbreak is not None:
+        body["jailbreak"] = jailbreak.value
+    if indirect_attack is not None:
+        body["indirect_attack"] = indirect_attack.value
     return body
 
 
 def _policies_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "fail open")
+    table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "shields", "fail open")
     for p in rows:
         rules = ", ".join(
             f"{category} {'/'.join(_shown_rule(r) for r in directions.values())}"
@@ -95,9 +111,15 @@ def _policies_table(rows: list[dict[str, Any]]) -> Table:
         )
         table.add_row(
             p["name"], "yes" if p["built_in"] else "", rules, "on" if p["profanity"] else "off",
-            ", ".join(p["blocklists"]), "yes" if p["fail_open"] else "no",
+            ", ".join(p["blocklists"]), _shown_shields(p), "yes" if p["fail_open"] else "no",
         )
     return table
+
+
+def _shown_shields(policy: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{shield} ({policy[shield]})" for shield in ("jailbreak", "indirect_attack") if policy.get(shield, "off") != "off"
+    )
 
 
 def _shown_rule(rule: dict[str, str]) -> str:
@@ -113,9 +135,11 @@ def _save(ctx: typer.Context, method: str, name: str, body: dict[str, Any]) -> N
 def content_filters_create(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
+    jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
 ) -> None:
-    """Create a policy; what it does not set is Azure's default (medium, block, both directions)."""
-    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open))
+    """Create a policy; what it does not set is Azure's default (medium, block, both directions),
+    and the prompt shields off."""
+    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak, indirect_attack))
 
 
 @content_filters_app.command("list")
@@ -136,9 +160,10 @@ def content_filters_show(ctx: typer.Context, name: str) -> None:
 def content_filters_update(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
+    jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
 ) -> None:
     """Change what is given; running servers pick it up without a restart."""
-    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open))
+    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak, indirect_attack))
 
 
 @content_filters_app.command("delete")

@@ -1,4 +1,5 @@
-"""``stockade safety``: the local content-safety classifier, measured on its shipped dataset."""
+"""``stockade safety``: the local content-safety classifier and the prompt shields, measured on
+their shipped datasets."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from stockade.safety.classifier.dataset import Split
 from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.classifier.evaluation import DEFAULT_BLOCK_AT, Evaluation, evaluate
 from stockade.safety.classifier.model import LocalClassifier
+from stockade.safety.shields import Detector
+from stockade.safety.shields.evaluation import ShieldEvaluation
+from stockade.safety.shields.evaluation import evaluate as evaluate_shields
 
-safety_app = typer.Typer(help="Content safety: the local severity classifier.", no_args_is_help=True)
+safety_app = typer.Typer(help="Content safety: the local severity classifier and prompt shields.", no_args_is_help=True)
 
 console = Console()
 errors = Console(stderr=True)
@@ -27,19 +31,25 @@ TITLES: dict[Split, str] = {
 @safety_app.command("eval")
 def safety_eval(ctx: typer.Context) -> None:
     """Precision, recall and F1 of the local classifier per category and threshold ("flagged at or
-    above"), on each held-out split and, separately, on the train split."""
+    above"), on each held-out split and, separately, on the train split; then of each prompt
+    shield on its held-out and train splits."""
     try:
-        classifier = LocalClassifier()
+        classifier, detector = LocalClassifier(), Detector()
     except ClassifierUnavailable as exc:
         errors.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     results = [evaluate(classifier, split) for split in TITLES]
+    shields = [evaluate_shields(detector, "heldout"), evaluate_shields(detector, "train")]
     if ctx.obj.as_json:
-        ctx.obj.emit({r.split: r.as_dict() for r in results})
+        report: dict[str, object] = {r.split: r.as_dict() for r in results}
+        report["prompt_shields"] = {s.split: s.as_dict() for s in shields}
+        ctx.obj.emit(report)
         return
     for result in results:
         print_table(console, _table(result))
         _print_policy(result)
+    for shield_result in shields:
+        print_table(console, _shields_table(shield_result))
 
 
 def _table(result: Evaluation) -> Table:
@@ -66,3 +76,12 @@ def _print_policy(result: Evaluation) -> None:
         f"{DEFAULT_BLOCK_AT} in every category.", soft_wrap=True,
     )
     console.print()
+
+
+def _shields_table(result: ShieldEvaluation) -> Table:
+    table = Table("shield", "precision", "recall", "F1", "attacks", "flagged",
+                  title=f"Prompt shields, {TITLES[result.split][0].lower()}{TITLES[result.split][1:]}")
+    for shield, score in result.scores.items():
+        table.add_row(str(shield), f"{score.precision:.2f}", f"{score.recall:.2f}", f"{score.f1:.2f}",
+                      str(score.support), str(score.flagged))
+    return table

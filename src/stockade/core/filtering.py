@@ -45,8 +45,10 @@ class Filtering:
     call: Call
     decisions: list[Decision] = field(default_factory=list)
 
-    async def check(self, texts: list[str], direction: Direction, *, final: bool = True) -> Verdict:
-        verdict = await self.screen.check(texts, direction, final=final)
+    async def check(
+        self, texts: list[str], direction: Direction, *, final: bool = True, roles: list[str] | None = None,
+    ) -> Verdict:
+        verdict = await self.screen.check(texts, direction, final=final, roles=roles)
         policy = self.screen.policy.name
         for decision in verdict.decisions:
             self.call.filter_decisions.append(
@@ -60,8 +62,10 @@ class Filtering:
     async def prompt(self, request: ChatRequest | CompletionRequest) -> list[dict[str, Any]]:
         """``prompt_filter_results``; raises ``ContentFiltered`` if a prompt is blocked."""
         results = []
+        # The prompt shields read messages by role (a tool's result is a document, not a prompt).
+        roles: list[str] | None = [message.role for message in request.messages] if isinstance(request, ChatRequest) else None
         for index, texts in enumerate(_prompts(request)):
-            verdict = await self.check(texts, Direction.PROMPT)
+            verdict = await self.check(texts, Direction.PROMPT, roles=roles)
             if verdict.filtered:
                 raise ContentFiltered.by_policy(verdict.results, self.screen.policy.name, self.call.deployment or "")
             results.append({"prompt_index": index, "content_filter_results": verdict.results})

@@ -23,6 +23,14 @@ class Action(enum.StrEnum):
     ANNOTATE = "annotate"  # results only: the text passes
 
 
+class ShieldMode(enum.StrEnum):
+    """What a prompt shield does: not run, report what it detects, or block it too."""
+
+    OFF = "off"
+    ANNOTATE = "annotate"
+    BLOCK = "block"
+
+
 # The thresholds a policy may set; "safe" would block everything, which Azure does not offer.
 THRESHOLDS = {str(s): s for s in (Severity.LOW, Severity.MEDIUM, Severity.HIGH)}
 
@@ -50,6 +58,9 @@ class Policy:
     blocklists: tuple[str, ...] = ()
     # Only when set does a filter that cannot run let the text through (annotated with an error).
     fail_open: bool = False
+    # Prompt shields; off by default, unlike Azure's, for what they cost (docs/safety.md).
+    jailbreak: ShieldMode = ShieldMode.OFF
+    indirect_attack: ShieldMode = ShieldMode.OFF
 
     def rule(self, category: Category, direction: Direction) -> Rule:
         return self.rules[(category, direction)]
@@ -70,6 +81,8 @@ class Policy:
             "profanity": self.profanity,
             "blocklists": list(self.blocklists),
             "fail_open": self.fail_open,
+            "jailbreak": self.jailbreak.value,
+            "indirect_attack": self.indirect_attack.value,
         }
 
 
@@ -96,4 +109,6 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
         bool(config.get("profanity", start.profanity)),
         tuple(config.get("blocklists", start.blocklists)),
         bool(config.get("fail_open", start.fail_open)),
+        ShieldMode(config.get("jailbreak", start.jailbreak)),
+        ShieldMode(config.get("indirect_attack", start.indirect_attack)),
     )

@@ -2,15 +2,15 @@
 ``content_filter_results`` for what they found.
 
 Only the filters that run put keys in the results (Azure sends none for the others): the harm
-categories only when a classifier is configured, ``profanity`` and ``custom_blocklists`` only
-when the policy turns them on.
+categories only when a classifier is configured, ``profanity``, ``custom_blocklists`` and the
+prompt shields (``jailbreak``, ``indirect_attack``, on prompts) only when the policy turns them on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,8 @@ from stockade.errors import ContentFilterFailed
 from stockade.safety.base import Category, Classifier, Severity
 from stockade.safety.blocklists import CompiledBlocklist, Matcher
 from stockade.safety.classifier.errors import ClassifierUnavailable
-from stockade.safety.policy import Direction, Policy
+from stockade.safety.policy import Direction, Policy, ShieldMode
+from stockade.safety.shields import Detector, Shield, parts, shared_detector
 from stockade.tracebacks import without_messages
 
 log = logging.getLogger(__name__)
@@ -51,22 +52,30 @@ class Screen:
         blocklists: Sequence[CompiledBlocklist],
         profanity: Matcher | None,
         classifier: Classifier | None,
+        detector: Callable[[], Detector] = shared_detector,
     ) -> None:
+        """``detector`` gives the prompt shields' detector, loaded on first use (in a thread)."""
         self.policy = policy
         self.blocklists = tuple(blocklists)
         self.profanity = profanity
         self.classifier = classifier
+        self.detector = detector
+        modes = {Shield.JAILBREAK: policy.jailbreak, Shield.INDIRECT_ATTACK: policy.indirect_attack}
+        self.shields = {shield: mode for shield, mode in modes.items() if mode is not ShieldMode.OFF}
         # Nothing to run: the request path skips screening altogether.
-        self.idle = not self.blocklists and profanity is None and classifier is None
+        self.idle = not self.blocklists and profanity is None and classifier is None and not self.shields
         matchers = [b.matcher for b in self.blocklists] + ([profanity] if profanity else [])
         self.tail = max((m.tail for m in matchers), default=0)
         self.matches_off_loop = any(m.has_patterns for m in matchers)
 
-    async def check(self, texts: Sequence[str], direction: Direction, *, final: bool = True) -> Verdict:
-        """Screen ``texts``; ``final`` False for a streamed completion's unfinished text. Raises
+    async def check(
+        self, texts: Sequence[str], direction: Direction, *, final: bool = True, roles: Sequence[str] | None = None,
+    ) -> Verdict:
+        """Screen ``texts``; ``final`` False for a streamed completion's unfinished text; ``roles``
+        the chat messages' (None: a user's texts), which say what the prompt shields read. Raises
         ``ContentFilterFailed`` if a filter fails and the policy fails closed."""
         try:
-            return await self._check(texts, direction, final)
+            return await self._check(texts, direction, final, roles)
         except Exception as exc:
             # A classifier's own account of why it cannot run is written for the operator; any
             # other message may quote the text screened, so the traceback goes without it.
@@ -77,7 +86,9 @@ class Screen:
                 raise ContentFilterFailed(self.policy.name, reason) from None
             return Verdict({"error": dict(NOT_FILTERED)}, False, (Decision(direction, "error", "error"),))
 
-    async def _check(self, texts: Sequence[str], direction: Direction, final: bool) -> Verdict:
+    async def _check(
+        self, texts: Sequence[str], direction: Direction, final: bool, roles: Sequence[str] | None,
+    ) -> Verdict:
         results: dict[str, Any] = {}
         decisions: list[Decision] = []
         if self.classifier is not None:
@@ -87,6 +98,8 @@ class Screen:
                 results[category.value] = {"filtered": filtered, "severity": str(severity)}
                 if severity >= rule.threshold:
                     decisions.append(Decision(direction, category.value, "block" if filtered else "annotate"))
+        if self.shields and direction is Direction.PROMPT:
+            await asyncio.to_thread(self._shield, texts, roles, results, decisions)
         if self.matches_off_loop:
             await asyncio.to_thread(self._match, texts, direction, final, results, decisions)
         else:  # exact terms only: a few microseconds, less than a thread's hop
@@ -112,6 +125,18 @@ class Screen:
             }
             if hits:
                 decisions.append(Decision(direction, CUSTOM_BLOCKLISTS, "block"))
+
+    def _shield(
+        self, texts: Sequence[str], roles: Sequence[str] | None, results: dict[str, Any], decisions: list[Decision],
+    ) -> None:
+        """The prompt shields' results and decisions, added to those given. CPU work: in a thread."""
+        detector = self.detector()
+        for shield, read in parts(texts, roles, frozenset(self.shields)).items():
+            detected = detector.detect(read, shield)
+            filtered = detected and self.shields[shield] is ShieldMode.BLOCK
+            results[shield.value] = {"filtered": filtered, "detected": detected}
+            if detected:
+                decisions.append(Decision(Direction.PROMPT, shield.value, "block" if filtered else "annotate"))
 
     async def _severities(self, texts: Sequence[str]) -> dict[Category, Severity]:
         """The highest severity the classifier gives any of the texts, per category."""
