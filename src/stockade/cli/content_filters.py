@@ -12,7 +12,7 @@ from rich.table import Table
 
 from stockade.cli.output import when
 from stockade.safety.base import Category
-from stockade.safety.policy import Direction
+from stockade.safety.policy import Direction, PhiMode
 
 content_filters_app = typer.Typer(
     help="Content filter policies (Azure's RAI policies): what deployments screen and block.",
@@ -41,6 +41,19 @@ FailOpen = Annotated[
     bool | None,
     typer.Option("--fail-open/--fail-closed", help="When a filter fails: pass the text unscreened, or refuse it (default)"),
 ]
+Phi = Annotated[
+    str | None,
+    typer.Option(
+        "--phi", metavar="MODE",
+        help="PHI protection on prompts: off, annotate, block, redact (the model sees placeholders) "
+        "or pseudonymize (realistic surrogates); the reply gets the values back",
+    ),
+]
+PhiEntities = Annotated[
+    list[str] | None,
+    typer.Option("--phi-entity", help="An identifier PHI protection looks for, repeatable (replaces the list; "
+                 "all of HIPAA Safe Harbor's by default): PERSON, US_SSN, MEDICAL_RECORD_NUMBER, ..."),
+]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
@@ -66,8 +79,16 @@ def _rule(spec: str) -> tuple[list[str], list[str], dict[str, str]]:
     return categories, directions, {"threshold": threshold, **({"action": action} if action else {})}
 
 
+def _phi(mode: str | None, entities: list[str] | None) -> dict[str, Any]:
+    if mode is not None and mode not in PhiMode._value2member_map_:
+        raise typer.BadParameter(
+            f"{mode!r} is not one of {', '.join(m.value for m in PhiMode)}", param_hint="--phi"
+        )
+    return {**({"mode": mode} if mode else {}), **({"entities": entities} if entities else {})}
+
+
 def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str] | None,
-          no_blocklists: bool, fail_open: bool | None) -> dict[str, Any]:
+          no_blocklists: bool, fail_open: bool | None, phi: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     categories: dict[str, dict[str, dict[str, str]]] = {}
     for spec in rules or ():
@@ -83,11 +104,13 @@ def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str]
         body["blocklists"] = [] if no_blocklists else blocklists
     if fail_open is not None:
         body["fail_open"] = fail_open
+    if phi:
+        body["phi"] = phi
     return body
 
 
 def _policies_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "fail open")
+    table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "fail open", "phi")
     for p in rows:
         rules = ", ".join(
             f"{category} {'/'.join(_shown_rule(r) for r in directions.values())}"
@@ -95,7 +118,7 @@ def _policies_table(rows: list[dict[str, Any]]) -> Table:
         )
         table.add_row(
             p["name"], "yes" if p["built_in"] else "", rules, "on" if p["profanity"] else "off",
-            ", ".join(p["blocklists"]), "yes" if p["fail_open"] else "no",
+            ", ".join(p["blocklists"]), "yes" if p["fail_open"] else "no", p["phi"]["mode"],
         )
     return table
 
@@ -113,9 +136,10 @@ def _save(ctx: typer.Context, method: str, name: str, body: dict[str, Any]) -> N
 def content_filters_create(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
+    phi: Phi = None, phi_entity: PhiEntities = None,
 ) -> None:
     """Create a policy; what it does not set is Azure's default (medium, block, both directions)."""
-    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open))
+    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, _phi(phi, phi_entity)))
 
 
 @content_filters_app.command("list")
@@ -136,9 +160,10 @@ def content_filters_show(ctx: typer.Context, name: str) -> None:
 def content_filters_update(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
+    phi: Phi = None, phi_entity: PhiEntities = None,
 ) -> None:
     """Change what is given; running servers pick it up without a restart."""
-    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open))
+    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, _phi(phi, phi_entity)))
 
 
 @content_filters_app.command("delete")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.safety.base import Category, Severity
+from stockade.safety.phi.entities import DEFAULT_ENTITIES
 
 DEFAULT_POLICY = "default"
 
@@ -38,6 +39,26 @@ class Rule:
         return self.action is Action.BLOCK and severity >= self.threshold
 
 
+class PhiMode(enum.StrEnum):
+    """What PHI protection does with the identifiers it finds in a prompt."""
+
+    OFF = "off"
+    ANNOTATE = "annotate"  # results only
+    BLOCK = "block"  # 400 content_filter
+    REDACT = "redact"  # the model sees placeholders; the reply gets the values back
+    PSEUDONYMIZE = "pseudonymize"  # the model sees realistic surrogates; the reply the values
+
+
+@dataclass(frozen=True, slots=True)
+class PhiRule:
+    mode: PhiMode = PhiMode.OFF
+    entities: tuple[str, ...] = DEFAULT_ENTITIES
+
+    @property
+    def replaces(self) -> bool:
+        return self.mode in (PhiMode.REDACT, PhiMode.PSEUDONYMIZE)
+
+
 def _default_rules() -> dict[tuple[Category, Direction], Rule]:
     return {(category, direction): Rule() for category in Category for direction in Direction}
 
@@ -50,6 +71,7 @@ class Policy:
     blocklists: tuple[str, ...] = ()
     # Only when set does a filter that cannot run let the text through (annotated with an error).
     fail_open: bool = False
+    phi: PhiRule = PhiRule()
 
     def rule(self, category: Category, direction: Direction) -> Rule:
         return self.rules[(category, direction)]
@@ -70,6 +92,7 @@ class Policy:
             "profanity": self.profanity,
             "blocklists": list(self.blocklists),
             "fail_open": self.fail_open,
+            "phi": {"mode": self.phi.mode.value, "entities": list(self.phi.entities)},
         }
 
 
@@ -90,10 +113,12 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
                 THRESHOLDS[rule["threshold"]] if rule.get("threshold") else current.threshold,
                 Action(rule["action"]) if rule.get("action") else current.action,
             )
+    phi = config.get("phi") or {}
     return Policy(
         name,
         rules,
         bool(config.get("profanity", start.profanity)),
         tuple(config.get("blocklists", start.blocklists)),
         bool(config.get("fail_open", start.fail_open)),
+        PhiRule(PhiMode(phi.get("mode", start.phi.mode)), tuple(phi.get("entities", start.phi.entities))),
     )

@@ -12,13 +12,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockade.errors import ContentFilterFailed
 from stockade.safety.base import Category, Classifier, Severity
 from stockade.safety.blocklists import CompiledBlocklist, Matcher
 from stockade.safety.policy import Direction, Policy
 from stockade.tracebacks import without_messages
+
+if TYPE_CHECKING:
+    from stockade.safety.phi.guard import PhiGuard
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,10 @@ class Screen:
         blocklists: Sequence[CompiledBlocklist],
         profanity: Matcher | None,
         classifier: Classifier | None,
+        phi: PhiGuard | None = None,
     ) -> None:
         self.policy = policy
+        self.phi = phi  # PHI protection, when the policy turns it on: a stage of its own
         self.blocklists = tuple(blocklists)
         self.profanity = profanity
         self.classifier = classifier
