@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, serving, server_env
+from conftest import API_VERSION, Server, server_env, serving
 from json_server import serve
 
 pytestmark = [pytest.mark.server, pytest.mark.model]  # a server process, and Presidio's spaCy model
