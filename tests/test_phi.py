@@ -114,6 +114,8 @@ def found(analyzer: PhiAnalyzer, text: str) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize(("text", "entity", "value"), [
     ("Patient John Smith was admitted.", "PERSON", "John Smith"),
+    ("We saw Mrs. Okafor about her knee.", "PERSON", "Okafor"),
+    ("Hello, my name is Dana Whitfield and I need help.", "PERSON", "Dana Whitfield"),
     ("Date of birth 04/12/1951.", "DATE_TIME", "04/12/1951"),
     (f"Call her at {PHONE} after six.", "PHONE_NUMBER", PHONE),
     ("Fax: (617) 555-0199 for the referral.", "FAX_NUMBER", "(617) 555-0199"),

@@ -33,8 +33,18 @@ def _recognizer(entity: str, *patterns: tuple[str, float]) -> PatternRecognizer:
     )
 
 
+# Capitalised words, as a name is written (1 to 3 of them).
+_NAME = r"(?-i:[A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2})\b"
+
+
 def custom_recognizers() -> list[PatternRecognizer]:
     return [
+        # Names spaCy's small model misses, where what precedes them says they are names.
+        _recognizer(
+            "PERSON",
+            (rf"(?<=\b(?-i:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+){_NAME}", LABELLED),
+            (rf"(?<=\b(?:my|his|her|their|the\s+patient's)\s+name\s+is\s+){_NAME}", LABELLED),
+        ),
         # Scored above Presidio's phone recognizer (0.4 to 0.75), which finds the same digits.
         _recognizer("FAX_NUMBER", (rf"(?<=\b(?:fax|facsimile){_NUMBER_WORD}{_SEPARATOR}){_PHONE}", 0.95)),
         _recognizer("MEDICAL_RECORD_NUMBER", (_labelled(r"mrn|medical\s+record|chart|patient\s+id"), LABELLED)),
