@@ -97,6 +97,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
             running.cli("content-filters", "create", f"phi-{mode}", "--phi", mode)
             running.cli("deployments", "update", mode, "--content-filter", f"phi-{mode}")
         running.cli("deployments", "update", "emb", "--content-filter", "phi-redact")
+        running.deploy("both", CHAT_MODEL, 200)
+        running.cli("content-filters", "create", "phi-and-profanity", "--phi", "redact", "--profanity")
+        running.cli("deployments", "update", "both", "--content-filter", "phi-and-profanity")
         yield running
 
 
@@ -215,6 +218,16 @@ def test_the_prompt_results_say_what_was_found_and_redacted_never_the_text(app: 
         ],
     }
     assert PHONE not in str(results) and "Jane" not in str(results)
+
+
+def test_a_policy_s_other_filters_and_phi_protection_report_side_by_side(app: App) -> None:
+    stream = app.azure().chat.completions.create(model="both", messages=user(f"say:SSN {SSN}"), stream=True)
+    chunks = list(stream)
+    results = chunks[0].model_dump()["prompt_filter_results"][0]["content_filter_results"]
+    assert results["profanity"] == {"filtered": False, "detected": False}
+    assert results[PHI]["detected"] is True
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == f"SSN {SSN}"
+    assert SEEN.last() == "say:SSN <US_SSN_1>"
 
 
 def test_the_decision_is_recorded_as_metadata_without_the_text(app: App) -> None:
