@@ -13,7 +13,12 @@ to what is measured. Seven legs, all against that one mock:
 - Stockade with a 200-token clinical prompt, on a deployment with the default content filter
   policy (nothing to run without a classifier) and on one whose policy screens the prompt and
   the reply with the profanity list and a custom blocklist of 20 terms and 2 patterns: the
-  difference between the two is what that screening adds (issue 15).
+  difference between the two is what that screening adds (issue 15);
+- Stockade with that prompt holding a name, a medical record number, a date of birth and a phone
+  number, on a deployment whose policy redacts PHI (Presidio and spaCy's small English model):
+  its latency minus the unscreened leg's is what PHI redaction adds, analysis, replacement and
+  restoring the reply (issue 15). At about 50 ms a request it is left out of the throughput
+  runs, where 32 waiting connections would only measure the analyzer's queue.
 
 How it is measured. Each gateway is one process, pinned to one CPU; this client, wrk and the mock
 share the other, so that the gateway under test has a core to itself as far as this run goes (the
@@ -78,6 +83,12 @@ CLINICAL = (
     "retinal screening results when they arrive."
 )
 LONG_BODY = {"messages": [{"role": "user", "content": CLINICAL}], "max_tokens": MAX_TOKENS}
+# The same prompt with identifiers for PHI protection to find and replace (a few tokens longer).
+IDENTIFIED = CLINICAL.replace(
+    "The patient is a 58-year-old man",
+    "The patient, John Smith (MRN 4417203, DOB 03/14/1967, phone 617-555-0143), is a 58-year-old man",
+)
+PHI_BODY = {"messages": [{"role": "user", "content": IDENTIFIED}], "max_tokens": MAX_TOKENS}
 # The screened policy: the profanity list and a custom blocklist of exact terms and patterns,
 # none of which the prompt or the canned reply contains, so every call is screened and passes.
 BLOCKLIST_TERMS = [f"project-codename-{n}" for n in range(20)]
@@ -91,6 +102,8 @@ CONNECTIONS = 32
 PASSTHROUGH_KEY = "bench-passthrough-key"
 CHAT_PATH = "/openai/deployments/bench/chat/completions?api-version=2024-10-21"
 SCREENED_PATH = "/openai/deployments/bench-screened/chat/completions?api-version=2024-10-21"
+PHI_PATH = "/openai/deployments/bench-phi/chat/completions?api-version=2024-10-21"
+PHI_LEG = "  ... PHI redacted"
 
 NGINX_CONFIG = """\
 worker_processes 1;
@@ -129,6 +142,7 @@ class Leg:
     path: str
     headers: dict[str, str]
     body: dict[str, object] = field(default_factory=lambda: BODY)
+    throughput: bool = True  # measured with wrk as well as at 1 connection
 
     @property
     def url(self) -> str:
@@ -312,6 +326,8 @@ def measure(legs: list[Leg], workdir: Path) -> dict[str, Measured]:
     for _ in range(ROUNDS):
         time_requests(legs, measured)
         for leg in legs:
+            if not leg.throughput:
+                continue
             result = measured[leg.name]
             with counting_cpu(leg, result.cpu_loaded):
                 completed, rate = load(leg, workdir)
@@ -341,9 +357,11 @@ def table(title: str, columns: list[Column], rows: list[tuple[str, list[float | 
 
 def report(measured: dict[str, Measured], direct: str, bare: str) -> None:
     floor, reference = measured[direct], measured[bare]
-    best = {name: max(leg.rates) for name, leg in measured.items()}
+    best = {name: max(leg.rates) for name, leg in measured.items() if leg.rates}
     rows: list[tuple[str, list[float | None]]] = []
     for name, leg in measured.items():
+        if not leg.rates:
+            continue
         cpu = leg.cpu_loaded.per_request_us
         rows.append((name, [best[name], best[name] / best[bare], best[name] / best[direct], cpu,
                             reference.cpu_loaded.per_request_us / cpu]))
@@ -373,9 +391,15 @@ def report(measured: dict[str, Measured], direct: str, bare: str) -> None:
           f"{screened.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
           f"{screened.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
           f"{screened.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
+    redacted = measured[PHI_LEG]
+    print(f"PHI redaction (issue 15), redacted minus unscreened 200-token prompt: p50 "
+          f"{redacted.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
+          f"{redacted.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
+          f"{redacted.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
     print(f"Requests/s in each of the {ROUNDS} rounds:")
     for name, leg in measured.items():
-        print(f"  {name:22}" + "".join(f"{rate:9.0f}" for rate in leg.rates))
+        if leg.rates:
+            print(f"  {name:22}" + "".join(f"{rate:9.0f}" for rate in leg.rates))
 
 
 def managed_identity_token(env: dict[str, str], url: str) -> str:
@@ -400,8 +424,9 @@ def stockade_env(workdir: Path, upstream: str) -> dict[str, str]:
     env = {**os.environ, "STOCKADE_DATA_DIR": str(workdir), "STOCKADE_CONFIG": str(config),
            "STOCKADE_WORKERS": "1"}
     # Limits stay on, as in production, with room for far more than the benchmark sends:
-    # 100,000 capacity = 100M TPM and 600,000 RPM (10,000 calls per second), for each of two deployments.
-    run_cli(env, "quota", "set", "mock-model", "--capacity", "200000")
+    # 100,000 capacity = 100M TPM and 600,000 RPM (10,000 calls per second), for each of two deployments
+    # (and 1,000 for the PHI leg, which serves about 20 calls a second).
+    run_cli(env, "quota", "set", "mock-model", "--capacity", "201000")
     run_cli(env, "deployments", "create", "--name", "bench", "--model", "mock-model",
             "--capacity", "100000")
     run_cli(env, "deployments", "create", "--name", "bench-screened", "--model", "mock-model",
@@ -413,6 +438,10 @@ def stockade_env(workdir: Path, upstream: str) -> dict[str, str]:
         run_cli(env, "blocklists", "add-item", "bench", pattern, "--regex")
     run_cli(env, "content-filters", "create", "screened", "--profanity", "--blocklist", "bench")
     run_cli(env, "deployments", "update", "bench-screened", "--content-filter", "screened")
+    run_cli(env, "deployments", "create", "--name", "bench-phi", "--model", "mock-model",
+            "--capacity", "1000")
+    run_cli(env, "content-filters", "create", "phi", "--phi", "redact")
+    run_cli(env, "deployments", "update", "bench-phi", "--content-filter", "phi")
     return env
 
 
@@ -446,6 +475,7 @@ def main() -> None:
             Leg("stockade, api key, 2 workers", two_workers, CHAT_PATH, {"api-key": key}),
             Leg("stockade, 200-token prompt", gateway, CHAT_PATH, {"api-key": key}, LONG_BODY),
             Leg("  ... screened", gateway, SCREENED_PATH, {"api-key": key}, LONG_BODY),
+            Leg(PHI_LEG, gateway, PHI_PATH, {"api-key": key}, PHI_BODY, throughput=False),
         ]
         measured = measure(legs, workdir)
     pinning = (f"gateways on CPU {gateway_core}; this client, wrk and the mock on CPU {client_core}"

@@ -107,6 +107,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
         local.package_dir = no_weights  # every bundled model finds its weights through this
 
+        from stockade.safety.phi import analyzer
+
+        def no_spacy(_model: str) -> object:
+            forbid("model")
+            raise AssertionError
+
+        analyzer._engine = no_spacy  # PHI protection's Presidio and spaCy model load through this
+
 
 def forbid(what: str) -> None:
     if what in FORBIDDEN:

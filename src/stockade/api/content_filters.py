@@ -5,9 +5,9 @@ about blocklists (whose terms may themselves be sensitive), the deployments perm
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +18,7 @@ from stockade.api.credentials import authorize
 from stockade.api.management import PREFIX, Body, body_of, resource_of
 from stockade.api.responses import json_response
 from stockade.safety.blocklists import MAX_PATTERN_CHARS, ItemKind
+from stockade.safety.phi.entities import ENTITIES
 from stockade.store import Blocklist
 
 Threshold = Literal["low", "medium", "high"]
@@ -41,6 +42,21 @@ class CategoriesBody(Body):
     self_harm: DirectionsBody | None = None
 
 
+def _known_entity(entity: str) -> str:
+    if entity not in ENTITIES:
+        raise ValueError(f"{entity!r} is not an entity PHI protection knows; it knows {', '.join(ENTITIES)}")
+    return entity
+
+
+class PhiBody(Body):
+    mode: Literal["off", "annotate", "block", "redact", "pseudonymize"] | None = Field(
+        None, description="What is done with the identifiers found in prompts"
+    )
+    entities: list[Annotated[str, AfterValidator(_known_entity)]] | None = Field(
+        None, min_length=1, description="The identifiers looked for (all of HIPAA Safe Harbor's by default)"
+    )
+
+
 class ContentFilterBody(Body):
     """Fields left out keep their value (on create: Azure's default, medium and block)."""
 
@@ -52,6 +68,7 @@ class ContentFilterBody(Body):
     indirect_attack: ShieldModeName | None = Field(
         None, description="Prompt shield for tool results and <documents> in messages"
     )
+    phi: PhiBody | None = Field(None, description="PHI protection on prompts (docs/safety.md)")
 
 
 class BlocklistCreate(Body):

@@ -162,9 +162,9 @@ class InferenceRoutes:
         deployment = self.resource.deployment(name)
         call.deployment, call.model = deployment.name, deployment.model
         require(principal, Permission.INFERENCE, deployment.name)
-        if body_type is EmbeddingRequest:
-            return await self.resource.inference.embed(deployment, body, call, principal)
         screen = self.resource.safety.screen(deployment)
+        if body_type is EmbeddingRequest:
+            return await self.resource.inference.embed(deployment, body, call, principal, screen)
         return await self.resource.inference.generate(deployment, body, call, principal, screen)
 
 

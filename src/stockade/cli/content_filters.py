@@ -12,7 +12,7 @@ from rich.table import Table
 
 from stockade.cli.output import when
 from stockade.safety.base import Category
-from stockade.safety.policy import Direction, ShieldMode
+from stockade.safety.policy import Direction, PhiMode, ShieldMode
 
 content_filters_app = typer.Typer(
     help="Content filter policies (Azure's RAI policies): what deployments screen and block.",
@@ -52,6 +52,19 @@ IndirectAttack = Annotated[
         help="Prompt shield for tool results and <documents> in messages: off, annotate or block",
     ),
 ]
+Phi = Annotated[
+    PhiMode | None,
+    typer.Option(
+        "--phi", metavar="MODE",
+        help="PHI protection on prompts: off, annotate, block, redact (the model sees placeholders) "
+        "or pseudonymize (realistic surrogates); the reply gets the values back",
+    ),
+]
+PhiEntities = Annotated[
+    list[str] | None,
+    typer.Option("--phi-entity", help="An identifier PHI protection looks for, repeatable (replaces the list; "
+                 "all of HIPAA Safe Harbor's by default): PERSON, US_SSN, MEDICAL_RECORD_NUMBER, ..."),
+]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
@@ -77,9 +90,13 @@ def _rule(spec: str) -> tuple[list[str], list[str], dict[str, str]]:
     return categories, directions, {"threshold": threshold, **({"action": action} if action else {})}
 
 
+def _phi(mode: PhiMode | None, entities: list[str] | None) -> dict[str, Any]:
+    return {**({"mode": mode.value} if mode else {}), **({"entities": entities} if entities else {})}
+
+
 def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str] | None,
-          no_blocklists: bool, fail_open: bool | None,
-          jailbreak: ShieldMode | None = None, indirect_attack: ShieldMode | None = None) -> dict[str, Any]:
+          no_blocklists: bool, fail_open: bool | None, *, jailbreak: ShieldMode | None,
+          indirect_attack: ShieldMode | None, phi: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     categories: dict[str, dict[str, dict[str, str]]] = {}
     for spec in rules or ():
@@ -99,11 +116,14 @@ def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str]
         body["jailbreak"] = jailbreak.value
     if indirect_attack is not None:
         body["indirect_attack"] = indirect_attack.value
+    if phi:
+        body["phi"] = phi
     return body
 
 
 def _policies_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "shields", "fail open")
+    table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "shields",
+                  "phi", "fail open")
     for p in rows:
         rules = ", ".join(
             f"{category} {'/'.join(_shown_rule(r) for r in directions.values())}"
@@ -111,7 +131,7 @@ def _policies_table(rows: list[dict[str, Any]]) -> Table:
         )
         table.add_row(
             p["name"], "yes" if p["built_in"] else "", rules, "on" if p["profanity"] else "off",
-            ", ".join(p["blocklists"]), _shown_shields(p), "yes" if p["fail_open"] else "no",
+            ", ".join(p["blocklists"]), _shown_shields(p), p["phi"]["mode"], "yes" if p["fail_open"] else "no",
         )
     return table
 
@@ -136,10 +156,12 @@ def content_filters_create(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
     jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
+    phi: Phi = None, phi_entity: PhiEntities = None,
 ) -> None:
     """Create a policy; what it does not set is Azure's default (medium, block, both directions),
-    and the prompt shields off."""
-    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak, indirect_attack))
+    with the prompt shields and PHI protection off."""
+    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
+                                  indirect_attack=indirect_attack, phi=_phi(phi, phi_entity)))
 
 
 @content_filters_app.command("list")
@@ -161,9 +183,11 @@ def content_filters_update(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
     jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
+    phi: Phi = None, phi_entity: PhiEntities = None,
 ) -> None:
     """Change what is given; running servers pick it up without a restart."""
-    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak, indirect_attack))
+    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
+                                    indirect_attack=indirect_attack, phi=_phi(phi, phi_entity)))
 
 
 @content_filters_app.command("delete")

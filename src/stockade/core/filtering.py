@@ -3,7 +3,7 @@ completion after it, and a streamed completion in windows so that blocked text i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,15 @@ def _prompts(request: ChatRequest | CompletionRequest) -> list[list[str]]:
     )
 
 
+def record(call: Call, policy: str, decisions: Sequence[Decision]) -> None:
+    """Filter decisions into the call's usage record and the metrics: metadata, never text."""
+    for decision in decisions:
+        call.filter_decisions.append(f"{policy}/{decision.direction}/{decision.category}/{decision.action}")
+        metrics.content_filter_decision(
+            call.deployment or "", policy, decision.direction, decision.category, decision.action
+        ).inc()
+
+
 @dataclass(slots=True)
 class Filtering:
     """One call's screening: the deployment's screen, and what it decided (as metadata)."""
@@ -49,14 +58,7 @@ class Filtering:
         self, texts: list[str], direction: Direction, *, final: bool = True, roles: list[str] | None = None,
     ) -> Verdict:
         verdict = await self.screen.check(texts, direction, final=final, roles=roles)
-        policy = self.screen.policy.name
-        for decision in verdict.decisions:
-            self.call.filter_decisions.append(
-                f"{policy}/{decision.direction}/{decision.category}/{decision.action}"
-            )
-            metrics.content_filter_decision(
-                self.call.deployment or "", policy, decision.direction, decision.category, decision.action
-            ).inc()
+        record(self.call, self.screen.policy.name, verdict.decisions)
         return verdict
 
     async def prompt(self, request: ChatRequest | CompletionRequest) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from stockade.backends.base import (
 from stockade.backends.registry import ModelRegistry
 from stockade.core import bodies
 from stockade.core.filtering import Filtering, Screened
+from stockade.core.protection import Protection
 from stockade.errors import InvalidRequest, TooManyRequests
 from stockade.quotas import Bucket, Limit, Limiter, Remaining, Reservation, reserved_tokens
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
@@ -159,13 +160,20 @@ class Inference:
         reservation = await self._admit(prepared, deployment, request, call, principal)
         # Screened after admission, so that rate limits protect the filters as well as the model.
         filtering = None if screen.idle else Filtering(screen, call)
+        protection = None if screen.phi is None else Protection(screen.phi, call)
         try:
             prompt_results = None if filtering is None else await filtering.prompt(request)
+            if protection is not None:
+                request, prompt_results = await protection.prompt(request, prompt_results)
+                if protection.substitutions is not None:  # the model is sent the replaced text
+                    prepared = await model.prepare(request)
         except BaseException:
             await self._settle(reservation, call)  # the model never ran: nothing was used
             raise
         # The metered stream settles the reservation when it ends, however it ends.
         events = self._metered(model.generate(prepared), call, reservation)
+        if protection is not None:  # the values back in the reply before the filters see it
+            events = protection.stream(events)
         if request.stream:
             writer = bodies.ChunkWriter(deployment.model, chat=chat, include_usage=request.include_usage)
             screened = events if filtering is None else filtering.stream(events)
@@ -180,12 +188,20 @@ class Inference:
         )
 
     async def embed(
-        self, deployment: Deployment, request: EmbeddingRequest, call: Call, principal: Principal
+        self, deployment: Deployment, request: EmbeddingRequest, call: Call, principal: Principal,
+        screen: Screen | None = None,
     ) -> Answer:
+        """Embeddings of the input; ``screen``'s PHI protection, if it has one, replaces or
+        blocks the identifiers in it before the model sees them."""
         model = cast(EmbeddingModel, await self._model(deployment, "embeddings", "embeddings"))
         prepared = await model.prepare(request)
         reservation = await self._admit(prepared, deployment, request, call, principal)
         try:
+            if screen is not None and screen.phi is not None:
+                protection = Protection(screen.phi, call)
+                replaced = await protection.embeddings(request)
+                if protection.substitutions is not None:
+                    prepared = await model.prepare(replaced)
             result = await model.embed(prepared)
             call.prompt_tokens = result.prompt_tokens
         finally:

@@ -210,6 +210,7 @@ class Resource:
     def _start_deployed_models(self) -> None:
         for deployment in self._deployments.values():
             self.registry.start_in_background(deployment.backend, deployment.model)
+        self.safety.start_phi()
 
     async def model_states(self) -> dict[str, PoolState]:
         """The state of each deployed local model's workers, by model id (upstreams are not

@@ -5,6 +5,7 @@ revision moves."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,9 +21,13 @@ from stockade.safety.blocklists import (
     compile_blocklist,
     profanity,
 )
-from stockade.safety.policy import DEFAULT, DEFAULT_POLICY, Policy, policy_from_config
+from stockade.safety.phi.analyzer import PhiAnalyzer
+from stockade.safety.phi.guard import PhiGuard
+from stockade.safety.policy import DEFAULT, DEFAULT_POLICY, PhiMode, Policy, policy_from_config
 from stockade.safety.screen import Screen
 from stockade.store import Blocklist, BlocklistItem, ContentFilter, Deployment, InUse, Store
+
+log = logging.getLogger(__name__)
 
 
 class ContentSafety:
@@ -33,6 +38,9 @@ class ContentSafety:
         self._policies: dict[str, tuple[ContentFilter | None, Policy]] = {}
         self._blocklists: dict[str, Blocklist] = {}
         self._screens: dict[str, Screen] = {}
+        # Presidio and its spaCy model (about 180 MB) load only once a policy turns PHI on.
+        self.phi_analyzer: PhiAnalyzer | None = None
+        self._warming: asyncio.Task[None] | None = None
         self.load([], [])
 
     # -- the request path ------------------------------------------------------------------------
@@ -51,6 +59,8 @@ class ContentSafety:
             for name, b in self._blocklists.items()
         }
         self._policies = loaded
+        if self.phi_analyzer is None and any(p.phi.mode is not PhiMode.OFF for _, p in loaded.values()):
+            self.phi_analyzer = PhiAnalyzer()
         self._screens = {
             name: Screen(
                 policy,
@@ -58,9 +68,28 @@ class ContentSafety:
                 [compiled[b] for b in policy.blocklists if b in compiled],
                 profanity() if policy.profanity else None,
                 self.classifier,
+                phi=self._phi_guard(policy),
             )
             for name, (_, policy) in loaded.items()
         }
+
+    def _phi_guard(self, policy: Policy) -> PhiGuard | None:
+        if policy.phi.mode is PhiMode.OFF or self.phi_analyzer is None:
+            return None
+        return PhiGuard(policy, self.phi_analyzer)
+
+    def start_phi(self) -> None:
+        """Load PHI protection's model in the background, if a policy uses it, so that the first
+        call finds it loaded (that first analysis costs several times the next)."""
+        if self.phi_analyzer is not None and self._warming is None:
+            self._warming = asyncio.get_running_loop().create_task(self._warm(self.phi_analyzer))
+
+    @staticmethod
+    async def _warm(analyzer: PhiAnalyzer) -> None:
+        try:
+            await analyzer.warm()
+        except Exception:  # each call under a policy that uses it fails closed, and says so
+            log.exception("PHI protection's analyzer could not load")
 
     def screen(self, deployment: Deployment) -> Screen:
         name = deployment.content_filter or DEFAULT_POLICY

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.safety.base import Category, Severity
+from stockade.safety.phi.entities import DEFAULT_ENTITIES
 
 DEFAULT_POLICY = "default"
 
@@ -46,6 +47,26 @@ class Rule:
         return self.action is Action.BLOCK and severity >= self.threshold
 
 
+class PhiMode(enum.StrEnum):
+    """What PHI protection does with the identifiers it finds in a prompt."""
+
+    OFF = "off"
+    ANNOTATE = "annotate"  # results only
+    BLOCK = "block"  # 400 content_filter
+    REDACT = "redact"  # the model sees placeholders; the reply gets the values back
+    PSEUDONYMIZE = "pseudonymize"  # the model sees realistic surrogates; the reply the values
+
+
+@dataclass(frozen=True, slots=True)
+class PhiRule:
+    mode: PhiMode = PhiMode.OFF
+    entities: tuple[str, ...] = DEFAULT_ENTITIES
+
+    @property
+    def replaces(self) -> bool:
+        return self.mode in (PhiMode.REDACT, PhiMode.PSEUDONYMIZE)
+
+
 def _default_rules() -> dict[tuple[Category, Direction], Rule]:
     return {(category, direction): Rule() for category in Category for direction in Direction}
 
@@ -61,6 +82,7 @@ class Policy:
     # Prompt shields; off by default, unlike Azure's, for what they cost (docs/safety.md).
     jailbreak: ShieldMode = ShieldMode.OFF
     indirect_attack: ShieldMode = ShieldMode.OFF
+    phi: PhiRule = PhiRule()
 
     def rule(self, category: Category, direction: Direction) -> Rule:
         return self.rules[(category, direction)]
@@ -83,6 +105,7 @@ class Policy:
             "fail_open": self.fail_open,
             "jailbreak": self.jailbreak.value,
             "indirect_attack": self.indirect_attack.value,
+            "phi": {"mode": self.phi.mode.value, "entities": list(self.phi.entities)},
         }
 
 
@@ -103,6 +126,7 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
                 THRESHOLDS[rule["threshold"]] if rule.get("threshold") else current.threshold,
                 Action(rule["action"]) if rule.get("action") else current.action,
             )
+    phi = config.get("phi") or {}
     return Policy(
         name,
         rules,
@@ -111,4 +135,5 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
         bool(config.get("fail_open", start.fail_open)),
         ShieldMode(config.get("jailbreak", start.jailbreak)),
         ShieldMode(config.get("indirect_attack", start.indirect_attack)),
+        PhiRule(PhiMode(phi.get("mode", start.phi.mode)), tuple(phi.get("entities", start.phi.entities))),
     )

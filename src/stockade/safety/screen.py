@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockade.errors import ContentFilterFailed
 from stockade.safety.base import Category, Classifier, Severity
@@ -21,6 +21,9 @@ from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.policy import Direction, Policy, ShieldMode
 from stockade.safety.shields import Detector, Shield, parts, shared_detector
 from stockade.tracebacks import without_messages
+
+if TYPE_CHECKING:
+    from stockade.safety.phi.guard import PhiGuard
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +56,11 @@ class Screen:
         profanity: Matcher | None,
         classifier: Classifier | None,
         detector: Callable[[], Detector] = shared_detector,
+        phi: PhiGuard | None = None,
     ) -> None:
         """``detector`` gives the prompt shields' detector, loaded on first use (in a thread)."""
         self.policy = policy
+        self.phi = phi  # PHI protection, when the policy turns it on: a stage of its own
         self.blocklists = tuple(blocklists)
         self.profanity = profanity
         self.classifier = classifier
