@@ -47,6 +47,9 @@ class ContentFilterBody(Body):
     profanity: bool | None = None
     blocklists: list[str] | None = Field(None, description="Custom blocklists by name")
     fail_open: bool | None = Field(None, description="Pass text unscreened when a filter fails")
+    streaming: Literal["blocking", "asynchronous"] | None = Field(
+        None, description="Streams: send text once screened (blocking), or at once, screened behind it"
+    )
 
 
 class BlocklistCreate(Body):

@@ -41,6 +41,14 @@ FailOpen = Annotated[
     bool | None,
     typer.Option("--fail-open/--fail-closed", help="When a filter fails: pass the text unscreened, or refuse it (default)"),
 ]
+StreamingMode = Annotated[
+    str | None,
+    typer.Option(
+        "--streaming", metavar="MODE",
+        help="Streams: blocking (text sent once screened, the default) or asynchronous (text sent "
+        "at once, screened behind it; a violation ends the stream within a bounded lag)",
+    ),
+]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
@@ -67,7 +75,7 @@ def _rule(spec: str) -> tuple[list[str], list[str], dict[str, str]]:
 
 
 def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str] | None,
-          no_blocklists: bool, fail_open: bool | None) -> dict[str, Any]:
+          no_blocklists: bool, fail_open: bool | None, streaming: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {}
     categories: dict[str, dict[str, dict[str, str]]] = {}
     for spec in rules or ():
@@ -83,11 +91,15 @@ def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str]
         body["blocklists"] = [] if no_blocklists else blocklists
     if fail_open is not None:
         body["fail_open"] = fail_open
+    if streaming is not None:
+        body["streaming"] = streaming  # the server checks the spelling
     return body
 
 
 def _policies_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "fail open")
+    table = Table(
+        "name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "fail open", "streaming"
+    )
     for p in rows:
         rules = ", ".join(
             f"{category} {'/'.join(_shown_rule(r) for r in directions.values())}"
@@ -95,7 +107,7 @@ def _policies_table(rows: list[dict[str, Any]]) -> Table:
         )
         table.add_row(
             p["name"], "yes" if p["built_in"] else "", rules, "on" if p["profanity"] else "off",
-            ", ".join(p["blocklists"]), "yes" if p["fail_open"] else "no",
+            ", ".join(p["blocklists"]), "yes" if p["fail_open"] else "no", p["streaming"],
         )
     return table
 
@@ -113,9 +125,10 @@ def _save(ctx: typer.Context, method: str, name: str, body: dict[str, Any]) -> N
 def content_filters_create(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
+    streaming: StreamingMode = None,
 ) -> None:
     """Create a policy; what it does not set is Azure's default (medium, block, both directions)."""
-    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open))
+    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, streaming))
 
 
 @content_filters_app.command("list")
@@ -136,9 +149,10 @@ def content_filters_show(ctx: typer.Context, name: str) -> None:
 def content_filters_update(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
+    streaming: StreamingMode = None,
 ) -> None:
     """Change what is given; running servers pick it up without a restart."""
-    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open))
+    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, streaming))
 
 
 @content_filters_app.command("delete")

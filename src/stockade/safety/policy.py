@@ -23,6 +23,13 @@ class Action(enum.StrEnum):
     ANNOTATE = "annotate"  # results only: the text passes
 
 
+class Streaming(enum.StrEnum):
+    """How a streamed completion is screened, as Azure's streaming modes."""
+
+    BLOCKING = "blocking"  # text is sent only once screened (Azure's default)
+    ASYNCHRONOUS = "asynchronous"  # text is sent as it comes, screened behind it (annotations follow)
+
+
 # The thresholds a policy may set; "safe" would block everything, which Azure does not offer.
 THRESHOLDS = {str(s): s for s in (Severity.LOW, Severity.MEDIUM, Severity.HIGH)}
 
@@ -50,6 +57,7 @@ class Policy:
     blocklists: tuple[str, ...] = ()
     # Only when set does a filter that cannot run let the text through (annotated with an error).
     fail_open: bool = False
+    streaming: Streaming = Streaming.BLOCKING
 
     def rule(self, category: Category, direction: Direction) -> Rule:
         return self.rules[(category, direction)]
@@ -70,6 +78,7 @@ class Policy:
             "profanity": self.profanity,
             "blocklists": list(self.blocklists),
             "fail_open": self.fail_open,
+            "streaming": self.streaming.value,
         }
 
 
@@ -96,4 +105,5 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
         bool(config.get("profanity", start.profanity)),
         tuple(config.get("blocklists", start.blocklists)),
         bool(config.get("fail_open", start.fail_open)),
+        Streaming(config.get("streaming", start.streaming)),
     )
