@@ -121,9 +121,14 @@ class PacedUpstream(BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the gateway drops its keep-alive connections when it stops: nothing to report
+
+
 @contextmanager
 def paced_upstream() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PacedUpstream)
+    server = QuietServer(("127.0.0.1", 0), PacedUpstream)
     threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:
         yield server.server_address[1]
