@@ -27,10 +27,8 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -126,17 +124,6 @@ class QuietServer(ThreadingHTTPServer):
         pass  # the gateway drops its keep-alive connections when it stops: nothing to report
 
 
-@contextmanager
-def paced_upstream() -> Iterator[int]:
-    server = QuietServer(("127.0.0.1", 0), PacedUpstream)
-    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 # deployment -> policy arguments (None: the default policy, which has nothing to run)
 STREAM_LEGS: dict[str, tuple[str, ...] | None] = {
     "off": None,
@@ -164,9 +151,10 @@ def streaming_legs() -> dict[str, list[float]]:
     """Time to first token per leg, in ms, against `stockade serve` on the paced upstream."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from conftest import free_port, run_cli, start_server, stop
+    from json_server import running
 
     workdir = Path(tempfile.mkdtemp(prefix="stockade-ttft-"))
-    with paced_upstream() as upstream_port:
+    with running(QuietServer(("127.0.0.1", 0), PacedUpstream)) as upstream_port:
         config = workdir / "stockade.toml"
         config.write_text(f'[upstreams.paced]\nurl = "http://127.0.0.1:{upstream_port}/v1"\nmodels = ["paced"]\n')
         env = {**os.environ, "STOCKADE_DATA_DIR": str(workdir), "STOCKADE_CONFIG": str(config),

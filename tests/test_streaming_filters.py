@@ -169,6 +169,14 @@ def test_the_openai_sdk_stream_helper_reads_an_asynchronous_stream(app: App) -> 
     assert final.choices[0].message.content == INNOCENT
 
 
+def test_a_text_completion_streams_in_asynchronous_mode(app: App) -> None:
+    stream = app.azure().completions.create(model=ASYNC, prompt=pieces(INNOCENT), max_tokens=500, stream=True)
+    chunks = [c for c in stream if c.choices]
+    annotations = [c for c in chunks if c.id == ""]
+    assert annotations[-1].choices[0].model_dump()["content_filter_offsets"]["check_offset"] == len(INNOCENT)
+    assert "".join(c.choices[0].text or "" for c in chunks if c.id) == INNOCENT
+
+
 def test_usage_comes_last_in_asynchronous_mode(app: App) -> None:
     sent = events(app, ASYNC, pieces(INNOCENT), stream_options={"include_usage": True})
     assert sent[-1]["choices"] == [] and sent[-1]["usage"]["completion_tokens"] > 0

@@ -73,7 +73,8 @@ class Filtering:
         screened together; a filtered choice loses both and ends with finish_reason content_filter."""
         results = {}
         for choice in completion.choices:
-            verdict = await self.check(_completion_texts(choice.text or "", choice.tool_calls or ()), Direction.COMPLETION)
+            texts = _completion_texts(choice.text or "", choice.tool_calls or ())
+            verdict = await self.check(texts, Direction.COMPLETION)
             if verdict.filtered:
                 choice.text, choice.tool_calls, choice.finish_reason, choice.logprobs = None, None, FILTERED, None
             results[choice.index] = verdict.results
@@ -116,7 +117,9 @@ def _hold(calls: dict[int, dict[str, Any]], fragments: list[dict[str, Any]]) -> 
     arguments in pieces (its first piece has the id and name), a local model each call whole."""
     for fragment in fragments:
         index = fragment.get("index", len(calls))
-        call = calls.setdefault(index, {"index": index, "type": "function", "function": {"name": "", "arguments": ""}})
+        call = calls.setdefault(
+            index, {"index": index, "type": "function", "function": {"name": "", "arguments": ""}}
+        )
         for key in ("id", "type"):
             if fragment.get(key):
                 call[key] = fragment[key]
@@ -220,7 +223,10 @@ class _StreamGuard:
         calls = list(state.calls.values()) if final else []
         texts = _completion_texts(state.context + state.pending, calls)
         verdict = await self.filtering.check(texts, Direction.COMPLETION, final=final)
-        read = {"start_offset": state.checked - len(state.context), "end_offset": state.checked + len(state.pending)}
+        read = {
+            "start_offset": state.checked - len(state.context),
+            "end_offset": state.checked + len(state.pending),
+        }
         if verdict.filtered:
             state.stopped = True
             if self.asynchronous:
@@ -232,7 +238,10 @@ class _StreamGuard:
         state.checked += cut
         if self.asynchronous:
             annotation = Annotation(index, verdict.results, {"check_offset": state.checked, **read})
-            return [annotation, Delta(index, tool_calls=calls or None, finish_reason=finish)] if final else [annotation]
+            if not final:
+                return [annotation]
+            return [annotation, Delta(index, tool_calls=calls or None, finish_reason=finish)]
         if not text and not final:
             return []
-        return [Screened(Delta(index, text=text or None, tool_calls=calls or None, finish_reason=finish), verdict.results)]
+        released = Delta(index, text=text or None, tool_calls=calls or None, finish_reason=finish)
+        return [Screened(released, verdict.results)]
