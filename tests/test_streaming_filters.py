@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -16,6 +17,7 @@ from conftest import App, in_process
 from fake_model import CHAT_MODEL
 from stockade.backends.base import Delta, Events, Usage
 from stockade.core.filtering import WINDOW_CHARS, Annotation, Filtering, Screened
+from stockade.safety import Category, Severity
 from stockade.safety.blocklists import compile_blocklist
 from stockade.safety.policy import Policy, Streaming
 from stockade.safety.screen import Screen
@@ -175,6 +177,34 @@ def test_a_text_completion_streams_in_asynchronous_mode(app: App) -> None:
     annotations = [c for c in chunks if c.id == ""]
     assert annotations[-1].choices[0].model_dump()["content_filter_offsets"]["check_offset"] == len(INNOCENT)
     assert "".join(c.choices[0].text or "" for c in chunks if c.id) == INNOCENT
+
+
+class FailsAfter:
+    """A classifier that rates ``calls`` times (the prompt's among them), then breaks."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    async def classify(self, texts: Sequence[str]) -> list[dict[Category, Severity]]:
+        self.calls -= 1
+        if self.calls < 0:
+            raise RuntimeError("the classifier is down")
+        return [dict.fromkeys(Category, Severity.SAFE) for _ in texts]
+
+
+def test_a_filter_failing_behind_an_asynchronous_stream_ends_it_with_an_error(tmp_path: Path) -> None:
+    # The prompt and two windows are rated; the third window's check fails.
+    with in_process(tmp_path, [(ASYNC, CHAT_MODEL, 300)], classifier=FailsAfter(3)) as broken:
+        broken.cli("content-filters", "create", "behind", "--streaming", "asynchronous")
+        broken.cli("deployments", "update", ASYNC, "--content-filter", "behind")
+        stream = broken.azure().chat.completions.create(
+            model=ASYNC, messages=user(pieces(INNOCENT)), stream=True
+        )
+        sent = ""
+        with pytest.raises(openai.APIError, match="refused rather than passed unscreened"):
+            for chunk in stream:
+                sent += chunk.choices[0].delta.content or "" if chunk.choices and chunk.choices[0].delta else ""
+    assert sent == INNOCENT[: 3 * WINDOW_CHARS]  # sent before the failing check, nothing after it
 
 
 def test_usage_comes_last_in_asynchronous_mode(app: App) -> None:
