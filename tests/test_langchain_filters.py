@@ -1,7 +1,8 @@
 """Content filtering through LangChain's ``AzureChatOpenAI`` and the openai SDK against a real
 `stockade serve` on loopback. Its deployments are served by an upstream on loopback that says
 what a ``say:`` prompt asks, in the pieces ``|`` separates (streamed as one chunk each), so that
-a filtered reply needs no prompt holding the blocked term."""
+a filtered reply needs no prompt holding the blocked term. Asked with tools, it calls the first
+with ``{"city": <the said text>}``, streaming the arguments in those pieces, as upstreams do."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ import openai
 import pytest
 from langchain_openai import AzureChatOpenAI
 
-from conftest import API_VERSION, Server, launch, run_cli, server_env, stop, with_store
+from conftest import (
+    API_VERSION,
+    Server,
+    launch,
+    run_cli,
+    server_env,
+    stop,
+    streamed_tool_calls,
+    with_store,
+)
 from json_server import serve
 
 pytestmark = pytest.mark.server
@@ -39,13 +49,24 @@ def sayer(method: str, path: str, request: Any) -> tuple[int, dict[str, str], by
     """An OpenAI-compatible upstream whose reply is the ``say:`` text."""
     parts = said(request)
     usage = {"prompt_tokens": 3, "completion_tokens": len(parts), "total_tokens": 3 + len(parts)}
+    tool = request["tools"][0]["function"]["name"] if request.get("tools") else None
+    finish = "tool_calls" if tool else "stop"
     if not request.get("stream"):
-        message = {"role": "assistant", "content": "".join(parts)}
+        message: dict[str, Any] = {"role": "assistant", "content": None if tool else "".join(parts)}
+        if tool:
+            arguments = json.dumps({"city": "".join(parts)})
+            message["tool_calls"] = [{"id": "call_1", "type": "function", "function": {"name": tool, "arguments": arguments}}]
         body = {"id": "c", "object": "chat.completion", "created": 1, "model": "say-model", "usage": usage,
-                "choices": [{"index": 0, "finish_reason": "stop", "message": message}]}
+                "choices": [{"index": 0, "finish_reason": finish, "message": message}]}
         return 200, {"content-type": "application/json"}, json.dumps(body).encode()
-    events = [chunk({"index": 0, "delta": {"content": part}, "finish_reason": None}) for part in parts]
-    events += [chunk({"index": 0, "delta": {}, "finish_reason": "stop"}), chunk({}, usage), b"data: [DONE]\n\n"]
+    if tool:
+        opening = {"index": 0, "id": "call_1", "type": "function", "function": {"name": tool, "arguments": ""}}
+        pieces = ['{"city": "', *parts, '"}']
+        deltas = [{"tool_calls": [opening]}] + [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in pieces]
+    else:
+        deltas = [{"content": part} for part in parts]
+    events = [chunk({"index": 0, "delta": delta, "finish_reason": None}) for delta in deltas]
+    events += [chunk({"index": 0, "delta": {}, "finish_reason": finish}), chunk({}, usage), b"data: [DONE]\n\n"]
     return 200, {"content-type": "text/event-stream"}, b"".join(events)
 
 
@@ -131,3 +152,44 @@ def test_the_openai_sdk_reads_asynchronous_annotations_over_loopback(server: Ser
     annotations = [c for c in chunks if c.id == "" and c.choices]
     assert annotations[-1].choices[0].model_dump()["content_filter_offsets"]["check_offset"] == len(INNOCENT)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].delta) == INNOCENT
+
+
+WEATHER = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
+
+
+def tool_stream(server: Server, deployment: str, said: str) -> list[Any]:
+    """The chunks of a streamed call that offers the tool, through the openai SDK."""
+    client = openai.AzureOpenAI(azure_endpoint=server.url, api_key=server.key, api_version=API_VERSION, max_retries=0)
+    stream = client.chat.completions.create(
+        model=deployment, messages=[{"role": "user", "content": "say:" + said}], tools=[WEATHER],  # type: ignore[list-item]
+        stream=True,
+    )
+    return list(stream)
+
+
+@pytest.mark.parametrize("deployment", [HELD, BEHIND])
+def test_an_upstreams_streamed_tool_call_is_sent_whole_once_screened(server: Server, deployment: str) -> None:
+    chunks = tool_stream(server, deployment, "Par|is")
+    calls, finish = streamed_tool_calls(c for c in chunks if c.choices and c.choices[0].delta)
+    assert finish == "tool_calls"
+    assert [json.loads(c.function.arguments) for c in calls] == [{"city": "Paris"}]
+
+
+@pytest.mark.parametrize("deployment", [HELD, BEHIND])
+def test_an_upstreams_streamed_tool_call_with_a_blocked_term_is_never_sent(server: Server, deployment: str) -> None:
+    choices = [c.choices[0] for c in tool_stream(server, deployment, "the forb|idden city") if c.choices]
+    assert not any(c.delta and c.delta.tool_calls for c in choices)
+    assert choices[-1].finish_reason == "content_filter"
+
+
+def test_langchain_raises_a_blocked_tool_call_as_value_error(server: Server) -> None:
+    with pytest.raises(ValueError, match="content filter being triggered"):
+        chat(server, HELD).bind_tools([WEATHER]).invoke("say:the forb|idden city")
+
+
+def test_langchain_gets_a_clean_tool_call(server: Server) -> None:
+    message = chat(server, HELD).bind_tools([WEATHER]).invoke("say:Paris")
+    assert [call["args"] for call in message.tool_calls] == [{"city": "Paris"}]  # type: ignore[attr-defined]
