@@ -235,6 +235,9 @@ class InnerErrorSpelling:
 
 # The wire's spelling (which clients parse); the spec's says inner_error, content_filter_results.
 WIRE_SPELLING = InnerErrorSpelling("innererror", "content_filter_result", "ResponsibleAIPolicyViolation")
+# The 2023 previews' spelling, and the v1 API's since about 2026-09 (api/api_versions.py says which).
+PREVIEW_2023_SPELLING = InnerErrorSpelling("inner_error", "content_filter_results", "ResponsibleAIPolicyViolation")
+V1_SPELLING = InnerErrorSpelling("innererror", "content_filter_result", "ContentFiltered")
 
 
 class ContentFiltered(ServiceError):

@@ -1,6 +1,12 @@
 """The ``api-version`` values the classic Azure routes accept (GA and preview data-plane versions)."""
 
-from stockade.errors import WIRE_SPELLING, InnerErrorSpelling, shown
+from stockade.errors import (
+    PREVIEW_2023_SPELLING,
+    V1_SPELLING,
+    WIRE_SPELLING,
+    InnerErrorSpelling,
+    shown,
+)
 
 SUPPORTED_API_VERSIONS = frozenset(
     {
@@ -59,8 +65,6 @@ def unsupported_message(version: str | None, classic: bool) -> str:
 #   contract, and the newest one here is older than the change below);
 # - the v1 API without a dated version, where Azure's changes arrive: since about 2026-09 the
 #   inner code is ContentFiltered.
-PREVIEW_2023_SPELLING = InnerErrorSpelling("inner_error", "content_filter_results", "ResponsibleAIPolicyViolation")
-V1_SPELLING = InnerErrorSpelling("innererror", "content_filter_result", "ContentFiltered")
 
 
 def filter_error_spelling(version: str | None) -> InnerErrorSpelling:
