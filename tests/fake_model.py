@@ -4,7 +4,8 @@ The chat model answers every prompt with the same words, one token per word; it 
 max_tokens, n, stop sequences, the context window (prompt tokens are the prompt's words) and
 forced tool calls. A prompt (a chat's last message) that starts with ``say:`` chooses the reply
 instead: the rest of it, sent in the pieces that ``|`` separates (``say:forb|idden`` streams
-"forb" then "idden", so a test's prompt need not hold the word it wants back). The embedding model returns a unit vector derived from each input's text.
+"forb" then "idden", so a test's prompt need not hold the word it wants back); a forced tool
+call's string arguments are then that text, joined. The embedding model returns a unit vector derived from each input's text.
 """
 
 from __future__ import annotations
@@ -91,10 +92,13 @@ class FakeChatModel:
             max_tokens=limit or budget,
             choices=request.choices,
             stop=tuple(request.stop_sequences()),
-            tool_call=forced_call(request) if isinstance(request, ChatRequest) else None,
+            tool_call=None,
         )
-        if (chosen := chosen_reply(request)) is not None:
+        chosen = chosen_reply(request)
+        if chosen is not None:
             job = dataclasses.replace(job, reply=chosen)
+        if isinstance(request, ChatRequest):
+            job = dataclasses.replace(job, tool_call=forced_call(request, "".join(chosen) if chosen else None))
         return Prepared(prompt_tokens, job)
 
     async def generate(self, prepared: Prepared) -> Events:
@@ -132,8 +136,9 @@ class FakeChatModel:
         self.started = False
 
 
-def forced_call(request: ChatRequest) -> dict[str, Any] | None:
-    """The function call a forced tool choice makes, with arguments that fit its schema."""
+def forced_call(request: ChatRequest, said: str | None = None) -> dict[str, Any] | None:
+    """The function call a forced tool choice makes, with arguments that fit its schema (its
+    strings ``said``, when given)."""
     named = request.named_function
     if not request.tools or (request.tool_choice != "required" and named is None):
         return None
@@ -142,10 +147,13 @@ def forced_call(request: ChatRequest) -> dict[str, Any] | None:
         functions = [f for f in functions if f.name == named]
     function = functions[0]
     properties = (function.parameters or {}).get("properties", {})
-    return {"name": function.name, "arguments": json.dumps({k: example(v) for k, v in properties.items()})}
+    arguments = {k: example(v, said) for k, v in properties.items()}
+    return {"name": function.name, "arguments": json.dumps(arguments)}
 
 
-def example(schema: dict[str, Any]) -> Any:
+def example(schema: dict[str, Any], said: str | None = None) -> Any:
+    if said is not None and schema.get("type", "string") == "string":
+        return said
     if "enum" in schema:
         return schema["enum"][0]
     return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}.get(

@@ -49,7 +49,13 @@ def serve(reply: Reply, port: int = 0) -> Iterator[int]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    with running(ThreadingHTTPServer(("127.0.0.1", port), Handler)) as bound:
+        yield bound
+
+
+@contextlib.contextmanager
+def running(server: ThreadingHTTPServer) -> Iterator[int]:
+    """Run ``server`` on a thread of its own until the block ends; yields its port."""
     # A short poll: shutting down waits for the loop to look, up to this long.
     threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:

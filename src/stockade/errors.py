@@ -6,6 +6,7 @@ The web layer renders them as ``{"error": {...}}``; the core itself never touche
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -223,10 +224,26 @@ CONTENT_FILTER_MESSAGE = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class InnerErrorSpelling:
+    """How a content-filtered 400 spells its inner error: the key, its results' key, its code."""
+
+    key: str
+    results_key: str
+    code: str
+
+
+# The wire's spelling (which clients parse); the spec's says inner_error, content_filter_results.
+WIRE_SPELLING = InnerErrorSpelling("innererror", "content_filter_result", "ResponsibleAIPolicyViolation")
+# The 2023 previews' spelling, and the v1 API's since about 2026-09 (api/api_versions.py says which).
+PREVIEW_2023_SPELLING = InnerErrorSpelling("inner_error", "content_filter_results", "ResponsibleAIPolicyViolation")
+V1_SPELLING = InnerErrorSpelling("innererror", "content_filter_result", "ContentFiltered")
+
+
 class ContentFiltered(ServiceError):
     """A prompt the deployment's content filter policy blocks: 400 ``content_filter`` in Azure's
-    shape, with the filter results inside. Older preview api-versions spell the inner error
-    ``inner_error`` with the plural ``content_filter_results``; the web layer says which."""
+    shape, with the filter results inside. The inner error's spelling depends on the
+    api-version; the web layer says which."""
 
     status = 400
     code = "content_filter"
@@ -235,7 +252,7 @@ class ContentFiltered(ServiceError):
         """``why`` says, for a self-hosted operator, which policy blocked what."""
         super().__init__(f"{CONTENT_FILTER_MESSAGE} (Stockade: {why})", param=param)
         self.results = results
-        self.legacy_spelling = False
+        self.spelling = WIRE_SPELLING
 
     @classmethod
     def by_policy(cls, results: dict[str, Any], policy: str, deployment: str) -> ContentFiltered:
@@ -257,10 +274,7 @@ class ContentFiltered(ServiceError):
         )
 
     def body(self) -> dict[str, Any]:
-        if self.legacy_spelling:
-            inner_key, results_key = "inner_error", "content_filter_results"
-        else:
-            inner_key, results_key = "innererror", "content_filter_result"
+        spelling = self.spelling
         return {
             "error": {
                 "message": self.message,
@@ -268,7 +282,7 @@ class ContentFiltered(ServiceError):
                 "param": self.param,
                 "code": self.code,
                 "status": self.status,
-                inner_key: {"code": "ResponsibleAIPolicyViolation", results_key: self.results},
+                spelling.key: {"code": spelling.code, spelling.results_key: self.results},
             }
         }
 

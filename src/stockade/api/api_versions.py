@@ -1,6 +1,12 @@
 """The ``api-version`` values the classic Azure routes accept (GA and preview data-plane versions)."""
 
-from stockade.errors import shown
+from stockade.errors import (
+    PREVIEW_2023_SPELLING,
+    V1_SPELLING,
+    WIRE_SPELLING,
+    InnerErrorSpelling,
+    shown,
+)
 
 SUPPORTED_API_VERSIONS = frozenset(
     {
@@ -49,3 +55,22 @@ def unsupported_message(version: str | None, classic: bool) -> str:
         f"api-version {shown(version or '')!r} is not supported on the v1 routes: leave it out, "
         f"or send one of {', '.join(sorted(V1_API_VERSIONS))}, {dated}."
     )
+
+
+# How a content-filtered 400 spells its inner error. Microsoft documents none of this; it is
+# inferred from captured replies (docs/safety.md, "Which api-version gets which"):
+# - the 2023 previews: the spelling of their spec, ``inner_error`` with plural results;
+# - the other dated versions: the wire's ``innererror.content_filter_result``, with the
+#   2024-10-21 spec's only inner code, ResponsibleAIPolicyViolation (a dated version is a frozen
+#   contract, and the newest one here is older than the change below);
+# - the v1 API without a dated version, where Azure's changes arrive: since about 2026-09 the
+#   inner code is ContentFiltered.
+
+
+def filter_error_spelling(version: str | None) -> InnerErrorSpelling:
+    """The inner error's spelling for a call made with ``version`` (None: sent without one)."""
+    if version is None or version in V1_API_VERSIONS:
+        return V1_SPELLING
+    if version.startswith("2023-") and version.endswith("-preview"):
+        return PREVIEW_2023_SPELLING
+    return WIRE_SPELLING

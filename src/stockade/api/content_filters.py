@@ -69,6 +69,9 @@ class ContentFilterBody(Body):
         None, description="Prompt shield for tool results and <documents> in messages"
     )
     phi: PhiBody | None = Field(None, description="PHI protection on prompts (docs/safety.md)")
+    streaming: Literal["blocking", "asynchronous"] | None = Field(
+        None, description="Streams: send text once screened (blocking), or at once, screened behind it"
+    )
 
 
 class BlocklistCreate(Body):

@@ -13,7 +13,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stockade.access import Permission
-from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS, unsupported_message
+from stockade.api.api_versions import (
+    SUPPORTED_API_VERSIONS,
+    V1_API_VERSIONS,
+    filter_error_spelling,
+    unsupported_message,
+)
 from stockade.api.body import read_body
 from stockade.api.credentials import authenticate, require
 from stockade.api.responses import (
@@ -66,13 +71,6 @@ def _check_api_version(query_string: bytes, classic: bool) -> None:
             raise ResourceNotFound(unsupported_message(version, classic))
     elif version is not None and version not in V1_API_VERSIONS | SUPPORTED_API_VERSIONS:
         raise ResourceNotFound(unsupported_message(version, classic))
-
-
-def _legacy_filter_spelling(query_string: bytes) -> bool:
-    """Whether a content-filtered 400 takes the 2023 previews' spelling (``inner_error``, plural
-    ``content_filter_results``) instead of the wire's ``innererror.content_filter_result``."""
-    version = _api_version(query_string) or ""
-    return version.startswith("2023-") and version.endswith("-preview")
 
 
 # Path under a prefix -> operation id. The classic routes name the deployment in the path; the v1
@@ -128,7 +126,7 @@ class InferenceRoutes:
         try:
             answer = await self._call(operation, deployment, Request(scope, receive))
         except ContentFiltered as error:
-            error.legacy_spelling = _legacy_filter_spelling(scope["query_string"])
+            error.spelling = filter_error_spelling(_api_version(scope["query_string"]))
             await error_response(error)(scope, receive, send)
             return
         except ServiceError as error:

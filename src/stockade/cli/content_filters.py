@@ -12,7 +12,7 @@ from rich.table import Table
 
 from stockade.cli.output import when
 from stockade.safety.base import Category
-from stockade.safety.policy import Direction, PhiMode, ShieldMode
+from stockade.safety.policy import Direction, PhiMode, ShieldMode, Streaming
 
 content_filters_app = typer.Typer(
     help="Content filter policies (Azure's RAI policies): what deployments screen and block.",
@@ -65,6 +65,14 @@ PhiEntities = Annotated[
     typer.Option("--phi-entity", help="An identifier PHI protection looks for, repeatable (replaces the list; "
                  "all of HIPAA Safe Harbor's by default): PERSON, US_SSN, MEDICAL_RECORD_NUMBER, ..."),
 ]
+StreamingMode = Annotated[
+    Streaming | None,
+    typer.Option(
+        "--streaming", metavar="MODE",
+        help="Streams: blocking (text sent once screened, the default) or asynchronous (text sent "
+        "at once, screened behind it; a violation ends the stream within a bounded lag)",
+    ),
+]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
@@ -96,7 +104,7 @@ def _phi(mode: PhiMode | None, entities: list[str] | None) -> dict[str, Any]:
 
 def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str] | None,
           no_blocklists: bool, fail_open: bool | None, *, jailbreak: ShieldMode | None,
-          indirect_attack: ShieldMode | None, phi: dict[str, Any]) -> dict[str, Any]:
+          indirect_attack: ShieldMode | None, streaming: Streaming | None, phi: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     categories: dict[str, dict[str, dict[str, str]]] = {}
     for spec in rules or ():
@@ -112,10 +120,9 @@ def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str]
         body["blocklists"] = [] if no_blocklists else blocklists
     if fail_open is not None:
         body["fail_open"] = fail_open
-    if jailbreak is not None:
-        body["jailbreak"] = jailbreak.value
-    if indirect_attack is not None:
-        body["indirect_attack"] = indirect_attack.value
+    for field, mode in (("jailbreak", jailbreak), ("indirect_attack", indirect_attack), ("streaming", streaming)):
+        if mode is not None:
+            body[field] = mode.value
     if phi:
         body["phi"] = phi
     return body
@@ -123,7 +130,7 @@ def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str]
 
 def _policies_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "shields",
-                  "phi", "fail open")
+                  "phi", "streaming", "fail open")
     for p in rows:
         rules = ", ".join(
             f"{category} {'/'.join(_shown_rule(r) for r in directions.values())}"
@@ -131,7 +138,8 @@ def _policies_table(rows: list[dict[str, Any]]) -> Table:
         )
         table.add_row(
             p["name"], "yes" if p["built_in"] else "", rules, "on" if p["profanity"] else "off",
-            ", ".join(p["blocklists"]), _shown_shields(p), p["phi"]["mode"], "yes" if p["fail_open"] else "no",
+            ", ".join(p["blocklists"]), _shown_shields(p), p["phi"]["mode"], p["streaming"],
+            "yes" if p["fail_open"] else "no",
         )
     return table
 
@@ -156,12 +164,12 @@ def content_filters_create(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
     jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
-    phi: Phi = None, phi_entity: PhiEntities = None,
+    phi: Phi = None, phi_entity: PhiEntities = None, streaming: StreamingMode = None,
 ) -> None:
     """Create a policy; what it does not set is Azure's default (medium, block, both directions),
-    with the prompt shields and PHI protection off."""
+    with the prompt shields and PHI protection off and streams screened before they are sent."""
     _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
-                                  indirect_attack=indirect_attack, phi=_phi(phi, phi_entity)))
+                                  indirect_attack=indirect_attack, streaming=streaming, phi=_phi(phi, phi_entity)))
 
 
 @content_filters_app.command("list")
@@ -183,11 +191,11 @@ def content_filters_update(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
     jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
-    phi: Phi = None, phi_entity: PhiEntities = None,
+    phi: Phi = None, phi_entity: PhiEntities = None, streaming: StreamingMode = None,
 ) -> None:
     """Change what is given; running servers pick it up without a restart."""
     _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
-                                    indirect_attack=indirect_attack, phi=_phi(phi, phi_entity)))
+                                    indirect_attack=indirect_attack, streaming=streaming, phi=_phi(phi, phi_entity)))
 
 
 @content_filters_app.command("delete")

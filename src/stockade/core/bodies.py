@@ -141,6 +141,22 @@ class ChunkWriter:
         """The stream's first event when a filter ran, as Azure sends it: no id, no choices."""
         return {"id": "", "object": "", "created": 0, "model": "", "choices": [], "prompt_filter_results": results}
 
+    def annotation(
+        self, index: int, results: FilterResults, offsets: dict[str, int], finish: str | None
+    ) -> dict[str, Any]:
+        """Asynchronous filter mode: the results of text already sent, in an event of its own
+        as Azure sends it (no id, no delta); ``finish`` content_filter when the check blocked."""
+        choice = {
+            "index": index,
+            "finish_reason": finish,
+            "content_filter_results": results,
+            "content_filter_offsets": offsets,
+        }
+        chunk = {"id": "", "object": "", "created": 0, "model": "", "choices": [choice]}
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
     def delta(self, item: Delta, results: FilterResults | None = None) -> list[dict[str, Any]]:
         if not self.chat:
             choice = {

@@ -3,14 +3,15 @@ completion after it, and a streamed completion in windows so that blocked text i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.backends.base import Completion, Delta, Events, Usage
 from stockade.errors import ContentFiltered, InvalidRequest
 from stockade.requests import ChatRequest, CompletionRequest
-from stockade.safety.policy import Direction
+from stockade.safety.policy import Direction, Streaming
 from stockade.safety.screen import Decision, Screen, Verdict
 from stockade.telemetry import Call, metrics
 
@@ -74,18 +75,64 @@ class Filtering:
         return results
 
     async def completion(self, completion: Completion) -> dict[int, dict[str, Any]]:
-        """Each choice's ``content_filter_results``; a filtered choice loses its text and ends
-        with finish_reason content_filter."""
+        """Each choice's ``content_filter_results``, its text and its tool calls' arguments
+        screened together; a filtered choice loses both and ends with finish_reason content_filter."""
         results = {}
         for choice in completion.choices:
-            verdict = await self.check([choice.text or ""], Direction.COMPLETION)
+            texts = _completion_texts(choice.text or "", choice.tool_calls or ())
+            verdict = await self.check(texts, Direction.COMPLETION)
             if verdict.filtered:
-                choice.text, choice.finish_reason, choice.logprobs = None, FILTERED, None
+                choice.text, choice.tool_calls, choice.finish_reason, choice.logprobs = None, None, FILTERED, None
             results[choice.index] = verdict.results
         return results
 
-    def stream(self, events: Events) -> AsyncIterator[Delta | Usage | Screened]:
+    def stream(self, events: Events) -> AsyncIterator[Delta | Usage | Screened | Annotation]:
         return _StreamGuard(self).run(events)
+
+
+def _completion_texts(text: str, calls: Iterable[dict[str, Any]]) -> list[str]:
+    """What a completion gives to screen: its text, and each tool call's arguments."""
+    texts = [text for text in (text, *(_arguments(call) for call in calls)) if text]
+    return texts or [""]
+
+
+def _arguments(call: dict[str, Any]) -> str:
+    """A tool call's arguments as text to screen: the keys, strings and numbers of its JSON, one
+    a line, so that escapes (``\\u0041``) hide nothing; the raw text when it is not JSON."""
+    raw = str((call.get("function") or {}).get("arguments") or "")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw
+    leaves: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            leaves += item.keys()
+            stack += reversed(item.values())
+        elif isinstance(item, list):
+            stack += reversed(item)
+        elif isinstance(item, str | int | float) and not isinstance(item, bool):
+            leaves.append(str(item))
+    return "\n".join(leaves)
+
+
+def _hold(calls: dict[int, dict[str, Any]], fragments: list[dict[str, Any]]) -> None:
+    """Gathers streamed tool-call fragments into whole calls: an upstream streams a call's
+    arguments in pieces (its first piece has the id and name), a local model each call whole."""
+    for fragment in fragments:
+        index = fragment.get("index", len(calls))
+        call = calls.setdefault(
+            index, {"index": index, "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        for key in ("id", "type"):
+            if fragment.get(key):
+                call[key] = fragment[key]
+        function = fragment.get("function") or {}
+        if function.get("name"):
+            call["function"]["name"] = function["name"]
+        call["function"]["arguments"] += function.get("arguments") or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,25 +143,54 @@ class Screened:
     results: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """Asynchronous mode: the results of text already sent, in an event of its own.
+    ``offsets`` are Azure's ``content_filter_offsets`` (characters from the completion's start):
+    ``start_offset`` to ``end_offset`` the text the check read, ``check_offset`` how far the text is
+    screened conclusively. ``finish_reason`` is content_filter when the check blocked: the
+    choice ends there."""
+
+    index: int
+    results: dict[str, Any]
+    offsets: dict[str, int]
+    finish_reason: str | None = None
+
+
 @dataclass(slots=True)
 class _Choice:
-    sent: str = ""  # the last ``tail`` characters sent: context for matches across the boundary
-    pending: str = ""
+    context: str = ""  # the last ``tail`` characters screened: for matches across the boundary
+    pending: str = ""  # text received, not yet screened conclusively
+    checked: int = 0  # characters of the completion screened conclusively
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)  # tool calls, held whole
     stopped: bool = False
 
 
 class _StreamGuard:
-    """Holds each choice's text back until it has been screened. The last ``tail`` characters
-    (the longest exact term, or a bound for regular expressions) stay held until more text or the
-    end comes, so a term split across chunks is caught before any of it is sent. Per-token
-    logprobs are not passed on: they would belong to text released later, in other pieces."""
+    """Screens each choice's text in windows as it streams.
+
+    Blocking mode holds the text back until screened. The last ``tail`` characters (the longest
+    exact term, or a bound for regular expressions) stay held until more text or the end comes,
+    so a term split across chunks is caught before any of it is sent. Per-token logprobs are not
+    passed on: they would belong to text released later, in other pieces.
+
+    Asynchronous mode sends the text as it comes and screens the same windows behind it, each
+    check's results in an ``Annotation``. A delta is sent in parts when it would carry the text
+    beyond the next window, so that a check runs before more than ``tail + WINDOW_CHARS``
+    characters follow the last one screened: that bounds how far past a violation the text
+    goes before the choice is ended.
+
+    In both modes tool calls are held whole to the choice's end and screened with its last
+    window: a client acts on a call only when it is complete, and a blocked one is never sent."""
 
     def __init__(self, filtering: Filtering) -> None:
         self.filtering = filtering
         self.tail = filtering.screen.tail
+        self.asynchronous = filtering.screen.policy.streaming is Streaming.ASYNCHRONOUS
         self.choices: dict[int, _Choice] = {}
 
-    async def run(self, events: Events) -> AsyncIterator[Delta | Usage | Screened]:
+    async def run(self, events: Events) -> AsyncIterator[Delta | Usage | Screened | Annotation]:
+        window = self.tail + WINDOW_CHARS
         try:
             async for item in events:
                 if isinstance(item, Usage):
@@ -124,24 +200,54 @@ class _StreamGuard:
                 if state.stopped:
                     continue
                 if item.tool_calls:
-                    yield Delta(item.index, tool_calls=item.tool_calls)
-                state.pending += item.text or ""
-                if item.finish_reason or len(state.pending) >= self.tail + WINDOW_CHARS:
-                    released = await self._release(item.index, state, item.finish_reason)
-                    if released is not None:
+                    _hold(state.calls, item.tool_calls)
+                text = item.text or ""
+                if not self.asynchronous:
+                    state.pending += text
+                    if item.finish_reason or len(state.pending) >= window:
+                        for released in await self._screen(item.index, state, item.finish_reason):
+                            yield released
+                    continue
+                while text and not state.stopped:
+                    piece, text = text[: window - len(state.pending)], text[window - len(state.pending):]
+                    yield Delta(item.index, text=piece)
+                    state.pending += piece
+                    if len(state.pending) >= window:
+                        for released in await self._screen(item.index, state, None):
+                            yield released
+                if item.finish_reason and not state.stopped:
+                    for released in await self._screen(item.index, state, item.finish_reason):
                         yield released
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 
-    async def _release(self, index: int, state: _Choice, finish: str | None) -> Screened | None:
+    async def _screen(
+        self, index: int, state: _Choice, finish: str | None
+    ) -> list[Delta | Screened | Annotation]:
+        """Check the pending window (with the held tool calls at the choice's end); what to send."""
         final = finish is not None
-        verdict = await self.filtering.check([state.sent + state.pending], Direction.COMPLETION, final=final)
+        calls = list(state.calls.values()) if final else []
+        texts = _completion_texts(state.context + state.pending, calls)
+        verdict = await self.filtering.check(texts, Direction.COMPLETION, final=final)
+        read = {
+            "start_offset": state.checked - len(state.context),
+            "end_offset": state.checked + len(state.pending),
+        }
         if verdict.filtered:
             state.stopped = True
-            return Screened(Delta(index, finish_reason=FILTERED), verdict.results)
+            if self.asynchronous:
+                return [Annotation(index, verdict.results, {"check_offset": state.checked, **read}, FILTERED)]
+            return [Screened(Delta(index, finish_reason=FILTERED), verdict.results)]
         cut = len(state.pending) if final else len(state.pending) - self.tail
         text, state.pending = state.pending[:cut], state.pending[cut:]
-        state.sent = (state.sent + text)[-self.tail:] if self.tail else ""
+        state.context = (state.context + text)[-self.tail:] if self.tail else ""
+        state.checked += cut
+        if self.asynchronous:
+            annotation = Annotation(index, verdict.results, {"check_offset": state.checked, **read})
+            if not final:
+                return [annotation]
+            return [annotation, Delta(index, tool_calls=calls or None, finish_reason=finish)]
         if not text and not final:
-            return None
-        return Screened(Delta(index, text=text or None, finish_reason=finish), verdict.results)
+            return []
+        released = Delta(index, text=text or None, tool_calls=calls or None, finish_reason=finish)
+        return [Screened(released, verdict.results)]

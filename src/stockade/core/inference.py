@@ -19,7 +19,7 @@ from stockade.backends.base import (
 )
 from stockade.backends.registry import ModelRegistry
 from stockade.core import bodies
-from stockade.core.filtering import Filtering, Screened
+from stockade.core.filtering import Annotation, Filtering, Screened
 from stockade.core.protection import Protection
 from stockade.errors import InvalidRequest, TooManyRequests
 from stockade.quotas import Bucket, Limit, Limiter, Remaining, Reservation, reserved_tokens
@@ -224,12 +224,17 @@ class Inference:
             await self._settle(reservation, call)
 
 
-async def _chunks(events: AsyncIterator[Delta | Usage | Screened], writer: bodies.ChunkWriter) -> Chunks:
+async def _chunks(
+    events: AsyncIterator[Delta | Usage | Screened | Annotation], writer: bodies.ChunkWriter
+) -> Chunks:
     try:
         async for item in events:
             if isinstance(item, Usage):
                 if item.final and (chunk := writer.usage(item)) is not None:
                     yield chunk
+                continue
+            if isinstance(item, Annotation):
+                yield writer.annotation(item.index, item.results, item.offsets, item.finish_reason)
                 continue
             delta, results = (item.delta, item.results) if isinstance(item, Screened) else (item, None)
             for chunk in writer.delta(delta, results):

@@ -32,6 +32,13 @@ class ShieldMode(enum.StrEnum):
     BLOCK = "block"
 
 
+class Streaming(enum.StrEnum):
+    """How a streamed completion is screened, as Azure's streaming modes."""
+
+    BLOCKING = "blocking"  # text is sent only once screened (Azure's default)
+    ASYNCHRONOUS = "asynchronous"  # text is sent as it comes, screened behind it (annotations follow)
+
+
 # The thresholds a policy may set; "safe" would block everything, which Azure does not offer.
 THRESHOLDS = {str(s): s for s in (Severity.LOW, Severity.MEDIUM, Severity.HIGH)}
 
@@ -83,6 +90,7 @@ class Policy:
     jailbreak: ShieldMode = ShieldMode.OFF
     indirect_attack: ShieldMode = ShieldMode.OFF
     phi: PhiRule = PhiRule()
+    streaming: Streaming = Streaming.BLOCKING
 
     def rule(self, category: Category, direction: Direction) -> Rule:
         return self.rules[(category, direction)]
@@ -106,6 +114,7 @@ class Policy:
             "jailbreak": self.jailbreak.value,
             "indirect_attack": self.indirect_attack.value,
             "phi": {"mode": self.phi.mode.value, "entities": list(self.phi.entities)},
+            "streaming": self.streaming.value,
         }
 
 
@@ -130,10 +139,11 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
     return Policy(
         name,
         rules,
-        bool(config.get("profanity", start.profanity)),
-        tuple(config.get("blocklists", start.blocklists)),
-        bool(config.get("fail_open", start.fail_open)),
-        ShieldMode(config.get("jailbreak", start.jailbreak)),
-        ShieldMode(config.get("indirect_attack", start.indirect_attack)),
-        PhiRule(PhiMode(phi.get("mode", start.phi.mode)), tuple(phi.get("entities", start.phi.entities))),
+        profanity=bool(config.get("profanity", start.profanity)),
+        blocklists=tuple(config.get("blocklists", start.blocklists)),
+        fail_open=bool(config.get("fail_open", start.fail_open)),
+        jailbreak=ShieldMode(config.get("jailbreak", start.jailbreak)),
+        indirect_attack=ShieldMode(config.get("indirect_attack", start.indirect_attack)),
+        phi=PhiRule(PhiMode(phi.get("mode", start.phi.mode)), tuple(phi.get("entities", start.phi.entities))),
+        streaming=Streaming(config.get("streaming", start.streaming)),
     )
