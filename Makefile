@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/routines.py
 	$(BIN)/python bench/fuzz.py
 	$(BIN)/python bench/safety.py
+	$(BIN)/python bench/safety.py --streaming
 	$(BIN)/python bench/guard.py
 
 lint: install
