@@ -15,7 +15,7 @@ from stockade.safety.phi.analyzer import Finding
 from stockade.safety.phi.entities import DEFAULT_ENTITIES
 from stockade.safety.phi.restoring import Restorer
 from stockade.safety.phi.substitution import Substitutions
-from stockade.safety.policy import PhiMode, PhiRule, policy_from_config
+from stockade.safety.policy import PhiMode, PhiRule, PiiRule, ShieldMode, policy_from_config
 
 
 def redacting(*values: tuple[str, str]) -> Substitutions:
@@ -112,6 +112,17 @@ def test_a_policy_keeps_its_phi_entities_when_only_the_mode_changes() -> None:
     assert policy_from_config("p", updated.config()).phi == updated.phi
 
 
+def test_a_policy_has_pii_on_completions_off_unless_it_says_otherwise() -> None:
+    assert policy_from_config("p", {}).pii == PiiRule(ShieldMode.OFF, DEFAULT_ENTITIES)
+
+
+def test_a_policy_keeps_its_pii_entities_when_only_the_mode_changes() -> None:
+    start = policy_from_config("p", {"pii": {"mode": "annotate", "entities": ["PHONE_NUMBER"]}})
+    updated = policy_from_config("p", {"pii": {"mode": "block"}}, start)
+    assert updated.pii == PiiRule(ShieldMode.BLOCK, ("PHONE_NUMBER",))
+    assert policy_from_config("p", updated.config()).pii == updated.pii
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     with in_process(tmp_path_factory.mktemp("phi-policies"), [("chat", CHAT_MODEL, 100)]) as running:
@@ -135,6 +146,32 @@ def test_the_management_api_refuses_a_phi_setting_it_does_not_know(app: App, phi
     response = app.http().put("/management/content-filters/phi-wrong", json={"phi": phi})
     assert response.status_code == 400
     assert response.json()["error"]["param"].startswith("phi")
+
+
+def test_the_cli_sets_a_policy_s_pii_mode_and_entities(app: App) -> None:
+    policy = app.cli_json("content-filters", "create", "pii-cli", "--pii", "block",
+                          "--pii-entity", "PHONE_NUMBER", "--pii-entity", "US_SSN")
+    assert isinstance(policy, dict)
+    assert policy["pii"] == {"mode": "block", "entities": ["PHONE_NUMBER", "US_SSN"]}
+    assert policy["phi"]["mode"] == "off"
+
+
+def test_the_policies_table_shows_the_pii_mode(app: App) -> None:
+    app.cli("content-filters", "create", "pii-table", "--pii", "annotate")
+    assert "pii: annotate" in app.cli("content-filters", "show", "pii-table").stdout.splitlines()
+
+
+@pytest.mark.parametrize("pii", [{"mode": "redact"}, {"entities": ["SHOE_SIZE"]}, {"entities": []}])
+def test_the_management_api_refuses_a_pii_setting_it_does_not_know(app: App, pii: dict[str, object]) -> None:
+    response = app.http().put("/management/content-filters/pii-wrong", json={"pii": pii})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"].startswith("pii")
+
+
+def test_a_policy_with_pii_on_completions_has_the_analyzer(tmp_path: Path) -> None:
+    with in_process(tmp_path, [("chat", CHAT_MODEL, 100)]) as fresh:
+        fresh.cli("content-filters", "create", "screening", "--pii", "annotate")
+        assert fresh.resource.safety.phi_analyzer is not None
 
 
 def test_no_analyzer_exists_until_a_policy_turns_phi_on(tmp_path: Path) -> None:
