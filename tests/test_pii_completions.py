@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from conftest import App, in_process
 from fake_model import CHAT_MODEL
+from stockade.core.filtering import WINDOW_CHARS
 from stockade.safety.phi.pii import PII_TAIL
 
 pytestmark = pytest.mark.model  # Presidio's spaCy model
@@ -45,6 +46,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         yield running
 
 
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "look_up",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    },
+}
+
+
 def pii_result(choice: Any) -> dict[str, Any]:
     return choice.model_dump()["content_filter_results"][PHI]  # type: ignore[no-any-return]
 
@@ -69,6 +79,18 @@ def test_a_completion_without_pii_is_reported_clean(app: App) -> None:
     assert pii_result(completion.choices[0]) == {"filtered": False, "detected": False, "sub_categories": []}
 
 
+def test_pii_in_tool_call_arguments_is_reported_not_redacted(app: App) -> None:
+    # The fake's forced tool call carries the reply as its argument; a call alone has no text to
+    # redact, so nothing is marked redacted and no redacted_text is sent.
+    completion = app.azure().chat.completions.create(
+        model="annotate", messages=user(f"say:SSN {SSN}"), tools=[LOOKUP],  # type: ignore[list-item]
+        tool_choice={"type": "function", "function": {"name": "look_up"}},
+    )
+    result = pii_result(completion.choices[0])
+    assert "redacted_text" not in result
+    assert result["sub_categories"] == [{"sub_category": "us_ssn", "filtered": False, "detected": True, "redacted": False}]
+
+
 def test_pii_is_looked_for_in_completions_not_prompts(app: App) -> None:
     completion = app.azure().chat.completions.create(model="annotate", messages=user(f"My SSN is {SSN}. Hello?"))
     assert PHI not in completion.model_dump()["prompt_filter_results"][0]["content_filter_results"]
@@ -91,6 +113,16 @@ def test_blocking_ends_the_choice_with_content_filter_and_no_text(app: App) -> N
 def test_blocking_ends_a_text_completion_with_content_filter(app: App) -> None:
     completion = app.azure().completions.create(model="block", prompt=f"say:SSN {SSN}", max_tokens=5)
     assert (completion.choices[0].finish_reason, completion.choices[0].text) == ("content_filter", "")
+
+
+def test_blocking_ends_a_choice_whose_tool_call_arguments_hold_pii(app: App) -> None:
+    completion = app.azure().chat.completions.create(
+        model="block", messages=user(f"say:the patient with SSN {SSN}"), tools=[LOOKUP],  # type: ignore[list-item]
+        tool_choice={"type": "function", "function": {"name": "look_up"}},
+    )
+    choice = completion.choices[0]
+    assert (choice.finish_reason, choice.message.tool_calls) == ("content_filter", None)
+    assert pii_result(choice)["sub_categories"][0]["sub_category"] == "us_ssn"
 
 
 class Answer(BaseModel):
@@ -146,11 +178,13 @@ def test_a_clean_stream_is_sent_whole(app: App) -> None:
 
 
 def test_asynchronous_mode_ends_the_choice_with_content_filter(app: App) -> None:
-    sent, chunks = streamed(app, "async", [FILLER, f"Call {PHONE} now. ", FILLER])
+    pieces = [FILLER, f"Call {PHONE} now. ", FILLER, FILLER]
+    sent, chunks = streamed(app, "async", pieces)
     last = chunks[-1]
     assert last.id == "" and last.choices[0].finish_reason == "content_filter"  # an annotation
     assert pii_result(last.choices[0])["filtered"] is True
-    assert FILLER + FILLER not in sent
+    phone_end = len(FILLER) + len(f"Call {PHONE}")
+    assert phone_end <= len(sent) <= phone_end + PII_TAIL + WINDOW_CHARS  # the documented bound
 
 
 # -- the caller's own values, put back by PHI protection ----------------------------------------

@@ -60,9 +60,9 @@ class PhiGuard:
             if substitutions is not None:
                 prompt = [substitutions.apply(text, f) for text, f in zip(prompt, findings, strict=True)]
             protected.append(list(prompt))
+            entities = {f.entity for fs in findings for f in fs}
             results.append({CATEGORY: result(
-                {f.entity for fs in findings for f in fs},
-                blocks=self.rule.mode is PhiMode.BLOCK, redacted=self.rule.replaces,
+                entities, blocks=self.rule.mode is PhiMode.BLOCK, redacted=entities if self.rule.replaces else (),
             )})
         detected = any(found)
         blocked = detected and self.rule.mode is PhiMode.BLOCK

@@ -51,8 +51,12 @@ class PiiScreen:
             for index, (text, findings) in enumerate(zip(texts, found, strict=True))
         ]
         entities = {f.entity for findings in counted for f in findings}
-        masked = _masked(texts[0], counted[0]) if redact and not self.blocks and counted[0] else None
-        return result(entities, blocks=self.blocks, redacted=masked is not None, redacted_text=masked)
+        if not redact or self.blocks or not counted[0]:
+            return result(entities, blocks=self.blocks)
+        return result(
+            entities, blocks=self.blocks, redacted={f.entity for f in counted[0]},
+            redacted_text=_masked(texts[0], counted[0]),
+        )
 
 
 def _callers(text: str, finding: Finding, callers: re.Pattern[str] | None) -> bool:
