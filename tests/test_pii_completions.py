@@ -30,6 +30,7 @@ POLICIES = {
     # Names are redacted in prompts (and put back in the reply); completions are screened for all.
     "redact-names": ("--phi", "redact", "--phi-entity", "PERSON", "--pii", "annotate"),
     "redact-all": ("--phi", "redact", "--pii", "block"),
+    "pseudonymize-all": ("--phi", "pseudonymize", "--pii", "block"),
 }
 
 
@@ -39,7 +40,7 @@ def user(text: str) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    with in_process(tmp_path_factory.mktemp("pii"), [(name, CHAT_MODEL, 200) for name in POLICIES]) as running:
+    with in_process(tmp_path_factory.mktemp("pii"), [(name, CHAT_MODEL, 160) for name in POLICIES]) as running:
         for name, options in POLICIES.items():
             running.cli("content-filters", "create", f"pii-{name}", *options)
             running.cli("deployments", "update", name, "--content-filter", f"pii-{name}")
@@ -208,10 +209,11 @@ def test_an_identifier_beside_a_restored_value_is_still_the_completion_s_pii(app
     assert result["redacted_text"] == "Patient Jane Doe, phone ************."
 
 
-def test_a_stream_of_restored_values_passes_a_blocking_policy(app: App) -> None:
+@pytest.mark.parametrize("deployment", ["redact-all", "pseudonymize-all"])
+def test_a_stream_of_restored_values_passes_a_blocking_policy(app: App, deployment: str) -> None:
     # The guard's windows (not the pieces) fall across the values.
     pieces = [FILLER, f"Patient Jane Doe, phone {PHONE}, SSN {SSN}. ", FILLER]
-    sent, chunks = streamed(app, "redact-all", pieces)
+    sent, chunks = streamed(app, deployment, pieces)
     assert sent == "".join(pieces) and chunks[-1].choices[0].finish_reason == "stop"
 
 
