@@ -18,7 +18,8 @@ upstream that streams a 59-word (330-character) reply at a steady TOKEN_SECONDS 
 the time is from sending the request to the first event carrying text. Deployments differ only in
 their policy: none to run (off), the profanity list and a blocklist of exact terms, and the same
 with a regular expression (whose held-back tail is 256 characters), each in blocking and in
-asynchronous mode. Legs are taken in turn, STREAMS_PER_LEG rounds.
+asynchronous mode, and PII on completions in blocking mode. Legs are taken in turn,
+STREAMS_PER_LEG rounds.
 
 PII on completions (``--pii``, in process, the analyzer warm), on COMPLETION, a 409-character
 (71-word, about 100-token) reply with one telephone number, under a policy that annotates PII:
@@ -153,6 +154,7 @@ STREAM_LEGS: dict[str, tuple[str, ...] | None] = {
     "terms-asynchronous": ("--profanity", "--blocklist", "terms", "--streaming", "asynchronous"),
     "regex-blocking": ("--profanity", "--blocklist", "patterns"),
     "regex-asynchronous": ("--profanity", "--blocklist", "patterns", "--streaming", "asynchronous"),
+    "pii-blocking": ("--pii", "block"),  # PII on completions: a 64-character tail, the analyzer per window
 }
 
 
