@@ -13,6 +13,7 @@ from conftest import App, in_process
 from fake_model import CHAT_MODEL
 from stockade.safety.phi.analyzer import Finding
 from stockade.safety.phi.entities import DEFAULT_ENTITIES
+from stockade.safety.phi.pii import callers_values
 from stockade.safety.phi.restoring import Restorer
 from stockade.safety.phi.substitution import Substitutions
 from stockade.safety.policy import PhiMode, PhiRule, PiiRule, ShieldMode, policy_from_config
@@ -96,6 +97,26 @@ def test_a_surrogate_at_the_end_of_a_piece_waits_for_its_word_to_end() -> None:
     restorer = Restorer(substitutions)
     assert restorer.feed(f"Hi {surrogate}") == "Hi "
     assert restorer.feed("son, hello") == f"{surrogate}son, hello"  # another word: not replaced
+
+
+# -- the caller's values in a reply (PII on completions) ----------------------------------------
+
+
+def test_a_caller_s_value_is_found_in_a_reply_whatever_its_case() -> None:
+    callers = callers_values(["Jane Doe", "617-555-0143"])
+    assert callers is not None
+    assert [m.group() for m in callers.finditer("JANE DOE called 617-555-0143.")] == ["JANE DOE", "617-555-0143"]
+
+
+def test_a_short_caller_s_value_is_not_found_inside_what_the_model_wrote() -> None:
+    callers = callers_values(["93"])
+    assert callers is not None
+    assert callers.search("call 617-555-0193") is None
+    assert callers.search("she is 93 today") is not None
+
+
+def test_no_values_put_back_find_nothing() -> None:
+    assert callers_values([]) is None
 
 
 # -- the policy -------------------------------------------------------------------------------

@@ -16,18 +16,22 @@ from stockade.safety.phi.analyzer import Finding, PhiAnalyzer
 from stockade.safety.phi.entities import result
 from stockade.safety.policy import PiiRule, ShieldMode
 
-# How much of a streamed completion's tail stays held, unjudged, when PII is screened: an
-# identifier split across windows is then whole in the window that judges it, if it is no longer.
+# How much of a streamed completion's text the guard holds back, unsent, when PII is screened:
+# an identifier split across windows is then whole in a window judged before any of it is sent,
+# if it is no longer than this.
 PII_TAIL = 64
 MASK = "*"  # as Azure AI Language's default redaction: each character of an identifier masked
 
 
 def callers_values(values: Iterable[str]) -> re.Pattern[str] | None:
-    """What finds the caller's own values (those PHI protection put back) in a reply."""
+    """What finds the caller's own values (those PHI protection put back) in a reply: each where
+    it stands alone, so that a short one (an age, "93") hides nothing the model wrote around it
+    ("617-555-0193")."""
     alternatives = sorted({value for value in values if value}, key=len, reverse=True)
     if not alternatives:
         return None
-    return re.compile("|".join(re.escape(value) for value in alternatives), re.IGNORECASE)
+    either = "|".join(re.escape(value) for value in alternatives)
+    return re.compile(rf"(?<!\w)(?:{either})(?!\w)", re.IGNORECASE)
 
 
 class PiiScreen:
