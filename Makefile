@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/fuzz.py
 	$(BIN)/python bench/safety.py
 	$(BIN)/python bench/safety.py --streaming
+	$(BIN)/python bench/safety.py --pii
 	$(BIN)/python bench/guard.py
 
 lint: install

@@ -18,9 +18,20 @@ upstream that streams a 59-word (330-character) reply at a steady TOKEN_SECONDS 
 the time is from sending the request to the first event carrying text. Deployments differ only in
 their policy: none to run (off), the profanity list and a blocklist of exact terms, and the same
 with a regular expression (whose held-back tail is 256 characters), each in blocking and in
-asynchronous mode. Legs are taken in turn, STREAMS_PER_LEG rounds.
+asynchronous mode, and PII on completions in blocking mode. Legs are taken in turn,
+STREAMS_PER_LEG rounds.
 
-Run with `make bench`, or `python bench/safety.py` (`--streaming` for the stream legs alone).
+PII on completions (``--pii``, in process, the analyzer warm), on COMPLETION, a 409-character
+(71-word, about 100-token) reply with one telephone number, under a policy that annotates PII:
+
+- **pii check**: what a non-streamed completion waits for, ``await Screen.check([reply],
+  COMPLETION, redact=True)``, which analyzes in a thread;
+- **pii stream**: the stream guard (blocking mode) over the reply arriving a word an event, from
+  the first event to the last release: every window's check;
+- **pii first release**: the same, to the first text released.
+
+Run with `make bench`, or `python bench/safety.py` (`--streaming` for the stream legs alone,
+`--pii` for the PII legs alone).
 """
 
 from __future__ import annotations
@@ -57,6 +68,12 @@ REPLY = ("The visit went well and the plan is unchanged: continue the current me
                "No new symptoms were reported today.")
 REPLY_WORDS = REPLY.split()
 STREAMS_PER_LEG = 15
+PII_REPLY = ("The patient was seen in clinic today and is recovering well after the procedure. "
+             "Her blood pressure is stable, the wound is healing cleanly, and she should continue "
+             "the current medication for two more weeks. Call 617-555-0143 to book the follow-up visit "
+             "with the nurse, and bring the list of questions discussed at the last appointment. "
+             "If the pain returns or the fever rises, come back to the clinic at once.")
+PII_ROUNDS = 100
 
 
 def prompts(classifier: LocalClassifier) -> list[str]:
@@ -137,6 +154,7 @@ STREAM_LEGS: dict[str, tuple[str, ...] | None] = {
     "terms-asynchronous": ("--profanity", "--blocklist", "terms", "--streaming", "asynchronous"),
     "regex-blocking": ("--profanity", "--blocklist", "patterns"),
     "regex-asynchronous": ("--profanity", "--blocklist", "patterns", "--streaming", "asynchronous"),
+    "pii-blocking": ("--pii", "block"),  # PII on completions: a 64-character tail, the analyzer per window
 }
 
 
@@ -203,7 +221,59 @@ def report_streaming(times: dict[str, list[float]]) -> None:
         print(f"{leg:<20} {len(values):>7} {p50:>8.1f} {p99:>8.1f} {p50 - off:>10.1f}")
 
 
+def pii_legs() -> dict[str, list[float]]:
+    """PII on completions' added cost per reply, in ms, in process."""
+    from stockade.backends.base import Delta, Events
+    from stockade.core.filtering import Filtering
+    from stockade.safety.phi.analyzer import PhiAnalyzer
+    from stockade.safety.phi.pii import PiiScreen
+    from stockade.safety.policy import PiiRule
+    from stockade.telemetry.usage import Call
+
+    analyzer = PhiAnalyzer()
+    policy = Policy("bench", pii=PiiRule(ShieldMode.ANNOTATE))
+    screen = Screen(policy, [], None, None, pii=PiiScreen(policy.pii, analyzer))
+    words = [word + " " for word in PII_REPLY.split(" ")]
+
+    async def events() -> Events:
+        for word in words[:-1]:
+            yield Delta(0, text=word)
+        yield Delta(0, text=words[-1].rstrip(), finish_reason="stop")
+
+    async def stream() -> tuple[float, float]:
+        started, first = time.perf_counter(), None
+        async for _ in Filtering(screen, Call("bench")).stream(events()):
+            first = first or time.perf_counter()
+        assert first is not None
+        return (first - started) * 1000, (time.perf_counter() - started) * 1000
+
+    async def legs() -> dict[str, list[float]]:
+        await analyzer.warm()
+        times: dict[str, list[float]] = {"pii check": [], "pii stream": [], "pii first release": []}
+        for _ in range(PII_ROUNDS):
+            started = time.perf_counter()
+            await screen.check([PII_REPLY], Direction.COMPLETION, redact=True)
+            times["pii check"].append((time.perf_counter() - started) * 1000)
+            first, whole = await stream()
+            times["pii first release"].append(first)
+            times["pii stream"].append(whole)
+        return times
+
+    return asyncio.run(legs())
+
+
+def report(title: str, legs: dict[str, list[float]]) -> None:
+    print(f"{title} (load average {os.getloadavg()[0]:.1f})")
+    print(f"{'leg':<20} {'calls':>6} {'p50':>8} {'p99':>8}")
+    for leg, values in legs.items():
+        p50, p99 = np.percentile(values, [50, 99])
+        print(f"{leg:<20} {len(values):>6} {p50:>8.3f} {p99:>8.3f}")
+
+
 def main() -> None:
+    if "--pii" in sys.argv:
+        report(f"PII on completions, ms per {len(PII_REPLY)}-character reply", pii_legs())
+        return
     if "--streaming" in sys.argv:
         report_streaming(streaming_legs())
         return
@@ -220,11 +290,7 @@ def main() -> None:
         "MiniLM transformer": timed(transformer(), texts, TRANSFORMER_ROUNDS),
     }
     loop.close()
-    print(f"Local safety classifier and prompt shields, ms per {PROMPT_TOKENS}-token prompt (load average {os.getloadavg()[0]:.1f})")
-    print(f"{'leg':<20} {'calls':>6} {'p50':>8} {'p99':>8}")
-    for leg, values in legs.items():
-        p50, p99 = np.percentile(values, [50, 99])
-        print(f"{leg:<20} {len(values):>6} {p50:>8.3f} {p99:>8.3f}")
+    report(f"Local safety classifier and prompt shields, ms per {PROMPT_TOKENS}-token prompt", legs)
     report_streaming(streaming_legs())
 
 

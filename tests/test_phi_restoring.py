@@ -13,9 +13,10 @@ from conftest import App, in_process
 from fake_model import CHAT_MODEL
 from stockade.safety.phi.analyzer import Finding
 from stockade.safety.phi.entities import DEFAULT_ENTITIES
+from stockade.safety.phi.pii import callers_values
 from stockade.safety.phi.restoring import Restorer
 from stockade.safety.phi.substitution import Substitutions
-from stockade.safety.policy import PhiMode, PhiRule, policy_from_config
+from stockade.safety.policy import PhiMode, PhiRule, PiiRule, ShieldMode, policy_from_config
 
 
 def redacting(*values: tuple[str, str]) -> Substitutions:
@@ -98,6 +99,26 @@ def test_a_surrogate_at_the_end_of_a_piece_waits_for_its_word_to_end() -> None:
     assert restorer.feed("son, hello") == f"{surrogate}son, hello"  # another word: not replaced
 
 
+# -- the caller's values in a reply (PII on completions) ----------------------------------------
+
+
+def test_a_caller_s_value_is_found_in_a_reply_whatever_its_case() -> None:
+    callers = callers_values(["Jane Doe", "617-555-0143"])
+    assert callers is not None
+    assert [m.group() for m in callers.finditer("JANE DOE called 617-555-0143.")] == ["JANE DOE", "617-555-0143"]
+
+
+def test_a_short_caller_s_value_is_not_found_inside_what_the_model_wrote() -> None:
+    callers = callers_values(["93"])
+    assert callers is not None
+    assert callers.search("call 617-555-0193") is None
+    assert callers.search("she is 93 today") is not None
+
+
+def test_no_values_put_back_find_nothing() -> None:
+    assert callers_values([]) is None
+
+
 # -- the policy -------------------------------------------------------------------------------
 
 
@@ -110,6 +131,17 @@ def test_a_policy_keeps_its_phi_entities_when_only_the_mode_changes() -> None:
     updated = policy_from_config("p", {"phi": {"mode": "redact"}}, start)
     assert updated.phi == PhiRule(PhiMode.REDACT, ("PERSON",))
     assert policy_from_config("p", updated.config()).phi == updated.phi
+
+
+def test_a_policy_has_pii_on_completions_off_unless_it_says_otherwise() -> None:
+    assert policy_from_config("p", {}).pii == PiiRule(ShieldMode.OFF, DEFAULT_ENTITIES)
+
+
+def test_a_policy_keeps_its_pii_entities_when_only_the_mode_changes() -> None:
+    start = policy_from_config("p", {"pii": {"mode": "annotate", "entities": ["PHONE_NUMBER"]}})
+    updated = policy_from_config("p", {"pii": {"mode": "block"}}, start)
+    assert updated.pii == PiiRule(ShieldMode.BLOCK, ("PHONE_NUMBER",))
+    assert policy_from_config("p", updated.config()).pii == updated.pii
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +167,32 @@ def test_the_management_api_refuses_a_phi_setting_it_does_not_know(app: App, phi
     response = app.http().put("/management/content-filters/phi-wrong", json={"phi": phi})
     assert response.status_code == 400
     assert response.json()["error"]["param"].startswith("phi")
+
+
+def test_the_cli_sets_a_policy_s_pii_mode_and_entities(app: App) -> None:
+    policy = app.cli_json("content-filters", "create", "pii-cli", "--pii", "block",
+                          "--pii-entity", "PHONE_NUMBER", "--pii-entity", "US_SSN")
+    assert isinstance(policy, dict)
+    assert policy["pii"] == {"mode": "block", "entities": ["PHONE_NUMBER", "US_SSN"]}
+    assert policy["phi"]["mode"] == "off"
+
+
+def test_the_policies_table_shows_the_pii_mode(app: App) -> None:
+    app.cli("content-filters", "create", "pii-table", "--pii", "annotate")
+    assert "pii: annotate" in app.cli("content-filters", "show", "pii-table").stdout.splitlines()
+
+
+@pytest.mark.parametrize("pii", [{"mode": "redact"}, {"entities": ["SHOE_SIZE"]}, {"entities": []}])
+def test_the_management_api_refuses_a_pii_setting_it_does_not_know(app: App, pii: dict[str, object]) -> None:
+    response = app.http().put("/management/content-filters/pii-wrong", json={"pii": pii})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"].startswith("pii")
+
+
+def test_a_policy_with_pii_on_completions_has_the_analyzer(tmp_path: Path) -> None:
+    with in_process(tmp_path, [("chat", CHAT_MODEL, 100)]) as fresh:
+        fresh.cli("content-filters", "create", "screening", "--pii", "annotate")
+        assert fresh.resource.safety.phi_analyzer is not None
 
 
 def test_no_analyzer_exists_until_a_policy_turns_phi_on(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
-"""PHI protection end to end: the openai SDK against a real `stockade serve` over loopback, in
-front of an upstream that echoes what it is sent. The upstream (the backend) must see
-placeholders, the client the values, streamed or not."""
+"""PHI protection and PII on completions end to end: the openai SDK against a real `stockade
+serve` over loopback, in front of an upstream that echoes what it is sent. The upstream (the
+backend) must see placeholders, the client the values, streamed or not; an identifier the
+upstream writes itself must not reach the client under a policy that blocks PII in completions."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from json_server import serve
 pytestmark = [pytest.mark.server, pytest.mark.model]  # a server process, and Presidio's spaCy model
 
 SSN = "345-67-8912"
+PHONE = "617-555-0143"
 PIECE = 3  # characters per streamed chunk: every placeholder arrives cut in pieces
 RECEIVED: list[str] = []
 
@@ -51,9 +53,15 @@ def protected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         config = data_dir / "stockade.toml"
         config.write_text(f'[upstreams.echo]\nurl = "http://127.0.0.1:{port}/v1"\nmodels = ["echo"]\n')
         env = server_env(data_dir, STOCKADE_CONFIG=str(config))
-        with serving(env, data_dir, [("clinic", "echo", 100, "echo")]) as running:
-            running.cli("content-filters", "create", "hipaa", "--phi", "redact")
-            running.cli("deployments", "update", "clinic", "--content-filter", "hipaa")
+        policies = {
+            "clinic": ("--phi", "redact"),
+            "replies": ("--pii", "block"),
+            "clinic-replies": ("--phi", "redact", "--pii", "block"),
+        }
+        with serving(env, data_dir, [(name, "echo", 100, "echo") for name in policies]) as running:
+            for name, options in policies.items():
+                running.cli("content-filters", "create", name, *options)
+                running.cli("deployments", "update", name, "--content-filter", name)
             running.settle()
             yield running
 
@@ -81,3 +89,26 @@ def test_a_streamed_reply_has_the_values_and_never_a_piece_of_a_placeholder(clie
     assert RECEIVED[-1] == REDACTED
     assert "".join(pieces) == PROMPT
     assert not any("<" in piece or ">" in piece or "_1" in piece for piece in pieces)
+
+
+def streamed(client: AzureOpenAI, deployment: str, prompt: str) -> tuple[str, str | None]:
+    """The text a stream sends, and how its choice finishes."""
+    stream = client.chat.completions.create(
+        model=deployment, messages=[{"role": "user", "content": prompt}], stream=True
+    )
+    chunks = [c for c in stream if c.choices]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices[0].delta)
+    return text, chunks[-1].choices[0].finish_reason
+
+
+def test_an_identifier_the_model_writes_is_never_sent_under_a_policy_blocking_pii(client: AzureOpenAI) -> None:
+    filler = "The weather today is mild and the harbour is quiet; ships come in slowly. " * 2
+    reply = f"{filler}Call {PHONE} if needed. {filler}"
+    text, finish = streamed(client, "replies", reply)
+    assert finish == "content_filter"
+    assert reply.startswith(text) and len(text) <= reply.index(PHONE)
+
+
+def test_values_put_back_by_phi_protection_pass_a_policy_blocking_pii(client: AzureOpenAI) -> None:
+    assert streamed(client, "clinic-replies", PROMPT) == (PROMPT, "stop")
+    assert RECEIVED[-1] == REDACTED

@@ -44,15 +44,27 @@ class CategoriesBody(Body):
 
 def _known_entity(entity: str) -> str:
     if entity not in ENTITIES:
-        raise ValueError(f"{entity!r} is not an entity PHI protection knows; it knows {', '.join(ENTITIES)}")
+        raise ValueError(f"{entity!r} is not an entity the PHI analyzer knows; it knows {', '.join(ENTITIES)}")
     return entity
+
+
+Entities = list[Annotated[str, AfterValidator(_known_entity)]]
 
 
 class PhiBody(Body):
     mode: Literal["off", "annotate", "block", "redact", "pseudonymize"] | None = Field(
         None, description="What is done with the identifiers found in prompts"
     )
-    entities: list[Annotated[str, AfterValidator(_known_entity)]] | None = Field(
+    entities: Entities | None = Field(
+        None, min_length=1, description="The identifiers looked for (all of HIPAA Safe Harbor's by default)"
+    )
+
+
+class PiiBody(Body):
+    mode: ShieldModeName | None = Field(
+        None, description="PII in completions: off, annotate (results only) or block (the choice ends)"
+    )
+    entities: Entities | None = Field(
         None, min_length=1, description="The identifiers looked for (all of HIPAA Safe Harbor's by default)"
     )
 
@@ -69,6 +81,7 @@ class ContentFilterBody(Body):
         None, description="Prompt shield for tool results and <documents> in messages"
     )
     phi: PhiBody | None = Field(None, description="PHI protection on prompts (docs/safety.md)")
+    pii: PiiBody | None = Field(None, description="PII on completions, as Azure's category (docs/safety.md)")
     streaming: Literal["blocking", "asynchronous"] | None = Field(
         None, description="Streams: send text once screened (blocking), or at once, screened behind it"
     )

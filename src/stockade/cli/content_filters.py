@@ -65,6 +65,19 @@ PhiEntities = Annotated[
     typer.Option("--phi-entity", help="An identifier PHI protection looks for, repeatable (replaces the list; "
                  "all of HIPAA Safe Harbor's by default): PERSON, US_SSN, MEDICAL_RECORD_NUMBER, ..."),
 ]
+Pii = Annotated[
+    ShieldMode | None,
+    typer.Option(
+        "--pii", metavar="MODE",
+        help="PII in completions (Azure's personally_identifiable_information): off, annotate, or "
+        "block (the choice ends with finish_reason content_filter)",
+    ),
+]
+PiiEntities = Annotated[
+    list[str] | None,
+    typer.Option("--pii-entity", help="An identifier looked for in completions, repeatable (replaces the list; "
+                 "all of HIPAA Safe Harbor's by default): PERSON, PHONE_NUMBER, US_SSN, ..."),
+]
 StreamingMode = Annotated[
     Streaming | None,
     typer.Option(
@@ -98,13 +111,15 @@ def _rule(spec: str) -> tuple[list[str], list[str], dict[str, str]]:
     return categories, directions, {"threshold": threshold, **({"action": action} if action else {})}
 
 
-def _phi(mode: PhiMode | None, entities: list[str] | None) -> dict[str, Any]:
+def _identifiers(mode: PhiMode | ShieldMode | None, entities: list[str] | None) -> dict[str, Any]:
+    """The ``phi`` or ``pii`` field: what the options give of its mode and entities."""
     return {**({"mode": mode.value} if mode else {}), **({"entities": entities} if entities else {})}
 
 
 def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str] | None,
           no_blocklists: bool, fail_open: bool | None, *, jailbreak: ShieldMode | None,
-          indirect_attack: ShieldMode | None, streaming: Streaming | None, phi: dict[str, Any]) -> dict[str, Any]:
+          indirect_attack: ShieldMode | None, streaming: Streaming | None, phi: dict[str, Any],
+          pii: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     categories: dict[str, dict[str, dict[str, str]]] = {}
     for spec in rules or ():
@@ -123,14 +138,15 @@ def _body(rules: list[str] | None, profanity: bool | None, blocklists: list[str]
     for field, mode in (("jailbreak", jailbreak), ("indirect_attack", indirect_attack), ("streaming", streaming)):
         if mode is not None:
             body[field] = mode.value
-    if phi:
-        body["phi"] = phi
+    for field, setting in (("phi", phi), ("pii", pii)):
+        if setting:
+            body[field] = setting
     return body
 
 
 def _policies_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("name", "built in", "rules (prompt / completion)", "profanity", "blocklists", "shields",
-                  "phi", "streaming", "fail open")
+                  "phi", "pii", "streaming", "fail open")
     for p in rows:
         rules = ", ".join(
             f"{category} {'/'.join(_shown_rule(r) for r in directions.values())}"
@@ -138,7 +154,7 @@ def _policies_table(rows: list[dict[str, Any]]) -> Table:
         )
         table.add_row(
             p["name"], "yes" if p["built_in"] else "", rules, "on" if p["profanity"] else "off",
-            ", ".join(p["blocklists"]), _shown_shields(p), p["phi"]["mode"], p["streaming"],
+            ", ".join(p["blocklists"]), _shown_shields(p), p["phi"]["mode"], p["pii"]["mode"], p["streaming"],
             "yes" if p["fail_open"] else "no",
         )
     return table
@@ -164,12 +180,15 @@ def content_filters_create(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
     jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
-    phi: Phi = None, phi_entity: PhiEntities = None, streaming: StreamingMode = None,
+    phi: Phi = None, phi_entity: PhiEntities = None, pii: Pii = None, pii_entity: PiiEntities = None,
+    streaming: StreamingMode = None,
 ) -> None:
     """Create a policy; what it does not set is Azure's default (medium, block, both directions),
-    with the prompt shields and PHI protection off and streams screened before they are sent."""
+    with the prompt shields, PHI protection and PII on completions off, and streams screened
+    before they are sent."""
     _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
-                                  indirect_attack=indirect_attack, streaming=streaming, phi=_phi(phi, phi_entity)))
+                                  indirect_attack=indirect_attack, streaming=streaming, phi=_identifiers(phi, phi_entity),
+                                  pii=_identifiers(pii, pii_entity)))
 
 
 @content_filters_app.command("list")
@@ -191,11 +210,13 @@ def content_filters_update(
     ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
     blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
     jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
-    phi: Phi = None, phi_entity: PhiEntities = None, streaming: StreamingMode = None,
+    phi: Phi = None, phi_entity: PhiEntities = None, pii: Pii = None, pii_entity: PiiEntities = None,
+    streaming: StreamingMode = None,
 ) -> None:
     """Change what is given; running servers pick it up without a restart."""
     _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
-                                    indirect_attack=indirect_attack, streaming=streaming, phi=_phi(phi, phi_entity)))
+                                    indirect_attack=indirect_attack, streaming=streaming, phi=_identifiers(phi, phi_entity),
+                                    pii=_identifiers(pii, pii_entity)))
 
 
 @content_filters_app.command("delete")

@@ -4,6 +4,7 @@ completion after it, and a streamed completion in windows so that blocked text i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from stockade.backends.base import Completion, Delta, Events, Usage
 from stockade.errors import ContentFiltered, InvalidRequest
 from stockade.requests import ChatRequest, CompletionRequest
+from stockade.safety.phi.pii import callers_values
 from stockade.safety.policy import Direction, Streaming
 from stockade.safety.screen import Decision, Screen, Verdict
 from stockade.telemetry import Call, metrics
@@ -54,11 +56,20 @@ class Filtering:
     screen: Screen
     call: Call
     decisions: list[Decision] = field(default_factory=list)
+    callers: re.Pattern[str] | None = None  # the caller's values PHI protection put back in the reply
+
+    def restored(self, values: Iterable[str]) -> None:
+        """PHI protection puts these values of the caller's back in the reply before it is
+        screened: they are not the completion's PII."""
+        self.callers = callers_values(values)
 
     async def check(
         self, texts: list[str], direction: Direction, *, final: bool = True, roles: list[str] | None = None,
+        reread: int = 0, redact: bool = False,
     ) -> Verdict:
-        verdict = await self.screen.check(texts, direction, final=final, roles=roles)
+        verdict = await self.screen.check(
+            texts, direction, final=final, roles=roles, reread=reread, callers=self.callers, redact=redact
+        )
         record(self.call, self.screen.policy.name, verdict.decisions)
         return verdict
 
@@ -80,7 +91,7 @@ class Filtering:
         results = {}
         for choice in completion.choices:
             texts = _completion_texts(choice.text or "", choice.tool_calls or ())
-            verdict = await self.check(texts, Direction.COMPLETION)
+            verdict = await self.check(texts, Direction.COMPLETION, redact=bool(choice.text))
             if verdict.filtered:
                 choice.text, choice.tool_calls, choice.finish_reason, choice.logprobs = None, None, FILTERED, None
             results[choice.index] = verdict.results
@@ -228,7 +239,7 @@ class _StreamGuard:
         final = finish is not None
         calls = list(state.calls.values()) if final else []
         texts = _completion_texts(state.context + state.pending, calls)
-        verdict = await self.filtering.check(texts, Direction.COMPLETION, final=final)
+        verdict = await self.filtering.check(texts, Direction.COMPLETION, final=final, reread=len(state.context))
         read = {
             "start_offset": state.checked - len(state.context),
             "end_offset": state.checked + len(state.pending),

@@ -167,6 +167,8 @@ class Inference:
                 request, prompt_results = await protection.prompt(request, prompt_results)
                 if protection.substitutions is not None:  # the model is sent the replaced text
                     prepared = await model.prepare(request)
+                    if filtering is not None:
+                        filtering.restored(protection.substitutions.originals.values())
         except BaseException:
             await self._settle(reservation, call)  # the model never ran: nothing was used
             raise

@@ -23,7 +23,15 @@ from stockade.safety.blocklists import (
 )
 from stockade.safety.phi.analyzer import PhiAnalyzer
 from stockade.safety.phi.guard import PhiGuard
-from stockade.safety.policy import DEFAULT, DEFAULT_POLICY, PhiMode, Policy, policy_from_config
+from stockade.safety.phi.pii import PiiScreen
+from stockade.safety.policy import (
+    DEFAULT,
+    DEFAULT_POLICY,
+    PhiMode,
+    Policy,
+    ShieldMode,
+    policy_from_config,
+)
 from stockade.safety.screen import Screen
 from stockade.store import Blocklist, BlocklistItem, ContentFilter, Deployment, InUse, Store
 
@@ -38,7 +46,8 @@ class ContentSafety:
         self._policies: dict[str, tuple[ContentFilter | None, Policy]] = {}
         self._blocklists: dict[str, Blocklist] = {}
         self._screens: dict[str, Screen] = {}
-        # Presidio and its spaCy model (about 180 MB) load only once a policy turns PHI on.
+        # Presidio and its spaCy model (about 180 MB) load only once a policy turns PHI protection
+        # or PII on completions on.
         self.phi_analyzer: PhiAnalyzer | None = None
         self._warming: asyncio.Task[None] | None = None
         self.load([], [])
@@ -59,7 +68,7 @@ class ContentSafety:
             for name, b in self._blocklists.items()
         }
         self._policies = loaded
-        if self.phi_analyzer is None and any(p.phi.mode is not PhiMode.OFF for _, p in loaded.values()):
+        if self.phi_analyzer is None and any(_analyzes(p) for _, p in loaded.values()):
             self.phi_analyzer = PhiAnalyzer()
         self._screens = {
             name: Screen(
@@ -69,6 +78,7 @@ class ContentSafety:
                 profanity() if policy.profanity else None,
                 self.classifier,
                 phi=self._phi_guard(policy),
+                pii=self._pii_screen(policy),
             )
             for name, (_, policy) in loaded.items()
         }
@@ -77,6 +87,11 @@ class ContentSafety:
         if policy.phi.mode is PhiMode.OFF or self.phi_analyzer is None:
             return None
         return PhiGuard(policy, self.phi_analyzer)
+
+    def _pii_screen(self, policy: Policy) -> PiiScreen | None:
+        if policy.pii.mode is ShieldMode.OFF or self.phi_analyzer is None:
+            return None
+        return PiiScreen(policy.pii, self.phi_analyzer)
 
     def start_phi(self) -> None:
         """Load PHI protection's model in the background, if a policy uses it, so that the first
@@ -237,6 +252,11 @@ class ContentSafety:
                 f"{shown(name)}` lists its items and their ids."
             )
         await self.changed()
+
+
+def _analyzes(policy: Policy) -> bool:
+    """Whether the policy needs PHI protection's analyzer."""
+    return policy.phi.mode is not PhiMode.OFF or policy.pii.mode is not ShieldMode.OFF
 
 
 def _no_policy(name: str) -> NotFound:

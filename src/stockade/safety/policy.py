@@ -25,7 +25,8 @@ class Action(enum.StrEnum):
 
 
 class ShieldMode(enum.StrEnum):
-    """What a prompt shield does: not run, report what it detects, or block it too."""
+    """What a prompt shield (or PII screening on completions) does: not run, report what it
+    detects, or block it too."""
 
     OFF = "off"
     ANNOTATE = "annotate"
@@ -74,6 +75,15 @@ class PhiRule:
         return self.mode in (PhiMode.REDACT, PhiMode.PSEUDONYMIZE)
 
 
+@dataclass(frozen=True, slots=True)
+class PiiRule:
+    """Azure's ``personally_identifiable_information`` on completions: the identifiers the
+    model itself writes, looked for with PHI protection's analyzer."""
+
+    mode: ShieldMode = ShieldMode.OFF
+    entities: tuple[str, ...] = DEFAULT_ENTITIES
+
+
 def _default_rules() -> dict[tuple[Category, Direction], Rule]:
     return {(category, direction): Rule() for category in Category for direction in Direction}
 
@@ -90,6 +100,7 @@ class Policy:
     jailbreak: ShieldMode = ShieldMode.OFF
     indirect_attack: ShieldMode = ShieldMode.OFF
     phi: PhiRule = PhiRule()
+    pii: PiiRule = PiiRule()
     streaming: Streaming = Streaming.BLOCKING
 
     def rule(self, category: Category, direction: Direction) -> Rule:
@@ -114,6 +125,7 @@ class Policy:
             "jailbreak": self.jailbreak.value,
             "indirect_attack": self.indirect_attack.value,
             "phi": {"mode": self.phi.mode.value, "entities": list(self.phi.entities)},
+            "pii": {"mode": self.pii.mode.value, "entities": list(self.pii.entities)},
             "streaming": self.streaming.value,
         }
 
@@ -136,6 +148,7 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
                 Action(rule["action"]) if rule.get("action") else current.action,
             )
     phi = config.get("phi") or {}
+    pii = config.get("pii") or {}
     return Policy(
         name,
         rules,
@@ -145,5 +158,6 @@ def policy_from_config(name: str, config: Mapping[str, Any], base: Policy | None
         jailbreak=ShieldMode(config.get("jailbreak", start.jailbreak)),
         indirect_attack=ShieldMode(config.get("indirect_attack", start.indirect_attack)),
         phi=PhiRule(PhiMode(phi.get("mode", start.phi.mode)), tuple(phi.get("entities", start.phi.entities))),
+        pii=PiiRule(ShieldMode(pii.get("mode", start.pii.mode)), tuple(pii.get("entities", start.pii.entities))),
         streaming=Streaming(config.get("streaming", start.streaming)),
     )

@@ -3,13 +3,15 @@
 
 Only the filters that run put keys in the results (Azure sends none for the others): the harm
 categories only when a classifier is configured, ``profanity``, ``custom_blocklists`` and the
-prompt shields (``jailbreak``, ``indirect_attack``, on prompts) only when the policy turns them on.
+prompt shields (``jailbreak``, ``indirect_attack``, on prompts) and
+``personally_identifiable_information`` (on completions) only when the policy turns them on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,12 +20,15 @@ from stockade.errors import ContentFilterFailed
 from stockade.safety.base import Category, Classifier, Severity
 from stockade.safety.blocklists import CompiledBlocklist, Matcher
 from stockade.safety.classifier.errors import ClassifierUnavailable
+from stockade.safety.phi.entities import CATEGORY as PII
+from stockade.safety.phi.pii import PII_TAIL
 from stockade.safety.policy import Direction, Policy, ShieldMode
 from stockade.safety.shields import Detector, Shield, parts, shared_detector
 from stockade.tracebacks import without_messages
 
 if TYPE_CHECKING:
     from stockade.safety.phi.guard import PhiGuard
+    from stockade.safety.phi.pii import PiiScreen
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +62,13 @@ class Screen:
         classifier: Classifier | None,
         detector: Callable[[], Detector] = shared_detector,
         phi: PhiGuard | None = None,
+        pii: PiiScreen | None = None,
     ) -> None:
-        """``detector`` gives the prompt shields' detector, loaded on first use (in a thread)."""
+        """``detector`` gives the prompt shields' detector, loaded on first use (in a thread);
+        ``pii`` screens completions for PII, when the policy turns it on."""
         self.policy = policy
         self.phi = phi  # PHI protection, when the policy turns it on: a stage of its own
+        self.pii = pii
         self.blocklists = tuple(blocklists)
         self.profanity = profanity
         self.classifier = classifier
@@ -68,19 +76,23 @@ class Screen:
         modes = {Shield.JAILBREAK: policy.jailbreak, Shield.INDIRECT_ATTACK: policy.indirect_attack}
         self.shields = {shield: mode for shield, mode in modes.items() if mode is not ShieldMode.OFF}
         # Nothing to run: the request path skips screening altogether.
-        self.idle = not self.blocklists and profanity is None and classifier is None and not self.shields
+        self.idle = (
+            not self.blocklists and profanity is None and classifier is None and not self.shields and pii is None
+        )
         matchers = [b.matcher for b in self.blocklists] + ([profanity] if profanity else [])
-        self.tail = max((m.tail for m in matchers), default=0)
+        self.tail = max([m.tail for m in matchers] + ([PII_TAIL] if pii else []), default=0)
         self.matches_off_loop = any(m.has_patterns for m in matchers)
 
     async def check(
         self, texts: Sequence[str], direction: Direction, *, final: bool = True, roles: Sequence[str] | None = None,
+        reread: int = 0, callers: re.Pattern[str] | None = None, redact: bool = False,
     ) -> Verdict:
         """Screen ``texts``; ``final`` False for a streamed completion's unfinished text; ``roles``
-        the chat messages' (None: a user's texts), which say what the prompt shields read. Raises
-        ``ContentFilterFailed`` if a filter fails and the policy fails closed."""
+        the chat messages' (None: a user's texts), which say what the prompt shields read.
+        ``reread``, ``callers`` and ``redact`` are for PII on completions (``PiiScreen.check``).
+        Raises ``ContentFilterFailed`` if a filter fails and the policy fails closed."""
         try:
-            return await self._check(texts, direction, final, roles)
+            return await self._check(texts, direction, final, roles, reread, callers, redact)
         except Exception as exc:
             # A classifier's own account of why it cannot run is written for the operator; any
             # other message may quote the text screened, so the traceback goes without it.
@@ -93,6 +105,7 @@ class Screen:
 
     async def _check(
         self, texts: Sequence[str], direction: Direction, final: bool, roles: Sequence[str] | None,
+        reread: int, callers: re.Pattern[str] | None, redact: bool,
     ) -> Verdict:
         results: dict[str, Any] = {}
         decisions: list[Decision] = []
@@ -109,6 +122,10 @@ class Screen:
             await asyncio.to_thread(self._match, texts, direction, final, results, decisions)
         else:  # exact terms only: a few microseconds, less than a thread's hop
             self._match(texts, direction, final, results, decisions)
+        if self.pii is not None and direction is Direction.COMPLETION:
+            results[PII] = await self.pii.check(texts, reread=reread, callers=callers, redact=redact)
+            if results[PII]["detected"]:
+                decisions.append(Decision(direction, PII, "block" if self.pii.blocks else "annotate"))
         filtered = any(value.get("filtered") for value in results.values())
         return Verdict(results, filtered, tuple(decisions))
 

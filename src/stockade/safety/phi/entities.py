@@ -6,6 +6,9 @@ in lower case (``PERSON`` is ``person``)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 # Presidio's own recognizers.
 PRESIDIO = (
     "PERSON",  # names (spaCy's named entities)
@@ -49,3 +52,21 @@ CATEGORY = "personally_identifiable_information"
 
 def sub_category(entity: str) -> str:
     return entity.lower()
+
+
+def result(
+    entities: Collection[str], *, blocks: bool, redacted: Collection[str] = (), redacted_text: str | None = None
+) -> dict[str, Any]:
+    """Azure's shape for the category, given the entities found: whether any was found and
+    (``blocks``: the policy blocks what it finds) filtered, ``redacted_text`` if given, and each
+    sub-category, ``redacted`` if it is among those given. Never the text as it came."""
+    filtered = bool(entities) and blocks
+    shaped: dict[str, Any] = {"filtered": filtered, "detected": bool(entities)}
+    if redacted_text is not None:
+        shaped["redacted_text"] = redacted_text
+    shaped["sub_categories"] = [
+        {"sub_category": sub_category(entity), "filtered": filtered, "detected": True,
+         "redacted": entity in redacted}
+        for entity in sorted(entities)
+    ]
+    return shaped

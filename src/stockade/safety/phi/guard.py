@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stockade.errors import ContentFilterFailed
-from stockade.safety.phi.analyzer import Finding, PhiAnalyzer
-from stockade.safety.phi.entities import CATEGORY, sub_category
+from stockade.safety.phi.analyzer import PhiAnalyzer
+from stockade.safety.phi.entities import CATEGORY, result
 from stockade.safety.phi.substitution import Substitutions
 from stockade.safety.policy import Direction, PhiMode, Policy
 from stockade.safety.screen import NOT_FILTERED, Decision
@@ -60,23 +60,12 @@ class PhiGuard:
             if substitutions is not None:
                 prompt = [substitutions.apply(text, f) for text, f in zip(prompt, findings, strict=True)]
             protected.append(list(prompt))
-            results.append({CATEGORY: self._result([f for fs in findings for f in fs])})
+            entities = {f.entity for fs in findings for f in fs}
+            results.append({CATEGORY: result(
+                entities, blocks=self.rule.mode is PhiMode.BLOCK, redacted=entities if self.rule.replaces else (),
+            )})
         detected = any(found)
         blocked = detected and self.rule.mode is PhiMode.BLOCK
         action = "block" if self.rule.mode is PhiMode.BLOCK else self.rule.mode.value
         decisions = (Decision(Direction.PROMPT, CATEGORY, action),) if detected else ()
         return Protected(protected, results, substitutions or None, decisions, blocked)
-
-    def _result(self, findings: Sequence[Finding]) -> dict[str, Any]:
-        """Azure's shape for the category (on completions there, on prompts here): whether it
-        was found and filtered, and each sub-category found. Never the text."""
-        filtered = bool(findings) and self.rule.mode is PhiMode.BLOCK
-        return {
-            "filtered": filtered,
-            "detected": bool(findings),
-            "sub_categories": [
-                {"sub_category": sub_category(entity), "filtered": filtered, "detected": True,
-                 "redacted": self.rule.replaces}
-                for entity in sorted({f.entity for f in findings})
-            ],
-        }
