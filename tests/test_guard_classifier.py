@@ -427,6 +427,8 @@ def test_a_real_local_model_serves_as_the_guard(tmp_path: Path, guard_format: st
     env = with_store(server_env(
         tmp_path, STOCKADE_SAFETY__CLASSIFIER="guard", STOCKADE_SAFETY__GUARD_DEPLOYMENT=GUARD,
         STOCKADE_SAFETY__GUARD_FORMAT=guard_format,
+        # The model loads on the first call: on a busy machine that outlasts the default timeout.
+        STOCKADE_SAFETY__GUARD_TIMEOUT="240",
     ))
     deployments = [(CHAT, "smollm2-135m-instruct", 100), (GUARD, "smollm2-135m-instruct", 100)]
     with serving(env, tmp_path, deployments) as server:
