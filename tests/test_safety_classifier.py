@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 
@@ -39,7 +40,10 @@ def classifier() -> LocalClassifier:
     return LocalClassifier()
 
 
-@pytest.mark.parametrize(("one", "other"), [("train", "heldout"), ("train", "heldout2"), ("heldout", "heldout2")])
+SPLITS: tuple[dataset.Split, ...] = ("train", "heldout", "heldout2", "heldout3")
+
+
+@pytest.mark.parametrize(("one", "other"), list(itertools.combinations(SPLITS, 2)))
 def test_splits_share_no_text_or_pattern(one: dataset.Split, other: dataset.Split) -> None:
     first, second = dataset.load(one), dataset.load(other)
     assert not {e.text.lower() for e in first} & {e.text.lower() for e in second}
@@ -47,7 +51,7 @@ def test_splits_share_no_text_or_pattern(one: dataset.Split, other: dataset.Spli
 
 
 def test_every_category_has_examples_at_every_severity_in_every_split() -> None:
-    for split in ("train", "heldout", "heldout2"):
+    for split in SPLITS:
         examples = dataset.load(split)
         for category in Category:
             assert {e.labels[category] for e in examples} == set(Severity), (split, category)
