@@ -23,7 +23,8 @@ console = Console()
 errors = Console(stderr=True)
 TITLES: dict[Split, str] = {
     "heldout": "Held-out split (never fitted on; seen while choosing earlier models)",
-    "heldout2": "Second held-out split (never fitted on or seen while choosing)",
+    "heldout2": "Second held-out split (never fitted on or seen while choosing this model)",
+    "heldout3": "Third held-out split (never fitted on; written after this model)",
     "train": "Train split (what it was fitted on)",
 }
 
