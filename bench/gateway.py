@@ -2,7 +2,7 @@
 
 The mock upstream is nginx (one worker, no access log) answering every chat request with the
 canned completion of tests/mock_upstream.py, so that the mock costs as little CPU as possible next
-to what is measured. Seven legs, all against that one mock:
+to what is measured. Nine legs, all against that one mock:
 
 - mock direct: the mock called straight, the floor every other leg is compared with;
 - bare passthrough: bench/passthrough.py, Starlette, uvicorn, aiohttp and orjson with one header
@@ -18,7 +18,10 @@ to what is measured. Seven legs, all against that one mock:
   number, on a deployment whose policy redacts PHI (Presidio and spaCy's small English model):
   its latency minus the unscreened leg's is what PHI redaction adds, analysis, replacement and
   restoring the reply (issue 15). At about 50 ms a request it is left out of the throughput
-  runs, where 32 waiting connections would only measure the analyzer's queue.
+  runs, where 32 waiting connections would only measure the analyzer's queue;
+- Stockade with that 200-token prompt on the default policy, on a server whose
+  `safety.classifier` is `local`: what turning the bundled classifier on would add to every
+  deployment, the prompt and the canned reply both rated (issue 15).
 
 How it is measured. Each gateway is one process, pinned to one CPU; this client, wrk and the mock
 share the other, so that the gateway under test has a core to itself as far as this run goes (the
@@ -104,6 +107,7 @@ CHAT_PATH = "/openai/deployments/bench/chat/completions?api-version=2024-10-21"
 SCREENED_PATH = "/openai/deployments/bench-screened/chat/completions?api-version=2024-10-21"
 PHI_PATH = "/openai/deployments/bench-phi/chat/completions?api-version=2024-10-21"
 PHI_LEG = "  ... PHI redacted"
+CLASSIFIED_LEG = "  ... local classifier"
 
 NGINX_CONFIG = """\
 worker_processes 1;
@@ -391,11 +395,13 @@ def report(measured: dict[str, Measured], direct: str, bare: str) -> None:
           f"{screened.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
           f"{screened.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
           f"{screened.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
-    redacted = measured[PHI_LEG]
-    print(f"PHI redaction (issue 15), redacted minus unscreened 200-token prompt: p50 "
-          f"{redacted.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
-          f"{redacted.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
-          f"{redacted.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
+    for what, leg in (("PHI redaction (issue 15), redacted", PHI_LEG),
+                      ("The local classifier on the default policy (issue 15), classified", CLASSIFIED_LEG)):
+        added = measured[leg]
+        print(f"{what} minus unscreened 200-token prompt: p50 "
+              f"{added.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
+              f"{added.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
+              f"{added.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
     print(f"Requests/s in each of the {ROUNDS} rounds:")
     for name, leg in measured.items():
         if leg.rates:
@@ -466,6 +472,9 @@ def main() -> None:
         two_workers = stack.enter_context(
             stockade(env, workdir / "stockade-2-workers.log", None, "--workers", "2")
         )
+        classified = stack.enter_context(stockade(
+            {**env, "STOCKADE_SAFETY__CLASSIFIER": "local"}, workdir / "stockade-classifier.log", gateway_core
+        ))
         token = managed_identity_token(env, gateway.url)
         legs = [
             Leg("mock direct (nginx)", mock, "/v1/chat/completions", {}),
@@ -476,6 +485,7 @@ def main() -> None:
             Leg("stockade, 200-token prompt", gateway, CHAT_PATH, {"api-key": key}, LONG_BODY),
             Leg("  ... screened", gateway, SCREENED_PATH, {"api-key": key}, LONG_BODY),
             Leg(PHI_LEG, gateway, PHI_PATH, {"api-key": key}, PHI_BODY, throughput=False),
+            Leg(CLASSIFIED_LEG, classified, CHAT_PATH, {"api-key": key}, LONG_BODY),
         ]
         measured = measure(legs, workdir)
     pinning = (f"gateways on CPU {gateway_core}; this client, wrk and the mock on CPU {client_core}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from stockade.safety.base import Category, Severity
-from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.classifier.features import Embedder, TokenIds
+from stockade.safety.classifier.weights import WeightsFile
 
 WEIGHTS = Path(__file__).resolve().parent / "weights.npz"
 CATEGORIES = tuple(Category)
@@ -54,22 +53,13 @@ class Heads:
 
     @classmethod
     def load(cls, path: Path, dimensions: int) -> Heads:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                coef, intercept = data["coef"], data["intercept"]
-                categories = [str(c) for c in data["categories"]]
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ClassifierUnavailable(
-                f"the local safety classifier's weights at {path} are missing or unreadable ({exc}); "
-                "reinstall stockade, or rebuild them with `python -m stockade.safety.classifier.train`"
-            ) from exc
+        weights = WeightsFile(path, "the local safety classifier's", "python -m stockade.safety.classifier.train")
+        arrays = weights.read(("coef", "intercept", "categories"))
+        coef, intercept = arrays["coef"], arrays["intercept"]
         shape = (len(CATEGORIES), len(THRESHOLDS))
-        expected = [c.value for c in CATEGORIES]
-        if categories != expected or coef.shape != (*shape, dimensions) or intercept.shape != shape:
-            raise ClassifierUnavailable(
-                f"the local safety classifier's weights at {path} do not fit this version of stockade; "
-                "rebuild them with `python -m stockade.safety.classifier.train`"
-            )
+        categories = [str(c) for c in arrays["categories"]]
+        if categories != [c.value for c in CATEGORIES] or coef.shape != (*shape, dimensions) or intercept.shape != shape:
+            raise weights.misfit()
         return cls(coef.astype(np.float32), intercept.astype(np.float32))
 
     def levels(self, vectors: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.int64]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.classifier.features import Embedder
 from stockade.safety.classifier.model import spans
+from stockade.safety.classifier.weights import WeightsFile
 from stockade.safety.shields import lexical
 from stockade.safety.shields.shield import Shield
 
@@ -49,21 +48,13 @@ class Heads:
 
     @classmethod
     def load(cls, path: Path, dimensions: int) -> Heads:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                coef, intercept = data["coef"], data["intercept"]
-                shields, signals = [str(s) for s in data["shields"]], tuple(str(s) for s in data["signals"])
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ClassifierUnavailable(
-                f"the prompt shields' weights at {path} are missing or unreadable ({exc}); reinstall "
-                "stockade, or rebuild them with `python -m stockade.safety.shields.train`"
-            ) from exc
+        weights = WeightsFile(path, "the prompt shields'", "python -m stockade.safety.shields.train")
+        arrays = weights.read(("coef", "intercept", "shields", "signals"))
+        coef, intercept = arrays["coef"], arrays["intercept"]
+        shields, signals = [str(s) for s in arrays["shields"]], tuple(str(s) for s in arrays["signals"])
         width = dimensions + len(lexical.NAMES)
         if shields != [s.value for s in SHIELDS] or signals != lexical.NAMES or coef.shape != (len(SHIELDS), width):
-            raise ClassifierUnavailable(
-                f"the prompt shields' weights at {path} do not fit this version of stockade; rebuild "
-                "them with `python -m stockade.safety.shields.train`"
-            )
+            raise weights.misfit()
         return cls(coef.astype(np.float32), intercept.astype(np.float32))
 
     def logits(self, features: Matrix) -> Matrix:
