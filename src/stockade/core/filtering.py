@@ -55,7 +55,6 @@ class Filtering:
 
     screen: Screen
     call: Call
-    decisions: list[Decision] = field(default_factory=list)
     callers: re.Pattern[str] | None = None  # the caller's values PHI protection put back in the reply
 
     def restored(self, values: Iterable[str]) -> None:
