@@ -16,6 +16,7 @@ import pytest
 from conftest import API_VERSION, App, in_process, run_cli, server_env, serving
 from fake_model import CHAT_MODEL
 from stockade.errors import ContentFilterFailed
+from stockade.safety.classifier import LocalClassifier
 from stockade.safety.classifier.errors import ClassifierUnavailable
 from stockade.safety.policy import Direction, Policy, ShieldMode, policy_from_config
 from stockade.safety.screen import Screen
@@ -78,6 +79,10 @@ def test_padding_does_not_hide_an_injection(detector: Detector) -> None:
 
 def test_text_without_words_is_no_attack(detector: Detector) -> None:
     assert not detector.detect(["  \n "], Shield.JAILBREAK)
+
+
+def test_the_shields_and_the_harm_classifier_share_one_copy_of_minilm(detector: Detector) -> None:
+    assert detector.featurizer.embedder is LocalClassifier().embedder
 
 
 def test_unreadable_weights_raise(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ mean alone (docs/safety.md).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,22 @@ class Embedder:
         alone = np.maximum(2 * vectors[np.minimum(starts, len(ids) - 1)], 0)
         paired = np.where((ends - starts > 1)[:, None], _span_means(pairs, starts, np.maximum(ends - 1, starts)), alone)
         return np.concatenate([self.window_vectors(ids, spans), _normalised(paired)], axis=1)
+
+
+_loading = threading.Lock()
+
+
+def shared_embedder() -> Embedder:
+    """The process's one copy of the bundled MiniLM's tokenizer and token table (47 MB), which the
+    harm classifier and the prompt shields both read. Loaded on first use; the lock makes first
+    uses that come at once share one load, and a load that failed is tried again next time."""
+    with _loading:
+        return _shared()
+
+
+@functools.cache
+def _shared() -> Embedder:
+    return Embedder()
 
 
 def _bounds(spans: list[tuple[int, int]]) -> tuple[TokenIds, TokenIds]:

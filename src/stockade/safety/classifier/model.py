@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stockade.safety.base import Category, Severity
-from stockade.safety.classifier.features import Embedder, TokenIds
+from stockade.safety.classifier.features import Embedder, TokenIds, shared_embedder
 from stockade.safety.classifier.weights import WeightsFile
 
 WEIGHTS = Path(__file__).resolve().parent / "weights.npz"
@@ -102,7 +102,7 @@ class LocalClassifier:
     event loop: docs/performance.md)."""
 
     def __init__(self, weights: Path = WEIGHTS, embedder: Embedder | None = None) -> None:
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or shared_embedder()
         self.heads = Heads.load(weights, self.embedder.features)
 
     async def classify(self, texts: Sequence[str]) -> list[dict[Category, Severity]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from stockade.safety.classifier.features import Embedder
+from stockade.safety.classifier.features import Embedder, shared_embedder
 from stockade.safety.classifier.model import spans
 from stockade.safety.classifier.weights import WeightsFile
 from stockade.safety.shields import lexical
@@ -103,7 +103,7 @@ class Detector:
     loop run it in a thread."""
 
     def __init__(self, weights: Path = WEIGHTS, embedder: Embedder | None = None) -> None:
-        self.featurizer = Featurizer(embedder or Embedder())
+        self.featurizer = Featurizer(embedder or shared_embedder())
         self.heads = Heads.load(weights, self.featurizer.embedder.dimensions)
 
     def detect(self, texts: Sequence[str], shield: Shield) -> bool:
