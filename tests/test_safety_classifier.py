@@ -40,7 +40,7 @@ def classifier() -> LocalClassifier:
     return LocalClassifier()
 
 
-SPLITS: tuple[dataset.Split, ...] = ("train", "heldout", "heldout2", "heldout3")
+SPLITS: tuple[dataset.Split, ...] = ("train", "heldout", "heldout2", "heldout3", "heldout4")
 
 
 @pytest.mark.parametrize(("one", "other"), list(itertools.combinations(SPLITS, 2)))

@@ -25,6 +25,7 @@ TITLES: dict[Split, str] = {
     "heldout": "Held-out split (never fitted on; seen while choosing earlier models)",
     "heldout2": "Second held-out split (never fitted on or seen while choosing this model)",
     "heldout3": "Third held-out split (never fitted on; written after this model)",
+    "heldout4": "Fourth held-out split (never fitted on; written after this model)",
     "train": "Train split (what it was fitted on)",
 }
 

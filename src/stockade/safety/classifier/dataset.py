@@ -13,7 +13,7 @@ import numpy.typing as npt
 from stockade.safety.base import Category, Severity
 
 DATA = Path(__file__).resolve().parent / "data"
-Split = Literal["train", "heldout", "heldout2", "heldout3"]
+Split = Literal["train", "heldout", "heldout2", "heldout3", "heldout4"]
 
 
 @dataclass(frozen=True, slots=True)
