@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 from gateway import LONG_BODY, wait_until_listening  # noqa: E402
+from mock_upstream import read_body  # noqa: E402
 
 from conftest import free_port, run_cli, start_server, stop  # noqa: E402
 
@@ -65,11 +66,7 @@ def completion(request: dict[str, object]) -> dict[str, object]:
 async def upstream(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["type"] != "http":
         return
-    body, more = b"", True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+    body = await read_body(receive)
     payload = orjson.dumps(completion(orjson.loads(body)))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -47,14 +47,20 @@ def reply(completion_tokens: int) -> bytes:
     )
 
 
-async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-    if scope["type"] != "http":
-        return
+async def read_body(receive):  # type: ignore[no-untyped-def]
+    """An ASGI request's whole body."""
     body, more = b"", True
     while more:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
+    return body
+
+
+async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        return
+    body = await read_body(receive)
     if scope["path"] == "/tally":
         payload = orjson.dumps(tally)
         if scope["method"] == "DELETE":

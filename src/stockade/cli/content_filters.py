@@ -4,6 +4,7 @@ custom blocklists they use."""
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -175,20 +176,34 @@ def _save(ctx: typer.Context, method: str, name: str, body: dict[str, Any]) -> N
     ctx.obj.emit(policy, _policies_table([policy]))
 
 
-@content_filters_app.command("create")
-def content_filters_create(
-    ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
-    blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
-    jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
-    phi: Phi = None, phi_entity: PhiEntities = None, pii: Pii = None, pii_entity: PiiEntities = None,
-    streaming: StreamingMode = None,
-) -> None:
+def _saving(method: str, doc: str) -> Callable[..., None]:
+    """The create (PUT) or update (PATCH) command: the same options, a whole policy or a change."""
+
+    def command(
+        ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
+        blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
+        jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
+        phi: Phi = None, phi_entity: PhiEntities = None, pii: Pii = None, pii_entity: PiiEntities = None,
+        streaming: StreamingMode = None,
+    ) -> None:
+        body = _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
+                     indirect_attack=indirect_attack, streaming=streaming, phi=_identifiers(phi, phi_entity),
+                     pii=_identifiers(pii, pii_entity))
+        _save(ctx, method, name, body)
+
+    command.__doc__ = doc
+    return command
+
+
+content_filters_app.command("create")(_saving(
+    "PUT",
     """Create a policy; what it does not set is Azure's default (medium, block, both directions),
     with the prompt shields, PHI protection and PII on completions off, and streams screened
-    before they are sent."""
-    _save(ctx, "PUT", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
-                                  indirect_attack=indirect_attack, streaming=streaming, phi=_identifiers(phi, phi_entity),
-                                  pii=_identifiers(pii, pii_entity)))
+    before they are sent.""",
+))
+content_filters_app.command("update")(_saving(
+    "PATCH", "Change what is given; running servers pick it up without a restart."
+))
 
 
 @content_filters_app.command("list")
@@ -203,20 +218,6 @@ def content_filters_show(ctx: typer.Context, name: str) -> None:
     """One policy."""
     policy = ctx.obj.call("GET", _path("content-filters", name))
     ctx.obj.emit(policy, _policies_table([policy]))
-
-
-@content_filters_app.command("update")
-def content_filters_update(
-    ctx: typer.Context, name: str, rule: Rules = None, profanity: Profanity = None,
-    blocklist: Blocklists = None, no_blocklists: NoBlocklists = False, fail_open: FailOpen = None,
-    jailbreak: Jailbreak = None, indirect_attack: IndirectAttack = None,
-    phi: Phi = None, phi_entity: PhiEntities = None, pii: Pii = None, pii_entity: PiiEntities = None,
-    streaming: StreamingMode = None,
-) -> None:
-    """Change what is given; running servers pick it up without a restart."""
-    _save(ctx, "PATCH", name, _body(rule, profanity, blocklist, no_blocklists, fail_open, jailbreak=jailbreak,
-                                    indirect_attack=indirect_attack, streaming=streaming, phi=_identifiers(phi, phi_entity),
-                                    pii=_identifiers(pii, pii_entity)))
 
 
 @content_filters_app.command("delete")
