@@ -194,6 +194,35 @@ class SafetySettings(BaseModel):
         return self
 
 
+class BatchSettings(BaseModel):
+    """Files and batch jobs (docs/batch.md)."""
+
+    encryption_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys sealing file contents at rest (32 bytes, base64): the first seals, all "
+        "open; put a new key first, then `stockade files rekey`. Empty: data_dir/files.key",
+    )
+    max_file_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Largest upload (Azure: 200 MB)")
+    max_file_lines: int = Field(100_000, ge=1, description="Most requests in a batch input file")
+    max_files: int = Field(
+        500, ge=1, description="Files the resource may hold without an expiry (Azure: 500)"
+    )
+    token_quota: int = Field(
+        200_000_000, ge=1,
+        description="Tokens a deployment's unfinished batches may hold (Azure's enqueued-token "
+        "quota); a deployment's own batch_token_quota wins",
+    )
+    headroom: float = Field(
+        0.05, ge=0, lt=1,
+        description="Share of each deployment's rate limits that batch lines leave to interactive calls",
+    )
+    concurrency: int = Field(16, ge=1, description="Batch lines a replica runs at once")
+    lease_seconds: float = Field(
+        30.0, gt=0, description="How long a line claimed by a replica that stopped stays claimed"
+    )
+    poll_seconds: float = Field(1.0, gt=0, description="How often a replica looks for batch work")
+
+
 class RoutineSettings(BaseModel):
     """Support agents that follow routines (docs/routines.md)."""
 
@@ -266,6 +295,7 @@ class Settings(BaseSettings):
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     auth: AuthSettings = AuthSettings()
     routines: RoutineSettings = RoutineSettings()
+    batch: BatchSettings = BatchSettings()
     safety: SafetySettings = SafetySettings()
     tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
     tls_private_key: Path | None = Field(None, description="Its PEM private key")

@@ -15,6 +15,8 @@ class Deployment:
     created_at: float
     updated_at: float
     content_filter: str | None = None  # the policy's name; None is the built-in default
+    zero_data_retention: bool = False  # refuses files and batches, which keep bodies at rest
+    batch_token_quota: int | None = None  # tokens its unfinished batches may hold; None: the setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class UsageRecord:
     latency_ms: float
     # The content filter's decisions as "policy/direction/category/action", comma-separated.
     content_filter: str | None = None
+    batch_id: str | None = None  # the batch whose line this call ran, which is priced as batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +186,54 @@ class Blocklist:
     description: str
     created_at: float
     items: tuple[BlocklistItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """An uploaded file (or a batch's output or error file); its contents are in chunks, sealed.
+    ``lines``, ``url``, ``deployment`` and ``reserved_tokens`` summarise a batch input file."""
+
+    id: str
+    purpose: str
+    filename: str
+    bytes: int
+    created_at: float
+    status: str  # "processed" or "error"
+    expires_at: float | None = None
+    status_details: str | None = None
+    created_by: str | None = None
+    lines: int | None = None
+    url: str | None = None
+    deployment: str | None = None
+    reserved_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A batch job as stored; its lines' progress is counted from batch_lines."""
+
+    id: str
+    input_file_id: str
+    endpoint: str
+    deployment: str
+    completion_window: str
+    status: str
+    created_at: float
+    expires_at: float
+    created_by: str
+    total: int
+    reserved_tokens: int
+    in_progress_at: float | None = None
+    finalizing_at: float | None = None
+    completed_at: float | None = None
+    failed_at: float | None = None
+    expired_at: float | None = None
+    cancelling_at: float | None = None
+    cancelled_at: float | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: str | None = None  # JSON list of {code, message, param, line}
+    metadata: str | None = None  # JSON object of strings
+    output_expires_after: int | None = None
+    api_version: str | None = None
+    created_by_tenant: str | None = None

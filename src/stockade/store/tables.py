@@ -26,6 +26,10 @@ deployments = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     # The content filter policy's name; NULL is the built-in default policy.
     sa.Column("content_filter", sa.String(64), nullable=True),
+    # Zero data retention: the deployment refuses files and batches, which keep bodies at rest.
+    sa.Column("zero_data_retention", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Tokens its unfinished batches may hold (Azure's enqueued-token quota); NULL: the setting's.
+    sa.Column("batch_token_quota", sa.BigInteger, nullable=True),
 )
 
 # Content filter policies (Azure's RAI policies); the built-in "default" has no row. The policy's
@@ -168,6 +172,7 @@ usage_records = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     # Content filter decisions as "policy/direction/category/action", comma-separated: no text.
     sa.Column("content_filter", sa.Text, nullable=True),
+    sa.Column("batch_id", sa.String(64), nullable=True),  # a batch line's call, priced as batch
 )
 
 # Routine conversations. The state is the engine's position (steps, not text); the trace records
@@ -226,4 +231,82 @@ cases = sa.Table(
     sa.Column("reason", sa.String(64), nullable=True),
     # Opened by a scripted evaluation (`stockade routines eval`): left out of case lists by default.
     sa.Column("evaluation", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# Files (`/openai/files`): their metadata here, their contents in file_chunks, sealed (encrypted
+# with a key from configuration: stockade.batch.sealing). A batch input file's summary (its
+# lines, url, deployment and reserved tokens) is worked out once, when it is uploaded.
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=True, index=True),
+    sa.Column("status", sa.String(16), nullable=False),  # "processed" or "error"
+    sa.Column("status_details", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=True),  # the uploader's key or object id
+    sa.Column("lines", sa.Integer, nullable=True),
+    sa.Column("url", sa.String(64), nullable=True),
+    sa.Column("deployment", sa.String(64), nullable=True),
+    sa.Column("reserved_tokens", sa.BigInteger, nullable=True),
+)
+
+file_chunks = sa.Table(
+    "file_chunks",
+    metadata,
+    sa.Column("file_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# Batch jobs (`/openai/batches`). Progress lives in batch_lines, one row per input line, which
+# replicas claim (FOR UPDATE SKIP LOCKED on PostgreSQL) under a lease: a line whose lease runs
+# out (its worker died) is claimed again, and only the holder of a line's current claim can
+# write its result, so every line has exactly one.
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("input_file_id", sa.String(64), nullable=False),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("deployment", sa.String(64), nullable=False, index=True),
+    sa.Column("completion_window", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("in_progress_at", sa.Float, nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("finalizing_at", sa.Float, nullable=True),
+    sa.Column("completed_at", sa.Float, nullable=True),
+    sa.Column("failed_at", sa.Float, nullable=True),
+    sa.Column("expired_at", sa.Float, nullable=True),
+    sa.Column("cancelling_at", sa.Float, nullable=True),
+    sa.Column("cancelled_at", sa.Float, nullable=True),
+    sa.Column("output_file_id", sa.String(64), nullable=True),
+    sa.Column("error_file_id", sa.String(64), nullable=True),
+    sa.Column("errors", sa.Text, nullable=True),  # JSON: [{code, message, param, line}]
+    sa.Column("metadata", sa.Text, nullable=True),  # JSON: {str: str}
+    sa.Column("output_expires_after", sa.Integer, nullable=True),  # seconds
+    sa.Column("api_version", sa.String(32), nullable=True),  # how its lines' errors are spelled
+    sa.Column("created_by", sa.String(64), nullable=False),  # key id or token object id
+    sa.Column("created_by_tenant", sa.String(64), nullable=True),  # a token principal's tenant
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("reserved_tokens", sa.BigInteger, nullable=False),  # counted against the quota
+)
+
+batch_lines = sa.Table(
+    "batch_lines",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True),  # 0-based position in the input file
+    sa.Column("custom_id", sa.Text, nullable=False),
+    sa.Column("request", sa.LargeBinary, nullable=False),  # sealed JSON body
+    # pending, running, completed, failed, expired, cancelled
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claim", sa.String(32), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("result", sa.LargeBinary, nullable=True),  # sealed output or error line
+    sa.Index("ix_batch_lines_state", "batch_id", "state"),
 )

@@ -30,6 +30,7 @@ class Call:
     completion_tokens: int = 0
     # "policy/direction/category/action" for each content filter decision: never the text.
     filter_decisions: list[str] = field(default_factory=list)
+    batch_id: str | None = None  # set when the call runs a batch's line
 
     def record(self, status: int) -> UsageRecord:
         return UsageRecord(
@@ -44,6 +45,7 @@ class Call:
             completion_tokens=self.completion_tokens,
             latency_ms=round(self.elapsed_ms(), 3),
             content_filter=",".join(self.filter_decisions) or None,
+            batch_id=self.batch_id,
         )
 
     def elapsed_ms(self) -> float:
