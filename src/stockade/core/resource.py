@@ -325,13 +325,25 @@ class Resource:
         return matches[0]
 
     async def create_deployment(
-        self, name: str, model: str, backend: str | None = None, capacity: int = 10
+        self,
+        name: str,
+        model: str,
+        backend: str | None = None,
+        capacity: int = 10,
+        *,
+        zero_data_retention: bool = False,
+        batch_token_quota: int | None = None,
     ) -> Deployment:
         check_name(name, "deployment", rule=DEPLOYMENT_NAME_RULE)
         _check_capacity(capacity)
+        if batch_token_quota is not None:
+            _check_batch_token_quota(batch_token_quota)
         spec = self._resolve_model(model, backend)
         now = time.time()
-        deployment = Deployment(name, spec.id, spec.backend, capacity, now, now)
+        deployment = Deployment(
+            name, spec.id, spec.backend, capacity, now, now,
+            zero_data_retention=zero_data_retention, batch_token_quota=batch_token_quota,
+        )
         default_quota = self.settings.limits.default_quota
         try:
             inserted = await asyncio.to_thread(self.store.insert_deployment, deployment, default_quota)
@@ -350,11 +362,18 @@ class Resource:
         backend: str | None = None,
         capacity: int | None = None,
         content_filter: str | None = None,
+        zero_data_retention: bool | None = None,
+        batch_token_quota: int | None = None,
     ) -> Deployment:
         current = await asyncio.to_thread(self.store.get_deployment, name)
         if current is None:
             raise DeploymentNotFound(name)
         changes: dict[str, object] = {}
+        if zero_data_retention is not None:
+            changes["zero_data_retention"] = zero_data_retention
+        if batch_token_quota is not None:
+            _check_batch_token_quota(batch_token_quota)
+            changes["batch_token_quota"] = batch_token_quota
         if content_filter is not None:
             await self.refresh()
             if not self.safety.has_policy(content_filter):
@@ -549,6 +568,15 @@ def _model_exists(model: str) -> Conflict:
         "id with --name, or remove the one you added before with `stockade models remove`.",
         code="ModelExists",
     )
+
+
+def _check_batch_token_quota(quota: int) -> None:
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 1:
+        raise InvalidRequest(
+            "batch_token_quota is the number of tokens the deployment's unfinished batches may "
+            "hold, a whole number of at least 1.",
+            param="batch_token_quota",
+        )
 
 
 def _check_capacity(capacity: int) -> None:
