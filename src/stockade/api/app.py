@@ -19,6 +19,7 @@ from stockade.access import ROUTINES_AGENT, Permission
 from stockade.api import (
     access_management,
     content_filters,
+    files,
     inference,
     management,
     openapi,
@@ -109,6 +110,7 @@ def create_app(
             Route("/readyz", ready, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *inference.routes(),
+            *files.routes(),
             *management.routes(),
             *content_filters.routes(),
             *access_management.routes(),

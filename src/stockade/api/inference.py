@@ -64,7 +64,7 @@ def _parsed_api_version(query_string: bytes) -> str | None:
 _cached_api_version = functools.lru_cache(maxsize=1024)(_parsed_api_version)
 
 
-def _check_api_version(query_string: bytes, classic: bool) -> None:
+def check_api_version(query_string: bytes, classic: bool) -> None:
     version = _api_version(query_string)
     if classic:
         if version not in SUPPORTED_API_VERSIONS:
@@ -142,7 +142,7 @@ class InferenceRoutes:
         call = request.scope["state"]["call"]
         call.operation = operation
         classic = path_deployment is not None
-        _check_api_version(request.scope["query_string"], classic)
+        check_api_version(request.scope["query_string"], classic)
         principal = await authenticate(request)
         call.key_id = principal.id
         body_type = OPERATIONS[operation]
@@ -190,13 +190,13 @@ def _models_handlers(*, classic: bool):  # type: ignore[no-untyped-def]
     """List and show the deployable models; classic routes require an api-version."""
 
     async def list_models(request: Request) -> Response:
-        _check_api_version(request.scope["query_string"], classic)
+        check_api_version(request.scope["query_string"], classic)
         await authenticate(request)
         resource: Resource = request.app.state.resource
         return json_response({"object": "list", "data": [_azure_model(s) for s in resource.models()]})
 
     async def get_model(request: Request) -> Response:
-        _check_api_version(request.scope["query_string"], classic)
+        check_api_version(request.scope["query_string"], classic)
         await authenticate(request)
         resource: Resource = request.app.state.resource
         for spec in resource.models():

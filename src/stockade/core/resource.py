@@ -17,6 +17,8 @@ from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_rol
 from stockade.backends.base import ModelHost, ModelSpec, PoolState
 from stockade.backends.gguf import check_model_file
 from stockade.backends.registry import LOCAL, ModelRegistry
+from stockade.batch.files import Files
+from stockade.batch.sealing import Sealer
 from stockade.config import Settings
 from stockade.core.guard import guard_classifier
 from stockade.core.inference import Inference
@@ -135,10 +137,12 @@ class Resource:
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
+        self.files = Files(self.store, Sealer.from_settings(settings), settings)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
         self._refreshing = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
         self._starts_models = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -150,17 +154,20 @@ class Resource:
         await asyncio.to_thread(self.access.prepare)
         await self.refresh()
         if background:
+            await self.files.purge()  # what expired while no server ran
             self.usage.start()
             if self.access_log is not None:
                 self.access_log.start()
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+            self._purger = asyncio.get_running_loop().create_task(self.files.purge_forever())
         return created
 
     async def close(self) -> None:
         # Routines first: turns still running call models through the limiter and usage below.
         await self.routines.close()
-        if self._refresher is not None:
-            self._refresher.cancel()
+        for task in (self._refresher, self._purger):
+            if task is not None:
+                task.cancel()
         await self.usage.stop()
         if self.access_log is not None:
             await self.access_log.stop()

@@ -32,8 +32,7 @@ ZERO_RETENTION_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/routines/conversations/{id}/messages", True,
              "the step trace holds no message text; text is kept only where "
              "`routines.keep_messages` is on"),
-    Endpoint("POST", "/openai/files", False, "stores the uploaded file until it is deleted",
-             planned=True),
+    Endpoint("POST", "/openai/files", False, "stores the uploaded file until it is deleted"),
     Endpoint("POST", "/openai/batches", False,
              "stores the batch's input and output files until they are deleted", planned=True),
 )

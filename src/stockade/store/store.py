@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 
 from stockade.private import private_file
 from stockade.store.batches import BatchStore
+from stockade.store.files import FileStore
 from stockade.store.records import (
     ApiKey,
     AuditEvent,
@@ -146,6 +147,10 @@ class Store:
     @functools.cached_property
     def batches(self) -> BatchStore:
         return BatchStore(self.engine)
+
+    @functools.cached_property
+    def files(self) -> FileStore:
+        return FileStore(self.engine)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to run on every start."""
