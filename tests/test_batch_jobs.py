@@ -125,7 +125,7 @@ def refused(app: App, file_id: str, **options: Any) -> ServiceError:
 
 def test_a_batch_goes_from_validating_through_in_progress_and_finalizing_to_completed(app: App) -> None:
     clock = Clock()
-    batches = Batches(app.resource, app.settings, clock)
+    batches = Batches(app.resource, clock)
     view = create(app, upload(app, [line("a"), line("b"), line("c")]), batches=batches, metadata={"job": "eval"})
     created = batch_object(view)
     assert created["status"] == "validating"
@@ -236,7 +236,7 @@ def test_a_finished_batch_cannot_be_cancelled(app: App) -> None:
 
 def test_at_the_end_of_its_window_a_batch_expires_keeping_the_results_so_far(app: App) -> None:
     clock = Clock()
-    batches = Batches(app.resource, app.settings, clock)
+    batches = Batches(app.resource, clock)
     view = create(app, upload(app, [line(f"r{i}") for i in range(5)]), batches=batches)
     work = runner(app, clock, concurrency=2)
     app.call(work.step)
@@ -333,7 +333,7 @@ def test_batch_lines_leave_the_headroom_to_interactive_calls(limited: tuple[App,
     app, window = limited
     seconds = on(window)
     view = create(app, upload(app, [line(f"r{i}", max_tokens=50) for i in range(12)]),
-                  batches=Batches(app.resource, app.settings, seconds))
+                  batches=Batches(app.resource, seconds))
     work = runner(app, seconds, concurrency=12)
     app.call(work.step)
     # Three calls a window is the batch's share: the other lines wait for the next window.
@@ -360,7 +360,7 @@ def test_an_interactive_call_throttled_holds_the_batch_lines_of_its_deployment(
     with pytest.raises(openai.RateLimitError):
         app.azure().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], max_tokens=10)
     seconds = on(window)
-    view = create(app, upload(app, [line("a", max_tokens=10)]), batches=Batches(app.resource, app.settings, seconds))
+    view = create(app, upload(app, [line("a", max_tokens=10)]), batches=Batches(app.resource, seconds))
     work = runner(app, seconds)
     with pytest.raises(openai.RateLimitError):
         app.azure().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], max_tokens=10)
@@ -396,7 +396,7 @@ def test_a_batch_whose_input_file_is_deleted_before_it_starts_fails_saying_so(ap
 
 def test_a_batch_left_finalizing_by_a_runner_that_stopped_is_finished_by_another(app: App) -> None:
     clock = Clock(time.time())
-    view = create(app, upload(app, [line("a")]), batches=Batches(app.resource, app.settings, clock))
+    view = create(app, upload(app, [line("a")]), batches=Batches(app.resource, clock))
     work = runner(app, clock)
     app.call(work.step)  # the line runs
     # The runner that moved it to finalizing died before writing its files.
