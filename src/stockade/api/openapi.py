@@ -22,9 +22,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from stockade import __version__
 from stockade.api import access_management, content_filters, inference, management, routines
-from stockade.batch.files import UPLOAD_PURPOSES
 from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.api.responses import json_response
+from stockade.batch.files import UPLOAD_PURPOSES
 
 PATH = "/openapi.json"
 
@@ -111,7 +111,7 @@ def _files() -> dict[tuple[str, str], Operation]:
         Query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}),
         Query("purpose", {"type": "string"}, description="Only files for this purpose"),
     )
-    operations = {}
+    operations: dict[tuple[str, str], Operation] = {}
     for prefix, version, name in (("/openai", _CLASSIC_VERSION, "Files"),
                                   ("/openai/v1", _V1_VERSION, "OpenAIV1_Files")):
         one = f"{prefix}/files/{{file_id}}"

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from stockade.cli.client import CommandError, ManagementClient, store_location
 from stockade.cli.content_filters import blocklists_app, content_filters_app
+from stockade.cli.files import files_app
 from stockade.cli.output import print_table, when
 from stockade.cli.routines import cases_app, chat, routines_app
 from stockade.cli.safety import safety_app
@@ -91,6 +92,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(content_filters_app, name="content-filters")
 app.add_typer(blocklists_app, name="blocklists")
 app.add_typer(safety_app, name="safety")
+app.add_typer(files_app, name="files")
 app.command()(chat)
 
 console = Console()
