@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import App, ManualClock, in_process
 from fake_model import CHAT_MODEL
@@ -22,6 +23,7 @@ from stockade.batch.runner import BatchRunner
 from stockade.errors import InvalidRequest, NotFound, PermissionDenied, ServiceError
 from stockade.quotas import LocalLimiter
 from stockade.store.batches import LineCounts, LineResult
+from stockade.store.tables import batch_lines
 
 IDLE_RUNNER = {"STOCKADE_BATCH__POLL_SECONDS": "3600"}
 
@@ -436,3 +438,17 @@ def test_deployments_take_zero_data_retention_and_a_batch_token_quota_from_the_c
                            "--batch-token-quota", "1000")
     assert isinstance(updated, dict)
     assert updated["zero_data_retention"] is False and updated["batch_token_quota"] == 1000
+
+
+def test_the_store_holds_batch_requests_and_results_only_sealed(app: App) -> None:
+    secret = "the-patient-is-called-Ada-Lovelace"
+    view = create(app, upload(app, [line("a", f"say:{secret}")]))
+    done = run_to_end(app, runner(app), view.record.id)
+    assert secret in json.dumps(contents(app, done["output_file_id"]))
+    with app.resource.store.engine.connect() as connection:
+        [(request, result)] = connection.execute(
+            sa.select(batch_lines.c.request, batch_lines.c.result)
+        ).all()
+    assert secret.encode() not in request and secret.encode() not in result
+    for stored in app.data_dir.glob("stockade.db*"):  # the database, its WAL and shared memory
+        assert secret.encode() not in stored.read_bytes()
