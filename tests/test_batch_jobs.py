@@ -373,6 +373,26 @@ def test_an_interactive_call_throttled_holds_the_batch_lines_of_its_deployment(
     assert status(app, view.record.id)["request_counts"]["completed"] == 1
 
 
+def test_the_lines_of_a_local_model_wait_while_its_workers_are_taken(
+    app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    view = create(app, upload(app, [line("a"), line("b")]), batches=Batches(app.resource, clock))
+    work = runner(app, clock)
+    pool = {"state": "ready", "workers": 1, "processes": 1, "busy": 0, "waiting": 1}
+
+    async def health(backend: str, model: str) -> dict[str, Any]:
+        return pool
+
+    monkeypatch.setattr(app.resource.registry, "health", health)
+    app.call(work.step)  # an interactive call waits for the one worker: no line is sent
+    assert status(app, view.record.id)["request_counts"]["completed"] == 0
+    pool.update(busy=0, waiting=0)
+    clock.now += 1
+    app.call(work.step)  # one worker free: one line at a time goes to it
+    assert status(app, view.record.id)["request_counts"]["completed"] == 1
+
+
 # -- more of the runner --------------------------------------------------------------------------
 
 

@@ -146,9 +146,10 @@ def test_every_worker_hears_the_hub_pools_state() -> None:
         async with running_hub() as path:
             first, second = (RemotePool(HubClient(path), COUNTER) for _ in range(2))
             # Not started by anyone yet: no worker runs, and one would be loaded on first use.
-            assert await first.state() == {"state": "starting", "workers": 0, "processes": 0}
+            assert await first.state() == {"state": "starting", "workers": 0, "processes": 0,
+                                           "busy": 0, "waiting": 0}
             await first.start()
-            ready = {"state": "ready", "workers": 1, "processes": 1}
+            ready = {"state": "ready", "workers": 1, "processes": 1, "busy": 0, "waiting": 0}
             assert await first.state() == ready
             assert await second.state() == ready  # the replica's one pool, whoever asks
             await first.client.close()

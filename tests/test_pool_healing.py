@@ -184,7 +184,8 @@ def test_a_call_waiting_for_a_loading_worker_hears_at_once_that_its_load_failed(
 def test_a_pool_whose_workers_cannot_load_says_why_and_heals_once_they_can(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with steered_pool(tmp_path, word="fail") as (pool, control):
-            assert await pool.state() == {"state": "failed", "workers": 0, "processes": 1}
+            assert await pool.state() == {"state": "failed", "workers": 0, "processes": 1, "busy": 0,
+                                          "waiting": 0}
             with pytest.raises(BackendUnavailable, match="the test made loading fail"):
                 await pool.call("process", None)
             control.set("")
@@ -207,5 +208,27 @@ def test_closing_a_pool_reaps_its_workers_and_one_still_loading(tmp_path: Path) 
             await pool.close()
             await busy.aclose()
         assert all(reaped(pid) for pid in running | {idle, loading})
+
+    asyncio.run(scenario())
+
+
+def test_a_pool_reports_its_busy_workers_and_the_callers_waiting_for_one(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with steered_pool(tmp_path) as (pool, _):
+            assert (await pool.state())["busy"] == 0
+            counting = pool.stream("count", 0.01)
+            await anext(counting)
+            assert (await pool.state())["busy"] == 1
+            queued = asyncio.ensure_future(pool.call("process", None))
+
+            async def one_waiting() -> bool:
+                return (await pool.state())["waiting"] == 1
+
+            await until(one_waiting, "the second caller waited for the busy worker")
+            await counting.aclose()  # type: ignore[attr-defined]
+            await queued
+            assert {k: v for k, v in (await pool.state()).items() if k in ("busy", "waiting")} == {
+                "busy": 0, "waiting": 0,
+            }
 
     asyncio.run(scenario())

@@ -104,7 +104,8 @@ def test_probes_and_calls_while_a_worker_dies_fails_to_load_and_heals(tmp_path: 
                     local_models=[steered(control)]) as app:
         # The first probe starts the deployed model if warm-up has not; it becomes ready.
         ready = until(probe(app, "/readyz", 200, "ready"), "the model was ready")
-        assert ready.json()["models"][MODEL] == {"state": "ready", "workers": 1, "processes": 1}
+        assert ready.json()["models"][MODEL] == {"state": "ready", "workers": 1, "processes": 1,
+                                                  "busy": 0, "waiting": 0}
         served = chat(app)
         assert served.status_code == 200, served.text
         assert served.json()["choices"][0]["message"]["content"] == "healed"

@@ -98,6 +98,8 @@ class PoolState(TypedDict):
     state: PoolStateName
     workers: int  # worker processes running now
     processes: int  # worker processes the pool keeps
+    busy: int  # workers running a request now
+    waiting: int  # requests waiting for a free worker
 
 
 class WorkerPool(Protocol):

@@ -153,12 +153,14 @@ class ModelRegistry:
         self.start_in_background(backend, model)
         if status != "running":
             name: PoolStateName = "failed" if status == "failed" else "starting"
-            return {"state": name, "workers": 0, "processes": 0}
+            return {"state": name, "workers": 0, "processes": 0, "busy": 0, "waiting": 0}
         states = [await pool.state() for pool in self._pools.get((backend, model), [])]
         return {
             "state": min((s["state"] for s in states), key=_WORST_FIRST.index, default="ready"),
             "workers": sum(s["workers"] for s in states),
             "processes": sum(s["processes"] for s in states),
+            "busy": sum(s["busy"] for s in states),
+            "waiting": sum(s["waiting"] for s in states),
         }
 
     def start_in_background(self, backend: str, model: str) -> None:

@@ -154,7 +154,10 @@ class ModelWorkers:
             name = "failed"
         else:
             name = "starting"
-        return {"state": name, "workers": running, "processes": len(self._slots)}
+        # The idle queue may still hold a child that died idle: never count fewer than none busy.
+        busy = max(0, running - self._idle.qsize())
+        return {"state": name, "workers": running, "processes": len(self._slots), "busy": busy,
+                "waiting": self._waiting}
 
     def _failing(self) -> bool:
         """No worker runs and every load so far has failed: waiting would not help."""

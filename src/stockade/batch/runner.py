@@ -16,16 +16,18 @@ retry-after; so do they when an interactive call on the deployment is throttled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from stockade.access import Permission, Principal
+from stockade.backends.registry import LOCAL
 from stockade.batch.jsonl import REQUEST_TYPES
 from stockade.errors import (
     ContentFiltered,
@@ -68,6 +70,8 @@ NOT_RUN_ERRORS = {
     "expired": ("batch_expired", "This request could not be executed before the completion window expired."),
     "cancelled": ("batch_cancelled", "This request was not executed because the batch was cancelled."),
 }
+# How long a local model's lines wait before looking again at whether its workers are free.
+TAKEN_MODEL_WAIT_MS = 100
 PRINCIPAL_GONE = (
     "principal_not_found",
     "The key or identity that created this batch is no longer active (revoked or deleted), so "
@@ -90,6 +94,7 @@ class BatchRunner:
         self.settings = resource.settings.batch
         self.clock = clock
         self._paused: dict[str, float] = {}  # deployment: until when its lines wait
+        self._on_local_model: dict[str, int] = {}  # deployment: its lines running here now
         self._batches: dict[str, BatchRecord] = {}  # what lines need of their batch, which never changes
         self._task: asyncio.Task[None] | None = None
 
@@ -248,7 +253,11 @@ class BatchRunner:
             return self._result(line, LINE_FAILED, _error_line(line.custom_id, *PRINCIPAL_GONE))
         call = Call(str(uuid.uuid4()), batch_id=batch.id, key_id=principal.id)
         try:
-            body = await self._call(batch, self.resource.files.sealer.open(line.request), call, principal)
+            async with self._model_room(batch.deployment) as room:
+                if not room:
+                    self.pause(batch.deployment, TAKEN_MODEL_WAIT_MS)
+                    return None
+                body = await self._call(batch, self.resource.files.sealer.open(line.request), call, principal)
         except TooManyRequests as refused:
             self.pause(batch.deployment, refused.retry_after_ms)
             return None
@@ -266,6 +275,28 @@ class BatchRunner:
         self.resource.usage.add(call.record(200))
         response = {"status_code": 200, "request_id": call.request_id, "body": body}
         return self._result(line, LINE_COMPLETED, _output_line(line.custom_id, response, None))
+
+    @contextlib.asynccontextmanager
+    async def _model_room(self, name: str) -> AsyncIterator[bool]:
+        """Whether a line may go to its deployment's model now. A local model's workers run one
+        request each and queue the rest, so a line goes to one only when a worker is free and no
+        caller waits, and no more of them than it has workers: an interactive call then waits
+        at most for a line already running, never for a queue of them. Upstreams queue nothing
+        of ours; their rate limits are the backfill's business."""
+        deployment = self.resource.deployment(name)
+        if deployment.backend != LOCAL:
+            yield True
+            return
+        pool = await self.resource.registry.health(LOCAL, deployment.model)
+        mine = self._on_local_model.get(name, 0)
+        if pool["processes"] and (pool["waiting"] or pool["busy"] >= pool["workers"] or mine >= pool["workers"]):
+            yield False
+            return
+        self._on_local_model[name] = mine + 1
+        try:
+            yield True
+        finally:
+            self._on_local_model[name] -= 1
 
     async def _call(self, batch: BatchRecord, raw: bytes, call: Call, principal: Principal) -> dict[str, Any]:
         """What the data plane does for a call (api/inference.py), for a line: the answer's body."""

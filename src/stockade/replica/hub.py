@@ -170,7 +170,7 @@ class Hub:
             return await pool.state()
         # Never started, or its start is under way or raised: no worker runs either way.
         return {"state": "failed" if status == "failed" else "starting", "workers": 0,
-                "processes": 0}
+                "processes": 0, "busy": 0, "waiting": 0}
 
 
 class HubThread:
