@@ -70,7 +70,7 @@ def the_guide(client: AzureOpenAI | OpenAI) -> str:
             f.write(json.dumps(req) + "\n")
 
     # Upload and submit
-    batch_file = client.files.create(file=open("batch_requests.jsonl", "rb"), purpose="batch")
+    batch_file = client.files.create(file=open("batch_requests.jsonl", "rb"), purpose="batch")  # noqa: SIM115
     batch = client.batches.create(
         input_file_id=batch_file.id,
         endpoint="/v1/chat/completions",

@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from stockade.access import Permission, Principal
 from stockade.api.api_versions import api_version, check_api_version
-from stockade.api.credentials import identify, require
 from stockade.api.body import read_body
+from stockade.api.credentials import identify, require
 from stockade.api.management import list_limit, resource_of
 from stockade.api.responses import json_response
 from stockade.batch.jobs import BatchView, batch_object

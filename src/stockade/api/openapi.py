@@ -21,7 +21,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from stockade import __version__
-from stockade.api import access_management, batches, content_filters, inference, management, routines
+from stockade.api import (
+    access_management,
+    batches,
+    content_filters,
+    inference,
+    management,
+    routines,
+)
 from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.api.responses import json_response
 
