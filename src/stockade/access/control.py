@@ -27,7 +27,15 @@ from stockade.access.issuer import (
     Signer,
     TokenService,
 )
-from stockade.access.keys import ENTRA, KeyRing, Principal, digest, generate_secret
+from stockade.access.keys import (
+    ENTRA,
+    LOCAL_OPERATOR,
+    ROUTINES_AGENT,
+    KeyRing,
+    Principal,
+    digest,
+    generate_secret,
+)
 from stockade.access.network import (
     ALLOW,
     DENY,
@@ -63,7 +71,8 @@ from stockade.store import (
 from stockade.telemetry import metrics
 
 log = logging.getLogger(__name__)
-
+# Callers that are no key or identity in the store, by id.
+BUILT_IN = {principal.id: principal for principal in (LOCAL_OPERATOR, ROUTINES_AGENT)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +246,27 @@ class Access:
         who = (claims.tenant_id, claims.object_id)
         return self._token_principals.get(who) or Principal(
             claims.object_id, claims.client_id or claims.object_id, (), kind=ENTRA
+        )
+
+    def principal(self, principal_id: str, tenant_id: str | None) -> Principal | None:
+        """Who ``principal_id`` is now, for work done on their behalf later (a batch's lines):
+        a key's principal while the key is active, a token holder's (``tenant_id`` given) with
+        the roles assigned now, or a built-in caller; None for a key revoked since."""
+        if tenant_id is not None:
+            return self._token_principals.get((tenant_id, principal_id)) or Principal(
+                principal_id, principal_id, (), kind=ENTRA
+            )
+        if principal_id in BUILT_IN:
+            return BUILT_IN[principal_id]
+        return self.keys.principal(principal_id)
+
+    def tenant_of(self, principal: Principal) -> str | None:
+        """The tenant of a token holder (None for keys and built-in callers)."""
+        if principal.kind != ENTRA:
+            return None
+        return next(
+            (tenant for tenant, object_id in self._token_principals if object_id == principal.id),
+            self.tokens.tenant_id,
         )
 
     def _key(self, secret: str, source: IPAddress | None) -> Principal:

@@ -85,6 +85,7 @@ class KeyRing:
 
     def __init__(self) -> None:
         self._by_digest: dict[str, tuple[str, Principal]] = {}
+        self._by_id: dict[str, Principal] = {}
 
     def load(self, keys: list[ApiKey], assigned: Mapping[str, tuple[Grant, ...]] | None = None) -> None:
         """``assigned`` maps key ids to the roles assigned to them on top of their own."""
@@ -93,6 +94,11 @@ class KeyRing:
             key.secret_hash: (key.secret_hash, _principal(key, assigned.get(key.id, ())))
             for key in keys
         }
+        self._by_id = {principal.id: principal for _, principal in self._by_digest.values()}
+
+    def principal(self, key_id: str) -> Principal | None:
+        """The active key ``key_id``'s principal as it is now (its roles may have changed)."""
+        return self._by_id.get(key_id)
 
     def authenticate(self, secret: str) -> Principal | None:
         presented = digest(secret)

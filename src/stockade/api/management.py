@@ -46,6 +46,9 @@ class Body(BaseModel):
 MAX_PER_MINUTE = 10**9
 Capacity = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE // 1000)]  # thousands of tokens a minute
 PerMinute = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE)] | None
+# Tokens a deployment's unfinished batches may hold; null keeps the server's batch.token_quota.
+BatchTokenQuota = Annotated[int, Field(ge=1, le=2**62)] | None
+ZERO_DATA_RETENTION = "Refuse files and batches naming the deployment: they keep bodies at rest"
 
 
 class ModelAdd(Body):
@@ -57,6 +60,8 @@ class DeploymentCreate(Body):
     model: str
     backend: str | None = None
     capacity: Capacity = 10
+    zero_data_retention: bool = Field(False, description=ZERO_DATA_RETENTION)
+    batch_token_quota: BatchTokenQuota = None
 
 
 class DeploymentUpdate(Body):
@@ -64,6 +69,8 @@ class DeploymentUpdate(Body):
     backend: str | None = None
     capacity: Capacity | None = None
     content_filter: str | None = Field(None, description="A content filter policy's name")
+    zero_data_retention: bool | None = Field(None, description=ZERO_DATA_RETENTION)
+    batch_token_quota: BatchTokenQuota = None
 
 
 class KeyCreate(Body):
@@ -145,7 +152,8 @@ async def create_deployment(request: Request) -> Response:
     await authorize(request, Permission.DEPLOYMENTS, request.path_params["name"])
     body = await body_of(request, DeploymentCreate)
     deployment = await resource_of(request).create_deployment(
-        request.path_params["name"], body.model, body.backend, body.capacity
+        request.path_params["name"], body.model, body.backend, body.capacity,
+        zero_data_retention=body.zero_data_retention, batch_token_quota=body.batch_token_quota,
     )
     return json_response(dataclasses.asdict(deployment), status=201)
 
@@ -155,7 +163,8 @@ async def update_deployment(request: Request) -> Response:
     body = await body_of(request, DeploymentUpdate)
     deployment = await resource_of(request).update_deployment(
         request.path_params["name"], model=body.model, backend=body.backend, capacity=body.capacity,
-        content_filter=body.content_filter,
+        content_filter=body.content_filter, zero_data_retention=body.zero_data_retention,
+        batch_token_quota=body.batch_token_quota,
     )
     return json_response(dataclasses.asdict(deployment))
 

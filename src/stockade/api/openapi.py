@@ -31,6 +31,7 @@ from stockade.api import (
 )
 from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.api.responses import json_response
+from stockade.batch.files import UPLOAD_PURPOSES
 
 PATH = "/openapi.json"
 
@@ -52,7 +53,8 @@ class Operation:
     status: int = 200
     public: bool = False
     query: tuple[Query, ...] = ()
-    form: dict[str, Any] | None = None  # an application/x-www-form-urlencoded body's schema
+    form: dict[str, Any] | None = None  # a form body's schema
+    form_type: str = "application/x-www-form-urlencoded"
     headers: tuple[str, ...] = ()
     media_type: str = "application/json"  # of the success response
     errors: str = "ErrorResponse"  # the error body's schema
@@ -97,6 +99,45 @@ def _inference() -> dict[tuple[str, str], Operation]:
     return operations
 
 
+def _files() -> dict[tuple[str, str], Operation]:
+    upload_form = {
+        "type": "object",
+        "properties": {
+            "purpose": {"type": "string", "enum": list(UPLOAD_PURPOSES)},
+            "file": {"type": "string", "format": "binary"},
+            "expires_after[anchor]": {"type": "string", "enum": ["created_at"],
+                                      "description": "Also spelled expires_after.anchor"},
+            "expires_after[seconds]": {"type": "integer", "minimum": 1209600, "maximum": 2592000,
+                                       "description": "Also spelled expires_after.seconds"},
+        },
+        "required": ["purpose", "file"],
+    }
+    listing = (
+        Query("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10000}),
+        Query("after", {"type": "string"}, description="The last id of the page before"),
+        Query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}),
+        Query("purpose", {"type": "string"}, description="Only files for this purpose"),
+    )
+    operations = {}
+    for prefix, version, name in (("/openai", _CLASSIC_VERSION, "Files"),
+                                  ("/openai/v1", _V1_VERSION, "OpenAIV1_Files")):
+        one = f"{prefix}/files/{{file_id}}"
+        operations |= {
+            ("POST", f"{prefix}/files"): Operation(
+                f"{name}_Upload", "Upload a file (multipart); a batch input file is checked line by line",
+                "files", query=(version,), form=upload_form, form_type="multipart/form-data",
+                status=201 if prefix == "/openai" else 200),
+            ("GET", f"{prefix}/files"): Operation(
+                f"{name}_List", "Files, newest first, a page at a time", "files", query=(version, *listing)),
+            ("GET", one): Operation(f"{name}_Get", "One file", "files", query=(version,)),
+            ("DELETE", one): Operation(f"{name}_Delete", "Delete a file", "files", query=(version,)),
+            ("GET", f"{one}/content"): Operation(
+                f"{name}_GetContent", "A file's bytes", "files", query=(version,),
+                media_type="application/octet-stream"),
+        }
+    return operations
+
+
 def _batches() -> dict[tuple[str, str], Operation]:
     operations = {}
     for path, version, name in ((batches.CLASSIC, _CLASSIC_VERSION, "Batches"), (batches.V1, _V1_VERSION,
@@ -130,6 +171,9 @@ _TOKEN_FORM = {
 OPERATIONS: dict[tuple[str, str], Operation] = {
     **_inference(),
     **_batches(),
+    **_files(),
+    ("POST", f"{_M}/files/rekey"): Operation(
+        "Files_Rekey", "Reseal files and batches sealed with an older key with the first", "management"),
     ("GET", "/healthz"): Operation(
         "Health_Get", "Liveness, with each deployed local model's state", "service", public=True),
     ("GET", "/readyz"): Operation(
@@ -396,7 +440,7 @@ def document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         elif operation.form is not None:
             described["requestBody"] = {
                 "required": True,
-                "content": {"application/x-www-form-urlencoded": {"schema": operation.form}},
+                "content": {operation.form_type: {"schema": operation.form}},
             }
         if operation.public:
             described["security"] = []

@@ -321,6 +321,14 @@ def _deployment_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+ZERO_DATA_RETENTION_HELP = "Refuse files and batches for it (they keep request bodies at rest)"
+ZeroDataRetention = Annotated[bool, typer.Option(help=ZERO_DATA_RETENTION_HELP)]
+BatchTokenQuota = Annotated[
+    int | None,
+    typer.Option(help="Tokens its unfinished batches may hold (default: batch.token_quota)", min=1),
+]
+
+
 def _deployment_path(name: str) -> str:
     # Quoted whole, so that '?', '#' or '/' in a name cannot change which URL is called.
     return f"/management/deployments/{urllib.parse.quote(name, safe='')}"
@@ -333,9 +341,14 @@ def deployments_create(
     model: Annotated[str, typer.Option(help="A model from `stockade models list`")],
     backend: Annotated[str | None, typer.Option(help="Needed only when several backends offer the model")] = None,
     capacity: Annotated[int, typer.Option(help="Thousands of tokens per minute", min=1)] = 10,
+    zero_data_retention: ZeroDataRetention = False,
+    batch_token_quota: BatchTokenQuota = None,
 ) -> None:
     """Deploy a model under a name of your choosing."""
-    body = {"model": model, "backend": backend, "capacity": capacity}
+    body = {
+        "model": model, "backend": backend, "capacity": capacity,
+        "zero_data_retention": zero_data_retention, "batch_token_quota": batch_token_quota,
+    }
     d = ctx.obj.call("PUT", _deployment_path(name), body)
     ctx.obj.emit(d, _deployment_table([d]))
 
@@ -364,10 +377,15 @@ def deployments_update(
     content_filter: Annotated[
         str | None, typer.Option(help="A policy from `stockade content-filters list`")
     ] = None,
+    zero_data_retention: Annotated[bool | None, typer.Option(help=ZERO_DATA_RETENTION_HELP)] = None,
+    batch_token_quota: BatchTokenQuota = None,
 ) -> None:
-    """Change a deployment's model, capacity or content filter policy; running servers pick it up
-    without a restart."""
-    changes = {"model": model, "backend": backend, "capacity": capacity, "content_filter": content_filter}
+    """Change a deployment's model, capacity, content filter policy, data retention or batch
+    quota; running servers pick it up without a restart."""
+    changes = {
+        "model": model, "backend": backend, "capacity": capacity, "content_filter": content_filter,
+        "zero_data_retention": zero_data_retention, "batch_token_quota": batch_token_quota,
+    }
     body = {k: v for k, v in changes.items() if v is not None}
     d = ctx.obj.call("PATCH", _deployment_path(name), body)
     ctx.obj.emit(d, _deployment_table([d]))

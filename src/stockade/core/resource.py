@@ -17,6 +17,8 @@ from stockade.access import ADMIN, ADMIN_KEY_NAMES, Access, new_key, resolve_rol
 from stockade.backends.base import ModelHost, ModelSpec, PoolState
 from stockade.backends.gguf import check_model_file
 from stockade.backends.registry import LOCAL, ModelRegistry
+from stockade.batch.files import Files
+from stockade.batch.sealing import Sealer
 from stockade.config import Settings
 from stockade.core.guard import guard_classifier
 from stockade.core.inference import Inference
@@ -135,10 +137,12 @@ class Resource:
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
+        self.files = Files(self.store, Sealer.from_settings(settings), settings)
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
         self._refreshing = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
         self._starts_models = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -150,17 +154,20 @@ class Resource:
         await asyncio.to_thread(self.access.prepare)
         await self.refresh()
         if background:
+            await self.files.purge()  # what expired while no server ran
             self.usage.start()
             if self.access_log is not None:
                 self.access_log.start()
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+            self._purger = asyncio.get_running_loop().create_task(self.files.purge_forever())
         return created
 
     async def close(self) -> None:
         # Routines first: turns still running call models through the limiter and usage below.
         await self.routines.close()
-        if self._refresher is not None:
-            self._refresher.cancel()
+        for task in (self._refresher, self._purger):
+            if task is not None:
+                task.cancel()
         await self.usage.stop()
         if self.access_log is not None:
             await self.access_log.stop()
@@ -325,13 +332,25 @@ class Resource:
         return matches[0]
 
     async def create_deployment(
-        self, name: str, model: str, backend: str | None = None, capacity: int = 10
+        self,
+        name: str,
+        model: str,
+        backend: str | None = None,
+        capacity: int = 10,
+        *,
+        zero_data_retention: bool = False,
+        batch_token_quota: int | None = None,
     ) -> Deployment:
         check_name(name, "deployment", rule=DEPLOYMENT_NAME_RULE)
         _check_capacity(capacity)
+        if batch_token_quota is not None:
+            _check_batch_token_quota(batch_token_quota)
         spec = self._resolve_model(model, backend)
         now = time.time()
-        deployment = Deployment(name, spec.id, spec.backend, capacity, now, now)
+        deployment = Deployment(
+            name, spec.id, spec.backend, capacity, now, now,
+            zero_data_retention=zero_data_retention, batch_token_quota=batch_token_quota,
+        )
         default_quota = self.settings.limits.default_quota
         try:
             inserted = await asyncio.to_thread(self.store.insert_deployment, deployment, default_quota)
@@ -350,11 +369,18 @@ class Resource:
         backend: str | None = None,
         capacity: int | None = None,
         content_filter: str | None = None,
+        zero_data_retention: bool | None = None,
+        batch_token_quota: int | None = None,
     ) -> Deployment:
         current = await asyncio.to_thread(self.store.get_deployment, name)
         if current is None:
             raise DeploymentNotFound(name)
         changes: dict[str, object] = {}
+        if zero_data_retention is not None:
+            changes["zero_data_retention"] = zero_data_retention
+        if batch_token_quota is not None:
+            _check_batch_token_quota(batch_token_quota)
+            changes["batch_token_quota"] = batch_token_quota
         if content_filter is not None:
             await self.refresh()
             if not self.safety.has_policy(content_filter):
@@ -549,6 +575,15 @@ def _model_exists(model: str) -> Conflict:
         "id with --name, or remove the one you added before with `stockade models remove`.",
         code="ModelExists",
     )
+
+
+def _check_batch_token_quota(quota: int) -> None:
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 1:
+        raise InvalidRequest(
+            "batch_token_quota is the number of tokens the deployment's unfinished batches may "
+            "hold, a whole number of at least 1.",
+            param="batch_token_quota",
+        )
 
 
 def _check_capacity(capacity: int) -> None:

@@ -7,6 +7,7 @@ writes usage in batches from a background task.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import operator
@@ -22,6 +23,8 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 
 from stockade.private import private_file
+from stockade.store.batches import BatchStore
+from stockade.store.files import FileStore
 from stockade.store.records import (
     ApiKey,
     AuditEvent,
@@ -140,6 +143,14 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @functools.cached_property
+    def batches(self) -> BatchStore:
+        return BatchStore(self.engine)
+
+    @functools.cached_property
+    def files(self) -> FileStore:
+        return FileStore(self.engine)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to run on every start."""
