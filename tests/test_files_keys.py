@@ -58,9 +58,11 @@ def test_after_rekeying_the_old_key_alone_opens_nothing_and_the_contents_read_ba
 def test_a_file_sealed_with_a_key_the_server_lacks_is_a_clear_error(tmp_path: Path) -> None:
     with in_process(tmp_path, deployments=(), STOCKADE_BATCH__ENCRYPTION_KEYS=keys_setting(new_key())) as app:
         uploaded = app.azure().files.create(file=("in.jsonl", CONTENT), purpose="batch")
-    with in_process(tmp_path, deployments=(), STOCKADE_BATCH__ENCRYPTION_KEYS=keys_setting(new_key())) as app:
-        with pytest.raises(openai.APIStatusError) as failed:
-            app.azure().files.content(uploaded.id)
+    with (
+        in_process(tmp_path, deployments=(), STOCKADE_BATCH__ENCRYPTION_KEYS=keys_setting(new_key())) as app,
+        pytest.raises(openai.APIStatusError) as failed,
+    ):
+        app.azure().files.content(uploaded.id)
     assert failed.value.status_code == 503
     assert failed.value.code == "EncryptionKeyMissing"
     assert "batch.encryption_keys" in failed.value.message

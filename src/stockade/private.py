@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -37,3 +39,18 @@ def write_private_file(path: Path, text: str) -> Path:
         file.write(text)
     os.replace(draft, path)
     return path
+
+
+def private_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path``, which is created owner-only holding ``make()`` on first use;
+    several processes starting on one data directory at once all read the one that won."""
+    if not path.exists():
+        private_directory(path.parent)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it just now: let it finish writing
+            time.sleep(0.1)
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(make())
+    return path.read_text().strip()

@@ -7,7 +7,6 @@ Public keys are kept in the clear: they are what the JWKS publishes.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from stockade.private import private_directory
+from stockade.private import private_secret
 from stockade.store import SigningKey
 
 ALGORITHM = "RS256"
@@ -49,14 +48,4 @@ def passphrase(configured: str | None, data_dir: Path) -> bytes:
     Replicas sharing a store must be given the same ``auth.secret_key``."""
     if configured:
         return configured.encode("utf-8")
-    path = data_dir / "secret.key"
-    if not path.exists():
-        private_directory(data_dir)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process on this data directory made it just now
-            time.sleep(0.1)
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_hex(32))
-    return path.read_text().strip().encode("utf-8")
+    return private_secret(data_dir / "secret.key", lambda: secrets.token_hex(32)).encode("utf-8")

@@ -118,7 +118,7 @@ def _files() -> dict[tuple[str, str], Operation]:
         Query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}),
         Query("purpose", {"type": "string"}, description="Only files for this purpose"),
     )
-    operations = {}
+    operations: dict[tuple[str, str], Operation] = {}
     for prefix, version, name in (("/openai", _CLASSIC_VERSION, "Files"),
                                   ("/openai/v1", _V1_VERSION, "OpenAIV1_Files")):
         one = f"{prefix}/files/{{file_id}}"

@@ -257,7 +257,7 @@ class Files:
         self, purpose: str | None, limit: int, after: str | None, order: str = "desc"
     ) -> tuple[list[FileRecord], bool]:
         return await asyncio.to_thread(
-            lambda: self.store.files.list(purpose, limit, after, newest_first=order != "asc")
+            lambda: self.store.files.page(purpose, limit, after, newest_first=order != "asc")
         )
 
     async def content(self, file_id: str) -> AsyncIterator[bytes]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import secrets
-import time
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -21,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stockade.config import Settings
 from stockade.errors import ServiceError
-from stockade.private import private_directory
+from stockade.private import private_secret
 
 KEY_BYTES = 32
 KEY_ID_BYTES = 8
@@ -112,13 +110,4 @@ def _decoded(text: str, where: str) -> bytes:
 
 def _data_dir_key(data_dir: Path) -> bytes:
     path = data_dir / KEY_FILE
-    if not path.exists():
-        private_directory(data_dir)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process on this data directory made it just now
-            time.sleep(0.1)
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii"))
-    return _decoded(path.read_text().strip(), str(path))
+    return _decoded(private_secret(path, lambda: base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()), str(path))

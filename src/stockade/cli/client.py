@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -161,13 +161,7 @@ class Session:
     def _response(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any], stream: bool) -> httpx.Response:
         query = {k: v for k, v in params.items() if v is not None}
         for attempt in range(LIMITED_RETRIES + 1):
-            request = self._build(method, path, json=body, params=query)
-            try:
-                response = self._send(request, stream=stream)
-            except httpx.HTTPError as exc:
-                raise CommandError(
-                    f"cannot reach {self._endpoint} ({exc}); is `stockade serve` running there?"
-                ) from None
+            response = self._sent(self._build(method, path, json=body, params=query), stream)
             if response.status_code != 429 or not self._wait_out_rate_limits or attempt == LIMITED_RETRIES:
                 break
             wait = retry_after_ms(response.headers) / 1000
@@ -175,10 +169,30 @@ class Session:
                 break
             response.close()
             time.sleep(wait)
-        if response.status_code >= 400:
-            response.read()
-            raise CommandError(_error_text(response))
-        return response
+        return _checked(response)
+
+    def _sent(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        try:
+            return self._send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            raise CommandError(
+                f"cannot reach {self._endpoint} ({exc}); is `stockade serve` running there?"
+            ) from None
+
+    def upload(self, path: str, fields: dict[str, str], name: str, file: BinaryIO) -> Any:
+        """A multipart/form-data upload of ``file`` as the part ``file``, read as it is sent
+        (so it is sent once: a 429 is not waited out)."""
+        request = self._build("POST", path, data=fields, files={"file": (name, file)})
+        return _checked(self._sent(request, stream=False)).json()
+
+    def download(self, path: str, sink: BinaryIO) -> None:
+        """The body of a GET written to ``sink`` as it arrives."""
+        response = self._response("GET", path, None, {}, stream=True)
+        try:
+            for chunk in response.iter_bytes():
+                sink.write(chunk)
+        finally:
+            response.close()
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         response = self._response(method, path, body, params, stream=False)
@@ -198,6 +212,13 @@ class Session:
                     yield item
         finally:
             response.close()
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        response.read()
+        raise CommandError(_error_text(response))
+    return response
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from stockade.cli.batches import batches_app
 from stockade.cli.client import CommandError, ManagementClient, store_location
 from stockade.cli.content_filters import blocklists_app, content_filters_app
+from stockade.cli.files import files_app
 from stockade.cli.output import print_table, when
 from stockade.cli.routines import cases_app, chat, routines_app
 from stockade.cli.safety import safety_app
@@ -93,6 +94,7 @@ app.add_typer(content_filters_app, name="content-filters")
 app.add_typer(blocklists_app, name="blocklists")
 app.add_typer(safety_app, name="safety")
 app.add_typer(batches_app, name="batches")
+app.add_typer(files_app, name="files")
 app.command()(chat)
 
 console = Console()

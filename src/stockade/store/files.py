@@ -46,7 +46,7 @@ class FileStore:
             ).first()
         return FileRecord(**row._mapping) if row else None
 
-    def list(
+    def page(
         self, purpose: str | None, limit: int, after: str | None, *, newest_first: bool
     ) -> tuple[list[FileRecord], bool]:
         """A page of files in order of creation, and whether more follow it; ``after`` is the
