@@ -221,11 +221,12 @@ def postgres_schema_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def mock_upstream() -> Iterator[str]:
-    """tests/mock_upstream.py on a free port; yields its base URL."""
+def mock_upstream(delay: float = 0.0) -> Iterator[str]:
+    """tests/mock_upstream.py on a free port, waiting ``delay`` seconds before each reply;
+    yields its base URL."""
     forbid("server")
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(TESTS / "mock_upstream.py"), str(port)])
+    process = subprocess.Popen([sys.executable, str(TESTS / "mock_upstream.py"), str(port), str(delay)])
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -268,16 +269,18 @@ def with_store(env: dict[str, str]) -> dict[str, str]:
 
 
 def replica_env(
-    tmp: Path, database_url: str, upstream: str, redis_url: str, **extra: str
+    tmp: Path, database_url: str, upstream: str, redis_url: str | None, **extra: str
 ) -> dict[str, str]:
-    """Settings for replicas on one store and one Redis, in front of the mock upstream."""
+    """Settings for replicas on one store and, if ``redis_url``, one Redis, in front of the mock
+    upstream."""
     config = tmp / "stockade.toml"
     config.write_text(f'[upstreams.mock]\nurl = "{upstream}/v1"\nmodels = ["mock-model"]\n')
+    shared = {} if redis_url is None else {"STOCKADE_REDIS_URL": redis_url}
     return server_env(
         tmp,
         STOCKADE_CONFIG=str(config),
         STOCKADE_DATABASE_URL=database_url,
-        STOCKADE_REDIS_URL=redis_url,
+        **shared,
         **extra,
     )
 

@@ -4,12 +4,14 @@ Every chat request gets the same reply. Its usage reports ``PROMPT_TOKENS`` prom
 than Stockade's estimate of any prompt) and the request's ``max_tokens`` as completion tokens, so
 a call uses exactly what it reserved, less a known prompt difference. ``GET /tally`` lists
 ``[arrival time, total tokens]`` for every chat request received since the last ``DELETE /tally``:
-what the gateway really let through. Bare ASGI on uvicorn, so the mock costs little next to what it
-measures.
+what the gateway really let through; ``GET /prompts`` the last message of each, in the same
+order. An optional second argument is a delay in seconds before each reply. Bare ASGI on uvicorn,
+so the mock costs little next to what it measures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -21,6 +23,8 @@ DEFAULT_COMPLETION_TOKENS = 9
 JSON = [(b"content-type", b"application/json")]
 
 tally: list[tuple[float, int]] = []
+prompts: list[str] = []
+DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 
 
 def reply(completion_tokens: int) -> bytes:
@@ -61,13 +65,18 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["type"] != "http":
         return
     body = await read_body(receive)
-    if scope["path"] == "/tally":
-        payload = orjson.dumps(tally)
+    if scope["path"] in ("/tally", "/prompts"):
+        payload = orjson.dumps(tally if scope["path"] == "/tally" else prompts)
         if scope["method"] == "DELETE":
             tally.clear()
+            prompts.clear()
     else:
-        completion_tokens = orjson.loads(body).get("max_tokens") or DEFAULT_COMPLETION_TOKENS
+        request = orjson.loads(body)
+        completion_tokens = request.get("max_tokens") or DEFAULT_COMPLETION_TOKENS
         tally.append((time.time(), PROMPT_TOKENS + completion_tokens))
+        prompts.append(request["messages"][-1]["content"])
+        if DELAY:
+            await asyncio.sleep(DELAY)
         payload = reply(completion_tokens)
     headers = [*JSON, (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -28,6 +28,7 @@ from stockade.api import (
     routines,
     token_service,
 )
+from stockade.api.api_versions import filter_error_spelling
 from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
 from stockade.api.inference import InferenceRoutes
 from stockade.api.middleware import CallMiddleware
@@ -98,6 +99,7 @@ def create_app(
             on_keys_created(created)
         if warm_up:
             resource.start_models()
+        resource.start_batch_runner(filter_error_spelling)
         if on_started is not None:
             on_started()
         try:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from stockade.access import Principal
@@ -64,6 +64,22 @@ def _buckets(
     return tuple(drawn)
 
 
+@functools.lru_cache(maxsize=1024)
+def backfill(bucket: Bucket, headroom: float) -> Bucket:
+    """A deployment's bucket as batch lines draw on it: the same counters (the same scope), a
+    limit less ``headroom``, which is left to interactive calls."""
+    limit = bucket.limit
+    share = 1 - headroom
+    return replace(
+        bucket,
+        limit=Limit(
+            None if limit.tokens_per_minute is None else max(1, int(limit.tokens_per_minute * share)),
+            None if limit.requests_per_minute is None else max(1, int(limit.requests_per_minute * share)),
+        ),
+        label=f"{bucket.label} for batch jobs (its limit less batch.headroom)",
+    )
+
+
 def _never_fits(
     bucket: Bucket, cost: int, request: ChatRequest | CompletionRequest | EmbeddingRequest
 ) -> None:
@@ -94,10 +110,18 @@ class Answer:
 
 
 class Inference:
-    def __init__(self, registry: ModelRegistry, limiter: Limiter, default_max_tokens: int) -> None:
+    def __init__(
+        self, registry: ModelRegistry, limiter: Limiter, default_max_tokens: int, batch_headroom: float = 0.0
+    ) -> None:
+        """Calls of batch lines (``Call.batch_id`` set) leave ``batch_headroom`` of their
+        deployment's limits to interactive calls."""
         self.registry = registry
         self.limiter = limiter
         self.default_max_tokens = default_max_tokens
+        self.batch_headroom = batch_headroom
+        # Told (deployment, wait in ms) when an interactive call is throttled: the batch runner
+        # then holds that deployment's lines until the window ends.
+        self.on_throttled: Callable[[str, int], None] | None = None
 
     async def _model(self, deployment: Deployment, kind: str, operation: str) -> Any:
         spec = self.registry.spec(deployment.backend, deployment.model)
@@ -128,10 +152,14 @@ class Inference:
         drawn = buckets(deployment, principal)
         for bucket in drawn:
             _never_fits(bucket, cost, request)
+        if call.batch_id is not None:
+            drawn = (backfill(drawn[0], self.batch_headroom), *drawn[1:])
         try:
             reservation = await self.limiter.reserve(drawn, cost, call.operation)
-        except TooManyRequests:
+        except TooManyRequests as refused:
             metrics.rate_limit_decision(deployment.name, "throttled").inc()
+            if call.batch_id is None and self.on_throttled is not None:
+                self.on_throttled(deployment.name, refused.retry_after_ms)
             raise
         metrics.rate_limit_decision(deployment.name, "admitted").inc()
         return reservation

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -18,12 +18,21 @@ from stockade.backends.base import ModelHost, ModelSpec, PoolState
 from stockade.backends.gguf import check_model_file
 from stockade.backends.registry import LOCAL, ModelRegistry
 from stockade.batch.files import Files
+from stockade.batch.jobs import Batches
+from stockade.batch.runner import BatchRunner
 from stockade.batch.sealing import Sealer
 from stockade.config import Settings
 from stockade.core.guard import guard_classifier
 from stockade.core.inference import Inference
 from stockade.core.safety import ContentSafety
-from stockade.errors import Conflict, DeploymentNotFound, InvalidRequest, NotFound, shown
+from stockade.errors import (
+    Conflict,
+    DeploymentNotFound,
+    InnerErrorSpelling,
+    InvalidRequest,
+    NotFound,
+    shown,
+)
 from stockade.names import DEPLOYMENT_NAME_RULE, NAME, check_name
 from stockade.private import write_private_file
 from stockade.quotas import Limit, Limiter, create_limiter
@@ -131,13 +140,17 @@ class Resource:
         self.store = store or Store(settings.store_url)
         self.registry = ModelRegistry(settings, host, local_models)
         self.limiter = limiter or create_limiter(settings)
-        self.inference = Inference(self.registry, self.limiter, settings.limits.default_max_tokens)
+        self.inference = Inference(
+            self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom
+        )
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
         self.access_log = AccessLog() if settings.access_log else None
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
         self.files = Files(self.store, Sealer.from_settings(settings), settings)
+        self.batches = Batches(self, settings)
+        self.batch_runner: BatchRunner | None = None
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
         self._refreshing = asyncio.Lock()
@@ -163,8 +176,10 @@ class Resource:
         return created
 
     async def close(self) -> None:
-        # Routines first: turns still running call models through the limiter and usage below.
+        # Routines and batch lines first: they call models through the limiter and usage below.
         await self.routines.close()
+        if self.batch_runner is not None:
+            await self.batch_runner.stop()
         for task in (self._refresher, self._purger):
             if task is not None:
                 task.cancel()
@@ -213,6 +228,14 @@ class Resource:
         server does this; the command line, which opens a resource for one command, does not."""
         self._starts_models = True
         self._start_deployed_models()
+
+    def start_batch_runner(self, spelling: Callable[[str | None], InnerErrorSpelling]) -> None:
+        """Run batch jobs' lines here, alongside whatever other replicas run them; ``spelling``
+        is the api-version's for content-filter errors. A server does this; the command line
+        does not."""
+        self.batch_runner = BatchRunner(self, spelling)
+        self.inference.on_throttled = self.batch_runner.pause
+        self.batch_runner.start()
 
     def _start_deployed_models(self) -> None:
         for deployment in self._deployments.values():

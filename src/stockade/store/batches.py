@@ -119,7 +119,7 @@ class BatchStore:
             row = connection.execute(sa.select(batches).where(batches.c.id == batch_id)).first()
         return BatchRecord(**row._mapping) if row else None
 
-    def list(self, limit: int, after: str | None) -> tuple[list[BatchRecord], bool]:
+    def page(self, limit: int, after: str | None) -> tuple[list[BatchRecord], bool]:
         """A page of batches, newest first, and whether more follow; ``after`` is the last id of
         the page before (one that names no batch starts from the newest)."""
         query = sa.select(batches)
