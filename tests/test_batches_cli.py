@@ -65,8 +65,9 @@ def test_submit_reports_a_batch_the_server_refuses(app: App, tmp_path: Path) -> 
     assert "nowhere" in result.stderr
 
 
+# The fake model's context is 2,048 words (conftest's settings): a longer prompt fails its line.
 def test_results_prints_one_line_per_request_and_errors_the_failed_ones(app: App, tmp_path: Path) -> None:
-    file = jsonl(tmp_path / "in.jsonl", request("good"), request("bad", messages="not a list"))
+    file = jsonl(tmp_path / "in.jsonl", request("good"), request("bad", messages=[{"role": "user", "content": "word " * 3000}]))
     batch = submitted(app, file)
     assert batch["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
     output = [json.loads(line) for line in app.cli("batches", "results", batch["id"]).stdout.splitlines()]

@@ -9,6 +9,7 @@ follows one only while a `stockade serve` runs on the same store.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stockade.cli.client import CommandError, Session
-from stockade.cli.files import download, upload
+from stockade.cli.files import FILES
 from stockade.cli.output import when
 
 batches_app = typer.Typer(
@@ -90,6 +91,25 @@ def _lines_for(file: Path, deployment: str) -> Iterator[bytes]:
         yield line
 
 
+class _Reader:
+    """Lines read as a file is: an upload sends them as they are made, none held but the next."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self._lines = lines
+        self._pending = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._pending) < size:
+            line = next(self._lines, None)
+            if line is None:
+                break
+            self._pending += line
+        taken = self._pending if size < 0 else self._pending[:size]
+        chunk = bytes(taken)
+        del self._pending[:len(chunk)]
+        return chunk
+
+
 def _endpoint(file: Path) -> str:
     """The url the file's first request names: the batch's endpoint (the server checks the rest)."""
     with file.open("rb") as lines:
@@ -143,7 +163,7 @@ def batches_submit(
     endpoint = _endpoint(file)
     _check_deployment(file, deployment)
     with ctx.obj.client.session(create_store=True) as session:
-        uploaded = upload(session, file.name, _lines_for(file, deployment), purpose="batch")
+        uploaded = session.upload(FILES, {"purpose": "batch"}, file.name, _Reader(_lines_for(file, deployment)))
         batch = session.request(
             "POST", BATCHES, {"input_file_id": uploaded["id"], "endpoint": endpoint, "completion_window": "24h"}
         )
@@ -195,7 +215,12 @@ def batches_results(
         which = "error_file_id" if failed else "output_file_id"
         if not batch[which]:
             raise CommandError(_no_file(batch, failed))
-        download(session, batch[which], output)
+        content = f"{FILES}/{batch[which]}/content"
+        if output is None:
+            session.download(content, sys.stdout.buffer)
+            return
+        with output.open("wb") as sink:
+            session.download(content, sink)
 
 
 def _no_file(batch: dict[str, Any], failed: bool) -> str:
