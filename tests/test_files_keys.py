@@ -11,6 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from conftest import App, in_process
 from stockade.batch.sealing import EncryptionKeyInvalid, EncryptionKeyMissing, Sealer
@@ -75,7 +76,12 @@ def test_a_data_directory_without_configured_keys_makes_its_own_owner_only(tmp_p
 
 
 @pytest.mark.parametrize("key", ["not base64!", base64.b64encode(b"short").decode()])
-def test_a_configured_key_that_is_no_aes_256_key_is_refused_saying_how_to_make_one(tmp_path: Path, key: str) -> None:
-    settings = Settings(data_dir=tmp_path, batch={"encryption_keys": [key]})
-    with pytest.raises(EncryptionKeyInvalid, match="openssl rand -base64 32"):
-        Sealer.from_settings(settings)
+def test_a_configured_key_that_is_no_aes_256_key_is_an_invalid_setting(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ValidationError, match=r"encryption_keys\[0\] .*openssl rand -base64 32"):
+        Settings(data_dir=tmp_path, batch={"encryption_keys": [key]})
+
+
+def test_a_damaged_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "files.key").write_text("damaged")
+    with pytest.raises(EncryptionKeyInvalid, match=r"files\.key is not base64"):
+        Sealer.from_settings(Settings(data_dir=tmp_path))

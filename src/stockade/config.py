@@ -5,6 +5,8 @@ Nested values use ``__`` in variable names, e.g. ``STOCKADE_LOCAL__CHAT_WORKERS=
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import socket
 from pathlib import Path
@@ -194,6 +196,21 @@ class SafetySettings(BaseModel):
         return self
 
 
+AES_KEY_BYTES = 32
+
+
+def aes_key(text: str) -> bytes:
+    """An AES-256 key written in base64; ValueError says what is wrong and how to make one."""
+    how = "make one with `openssl rand -base64 32`"
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"is not base64; {how}") from None
+    if len(key) != AES_KEY_BYTES:
+        raise ValueError(f"has {len(key)} bytes, not {AES_KEY_BYTES}; {how}")
+    return key
+
+
 class BatchSettings(BaseModel):
     """Files and batch jobs (docs/batch.md)."""
 
@@ -221,6 +238,16 @@ class BatchSettings(BaseModel):
         30.0, gt=0, description="How long a line claimed by a replica that stopped stays claimed"
     )
     poll_seconds: float = Field(1.0, gt=0, description="How often a replica looks for batch work")
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _aes_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(keys):
+            try:
+                aes_key(key.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"encryption_keys[{number}] {exc}") from None
+        return keys
 
 
 class RoutineSettings(BaseModel):

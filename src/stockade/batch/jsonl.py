@@ -204,4 +204,7 @@ class InputChecker:
 
 
 def _quoted(value: Any) -> str:
-    return repr(shown(value)) if isinstance(value, str) else ("missing" if value is None else f"{value!r}"[:40])
+    """A field's value as a line sent it, fit to repeat in a message."""
+    if value is None:
+        return "missing"
+    return repr(shown(value)) if isinstance(value, str) else shown(orjson.dumps(value).decode())

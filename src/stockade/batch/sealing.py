@@ -9,7 +9,6 @@ opens nothing.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 from pathlib import Path
@@ -17,18 +16,18 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from stockade.config import Settings
+from stockade.config import AES_KEY_BYTES, Settings, aes_key
 from stockade.errors import ServiceError
 from stockade.private import private_secret
 
-KEY_BYTES = 32
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12
 KEY_FILE = "files.key"
 
 
 class EncryptionKeyInvalid(ServiceError):
-    """A configured key that is no AES-256 key: the server cannot seal or open anything."""
+    """The data directory's key file holds no AES-256 key (configured keys are checked with the
+    rest of the settings): the server can seal and open nothing."""
 
     status = 503
     code = "EncryptionKeyInvalid"
@@ -49,14 +48,8 @@ def key_id(key: bytes) -> bytes:
 class Sealer:
     def __init__(self, keys: list[bytes]) -> None:
         """``keys[0]`` seals; all of them open."""
-        if not keys:
-            raise EncryptionKeyInvalid("No encryption key is configured for files and batches.")
-        for key in keys:
-            if len(key) != KEY_BYTES:
-                raise EncryptionKeyInvalid(
-                    f"An encryption key for files and batches has {len(key)} bytes; each must have "
-                    f"{KEY_BYTES}. Make one with `openssl rand -base64 32`."
-                )
+        if not keys or any(len(key) != AES_KEY_BYTES for key in keys):
+            raise ValueError(f"a Sealer needs one or more keys of {AES_KEY_BYTES} bytes")
         self._ciphers = {key_id(key): AESGCM(key) for key in keys}
         self.sealing_id = key_id(keys[0])
 
@@ -66,10 +59,7 @@ class Sealer:
         created on first use (owner-only). Replicas sharing a store must be given the same keys."""
         configured = settings.batch.encryption_keys
         if configured:
-            return cls([
-                _decoded(key.get_secret_value(), f"batch.encryption_keys[{number}]")
-                for number, key in enumerate(configured)
-            ])
+            return cls([aes_key(key.get_secret_value()) for key in configured])
         return cls([_data_dir_key(settings.data_dir)])
 
     def seal(self, plaintext: bytes) -> bytes:
@@ -99,15 +89,13 @@ class Sealer:
         return sealed[:KEY_ID_BYTES] == self.sealing_id
 
 
-def _decoded(text: str, where: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise EncryptionKeyInvalid(
-            f"{where} is not base64. Make a key with `openssl rand -base64 32`."
-        ) from None
-
-
 def _data_dir_key(data_dir: Path) -> bytes:
     path = data_dir / KEY_FILE
-    return _decoded(private_secret(path, lambda: base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()), str(path))
+    text = private_secret(path, lambda: base64.b64encode(secrets.token_bytes(AES_KEY_BYTES)).decode())
+    try:
+        return aes_key(text)
+    except ValueError as exc:
+        raise EncryptionKeyInvalid(
+            f"The key file {path} {exc}, or restore the file from a backup: what it sealed opens "
+            "with it only."
+        ) from None
