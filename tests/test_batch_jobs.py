@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import App, ManualClock, in_process
 from fake_model import CHAT_MODEL
@@ -21,6 +22,8 @@ from stockade.batch.jobs import Batches, BatchView, batch_object
 from stockade.batch.runner import BatchRunner
 from stockade.errors import InvalidRequest, NotFound, PermissionDenied, ServiceError
 from stockade.quotas import LocalLimiter
+from stockade.store.batches import LineCounts, LineResult
+from stockade.store.tables import batch_lines
 
 IDLE_RUNNER = {"STOCKADE_BATCH__POLL_SECONDS": "3600"}
 
@@ -124,7 +127,7 @@ def refused(app: App, file_id: str, **options: Any) -> ServiceError:
 
 def test_a_batch_goes_from_validating_through_in_progress_and_finalizing_to_completed(app: App) -> None:
     clock = Clock()
-    batches = Batches(app.resource, app.settings, clock)
+    batches = Batches(app.resource, clock)
     view = create(app, upload(app, [line("a"), line("b"), line("c")]), batches=batches, metadata={"job": "eval"})
     created = batch_object(view)
     assert created["status"] == "validating"
@@ -235,7 +238,7 @@ def test_a_finished_batch_cannot_be_cancelled(app: App) -> None:
 
 def test_at_the_end_of_its_window_a_batch_expires_keeping_the_results_so_far(app: App) -> None:
     clock = Clock()
-    batches = Batches(app.resource, app.settings, clock)
+    batches = Batches(app.resource, clock)
     view = create(app, upload(app, [line(f"r{i}") for i in range(5)]), batches=batches)
     work = runner(app, clock, concurrency=2)
     app.call(work.step)
@@ -332,7 +335,7 @@ def test_batch_lines_leave_the_headroom_to_interactive_calls(limited: tuple[App,
     app, window = limited
     seconds = on(window)
     view = create(app, upload(app, [line(f"r{i}", max_tokens=50) for i in range(12)]),
-                  batches=Batches(app.resource, app.settings, seconds))
+                  batches=Batches(app.resource, seconds))
     work = runner(app, seconds, concurrency=12)
     app.call(work.step)
     # Three calls a window is the batch's share: the other lines wait for the next window.
@@ -359,7 +362,7 @@ def test_an_interactive_call_throttled_holds_the_batch_lines_of_its_deployment(
     with pytest.raises(openai.RateLimitError):
         app.azure().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], max_tokens=10)
     seconds = on(window)
-    view = create(app, upload(app, [line("a", max_tokens=10)]), batches=Batches(app.resource, app.settings, seconds))
+    view = create(app, upload(app, [line("a", max_tokens=10)]), batches=Batches(app.resource, seconds))
     work = runner(app, seconds)
     with pytest.raises(openai.RateLimitError):
         app.azure().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], max_tokens=10)
@@ -368,3 +371,84 @@ def test_an_interactive_call_throttled_holds_the_batch_lines_of_its_deployment(
     window.next_window(WINDOW)
     assert app.call(work.run_lines) == 1
     assert status(app, view.record.id)["request_counts"]["completed"] == 1
+
+
+# -- more of the runner --------------------------------------------------------------------------
+
+
+def test_a_batch_of_embeddings_lines_runs_on_an_embeddings_deployment(app: App) -> None:
+    embedding = {"custom_id": "e", "method": "POST", "url": "/embeddings",
+                 "body": {"model": "text-embedding-3-small", "input": "Hello"}}
+    view = create(app, upload(app, [embedding]), endpoint="/embeddings")
+    done = run_to_end(app, runner(app), view.record.id)
+    [output] = contents(app, done["output_file_id"])
+    assert output["response"]["body"]["object"] == "list"
+    assert output["response"]["body"]["data"][0]["object"] == "embedding"
+
+
+def test_a_batch_whose_input_file_is_deleted_before_it_starts_fails_saying_so(app: App) -> None:
+    file_id = upload(app, [line("a")])
+    view = create(app, file_id)
+    app.call(app.resource.files.delete, file_id)
+    done = run_to_end(app, runner(app), view.record.id)
+    assert done["status"] == "failed" and done["failed_at"] is not None
+    [error] = done["errors"]["data"]
+    assert error["param"] == "input_file_id" and file_id in error["message"]
+
+
+def test_a_batch_left_finalizing_by_a_runner_that_stopped_is_finished_by_another(app: App) -> None:
+    clock = Clock(time.time())
+    view = create(app, upload(app, [line("a")]), batches=Batches(app.resource, clock))
+    work = runner(app, clock)
+    app.call(work.step)  # the line runs
+    # The runner that moved it to finalizing died before writing its files.
+    assert app.resource.store.batches.transition(
+        view.record.id, ("in_progress",), status="finalizing", finalizing_at=clock.now
+    )
+    app.call(work.step)
+    assert status(app, view.record.id)["status"] == "finalizing"  # its lease has not run out yet
+    clock.now += app.settings.batch.lease_seconds + 1
+    app.call(work.step)
+    done = status(app, view.record.id)
+    assert done["status"] == "completed"
+    assert [item["custom_id"] for item in contents(app, done["output_file_id"])] == ["a"]
+
+
+def test_a_line_claimed_again_after_its_lease_ran_out_is_written_once_by_its_new_claim(app: App) -> None:
+    view = create(app, upload(app, [line("a")]))
+    lines = app.resource.store.batches
+    app.call(runner(app).tend)
+    now = time.time()
+    [first] = lines.claim("first", now, now + 1, 10)
+    assert lines.claim("second", now, now + 30, 10) == []  # leased
+    [second] = lines.claim("second", now + 2, now + 32, 10)  # the first's lease ran out
+    late = LineResult(first.batch_id, first.line, "failed", b"late")
+    lines.finish([("first", late)])
+    assert lines.counts([view.record.id]) == {}  # dropped: no longer the first's
+    lines.finish([("second", LineResult(second.batch_id, second.line, "completed", b"done"))])
+    assert lines.counts([view.record.id])[view.record.id] == LineCounts(completed=1, failed=0)
+
+
+def test_deployments_take_zero_data_retention_and_a_batch_token_quota_from_the_command_line(app: App) -> None:
+    created = app.cli_json("deployments", "create", "--name", "private", "--model", CHAT_MODEL,
+                           "--capacity", "1", "--zero-data-retention")
+    assert isinstance(created, dict)
+    assert created["zero_data_retention"] is True and created["batch_token_quota"] is None
+    updated = app.cli_json("deployments", "update", "private", "--no-zero-data-retention",
+                           "--batch-token-quota", "1000")
+    assert isinstance(updated, dict)
+    assert updated["zero_data_retention"] is False and updated["batch_token_quota"] == 1000
+
+
+def test_the_store_holds_batch_requests_and_results_only_sealed(app: App) -> None:
+    secret = "the-patient-is-called-Ada-Lovelace"
+    view = create(app, upload(app, [line("a", f"say:{secret}")]))
+    done = run_to_end(app, runner(app), view.record.id)
+    assert secret in json.dumps(contents(app, done["output_file_id"]))
+    with app.resource.store.engine.connect() as connection:
+        [(request, result)] = connection.execute(
+            sa.select(batch_lines.c.request, batch_lines.c.result)
+        ).all()
+    assert secret.encode() not in request and secret.encode() not in result
+    for stored in app.data_dir.glob("stockade.db*"):  # the database, its WAL and shared memory
+        assert secret.encode() not in stored.read_bytes()

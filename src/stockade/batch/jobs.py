@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from stockade.access import Permission, Principal
 from stockade.batch.files import BATCH, ZeroDataRetention
 from stockade.batch.jsonl import REQUEST_TYPES
-from stockade.config import Settings
 from stockade.errors import DeploymentNotFound, InvalidRequest, NotFound, PermissionDenied, shown
 from stockade.requests import EmbeddingRequest
 from stockade.store import BatchRecord, Deployment
@@ -109,12 +108,9 @@ class TokenLimitExceeded(InvalidRequest):
 
 
 class Batches:
-    def __init__(
-        self, resource: Resource, settings: Settings, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, resource: Resource, clock: Callable[[], float] = time.time) -> None:
         self.resource = resource
         self.store = resource.store.batches
-        self.settings = settings
         self.clock = clock
 
     async def create(
@@ -179,7 +175,7 @@ class Batches:
             output_expires_after=output_expires_after,
             api_version=api_version,
         )
-        quota = deployment.batch_token_quota or self.settings.batch.token_quota
+        quota = deployment.batch_token_quota or self.resource.settings.batch.token_quota
         held = await asyncio.to_thread(self.store.insert, record, quota)
         if held is not None:
             raise TokenLimitExceeded(deployment.name, held, record.reserved_tokens, quota)

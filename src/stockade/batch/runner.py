@@ -118,7 +118,14 @@ class BatchRunner:
             else:
                 outage.succeeded()
             if not ran:
-                await asyncio.sleep(self.settings.poll_seconds)
+                await asyncio.sleep(self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        """Until the next poll, or sooner when a held deployment's window ends: its lines'
+        share of the next window is not to be lost waiting."""
+        now = self.clock()
+        ends = [until - now for until in self._paused.values() if until > now]
+        return min([self.settings.poll_seconds, *ends])
 
     async def step(self) -> int:
         """One round: every batch's own changes (expansion, expiry, cancelling, its files), then
@@ -301,7 +308,8 @@ class BatchRunner:
 
 def _output_line(custom_id: str, response: dict[str, Any] | None, error: dict[str, str] | None) -> bytes:
     return orjson.dumps(
-        {"id": f"batch_req_{uuid.uuid4().hex}", "custom_id": custom_id, "response": response, "error": error}
+        {"id": f"batch_req_{uuid.uuid4().hex}", "custom_id": custom_id, "response": response, "error": error},
+        option=orjson.OPT_SERIALIZE_NUMPY,  # embeddings are numpy arrays, as the data plane writes them
     )
 
 

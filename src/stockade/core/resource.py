@@ -149,7 +149,7 @@ class Resource:
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
         self.files = Files(self.store, Sealer.from_settings(settings), settings)
-        self.batches = Batches(self, settings)
+        self.batches = Batches(self)
         self.batch_runner: BatchRunner | None = None
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1

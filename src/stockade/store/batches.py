@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -269,30 +270,21 @@ class BatchStore:
     def finish(self, claimed: Sequence[tuple[str, LineResult]]) -> None:
         """Write results, each under its claim: one whose line is no longer held by that claim
         (reclaimed elsewhere, expired or cancelled meanwhile) is dropped."""
-        if not claimed:
-            return
-        statement = (
-            batch_lines.update()
-            .where(
-                batch_lines.c.batch_id == sa.bindparam("k_batch"),
-                batch_lines.c.line == sa.bindparam("k_line"),
-                batch_lines.c.claim == sa.bindparam("k_claim"),
-                batch_lines.c.state == RUNNING,
-            )
-            .values(state=sa.bindparam("k_state"), result=sa.bindparam("k_result"), lease_until=None)
+        self._under_claims(
+            {"state": sa.bindparam("k_state"), "result": sa.bindparam("k_result"), "lease_until": None},
+            [{"k_batch": r.batch_id, "k_line": r.line, "k_claim": claim, "k_state": r.state,
+              "k_result": r.result} for claim, r in claimed],
         )
-        with self.engine.begin() as connection:
-            connection.execute(
-                statement,
-                [
-                    {"k_batch": r.batch_id, "k_line": r.line, "k_claim": claim, "k_state": r.state,
-                     "k_result": r.result}
-                    for claim, r in claimed
-                ],
-            )
 
     def release(self, lines: Sequence[ClaimedLine]) -> None:
         """Give claimed lines back, to run later (their deployment is out of capacity now)."""
+        self._under_claims(
+            {"state": PENDING, "claim": None, "lease_until": None},
+            [{"k_batch": x.batch_id, "k_line": x.line, "k_claim": x.claim} for x in lines],
+        )
+
+    def _under_claims(self, values: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        """Change running lines, each only while ``k_claim`` still holds it, in one transaction."""
         if not lines:
             return
         statement = (
@@ -303,13 +295,10 @@ class BatchStore:
                 batch_lines.c.claim == sa.bindparam("k_claim"),
                 batch_lines.c.state == RUNNING,
             )
-            .values(state=PENDING, claim=None, lease_until=None)
+            .values(**values)
         )
         with self.engine.begin() as connection:
-            connection.execute(
-                statement,
-                [{"k_batch": x.batch_id, "k_line": x.line, "k_claim": x.claim} for x in lines],
-            )
+            connection.execute(statement, lines)
 
     def expire(self, batch_id: str, now: float) -> bool:
         """At the end of the completion window: the lines not yet finished are expired and the
