@@ -6,7 +6,7 @@ serves one deployment of capacity CAPACITY: CAPACITY x 6 calls and CAPACITY x 1,
 minute, enforced over 10-second windows. Each line (and each interactive call) asks for MAX_TOKENS,
 so calls, not tokens, bind; batch lines may use the limits less `batch.headroom`.
 
-- **Without a batch**: INTERACTIVE sequential chat calls through the openai SDK, PAUSE apart, on
+- **Without a batch**: after WARM_UP calls not timed, INTERACTIVE sequential chat calls through the openai SDK, PAUSE apart, on
   the deployment; their latency percentiles.
 - **With a batch**: a LINES-line batch submitted as the guide does (files.create, batches.create),
   and the same interactive calls while it runs. The batch's `request_counts` are sampled every
@@ -44,6 +44,7 @@ WINDOW = 10.0
 LINES = 10_000
 MAX_TOKENS = 10
 INTERACTIVE = 300
+WARM_UP = 50  # interactive calls first, not timed: a server just started is slower at first
 PAUSE = 0.25  # between interactive calls: under 4 a second, within the headroom's 5 a second
 SAMPLE = 0.25
 DEPLOYMENT = "bench-batch"
@@ -59,10 +60,12 @@ def input_file() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def interactive(client: AzureOpenAI, stop_when: threading.Event | None = None) -> list[float]:
-    """Latencies of INTERACTIVE sequential calls (or of calls until ``stop_when`` is set)."""
+def interactive(
+    client: AzureOpenAI, stop_when: threading.Event | None = None, calls: int = INTERACTIVE
+) -> list[float]:
+    """Latencies of ``calls`` sequential calls (or of calls until ``stop_when`` is set)."""
     latencies: list[float] = []
-    while len(latencies) < INTERACTIVE if stop_when is None else not stop_when.is_set():
+    while len(latencies) < calls if stop_when is None else not stop_when.is_set():
         started = time.perf_counter()
         client.chat.completions.create(model=DEPLOYMENT, messages=MESSAGES, max_tokens=MAX_TOKENS)
         latencies.append(time.perf_counter() - started)
@@ -130,6 +133,7 @@ def main() -> None:
         try:
             client = AzureOpenAI(azure_endpoint=server.url + "/", api_key=server.key,
                                  api_version=API_VERSION, max_retries=0)
+            interactive(client, calls=WARM_UP)
             alone = interactive(client)
             samples, beside, batch = run_batch(client)
         finally:

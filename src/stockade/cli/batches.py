@@ -9,7 +9,6 @@ follows one only while a `stockade serve` runs on the same store.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stockade.cli.client import CommandError, Session
-from stockade.cli.files import FILES
+from stockade.cli.files import FILES, save_content
 from stockade.cli.output import when
 
 batches_app = typer.Typer(
@@ -215,12 +214,7 @@ def batches_results(
         which = "error_file_id" if failed else "output_file_id"
         if not batch[which]:
             raise CommandError(_no_file(batch, failed))
-        content = f"{FILES}/{batch[which]}/content"
-        if output is None:
-            session.download(content, sys.stdout.buffer)
-            return
-        with output.open("wb") as sink:
-            session.download(content, sink)
+        save_content(session, batch[which], output)
 
 
 def _no_file(batch: dict[str, Any], failed: bool) -> str:
