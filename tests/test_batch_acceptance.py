@@ -111,3 +111,20 @@ def test_the_guides_batch_code_runs_with_azure_openai_on_the_classic_routes(batc
 def test_the_guides_batch_code_runs_with_plain_openai_on_the_v1_routes(batch_server: Server) -> None:
     client = OpenAI(base_url=batch_server.url + "/openai/v1/", api_key=batch_server.key)
     assert_one_answer_per_document(the_guide(client))
+
+
+def test_stockade_batches_submit_waits_for_a_server_over_http(batch_server: Server, tmp_path: Path) -> None:
+    # Lines without body.model: submit names the deployment in each, so the upload is sent as it
+    # is rewritten (no length known in advance).
+    file = tmp_path / "in.jsonl"
+    file.write_text("".join(
+        json.dumps({"custom_id": f"cli-{i}", "method": "POST", "url": "/chat/completions",
+                    "body": {"messages": [{"role": "user", "content": doc}], "max_tokens": 20}}) + "\n"
+        for i, doc in enumerate(documents)
+    ))
+    remote = ("--endpoint", batch_server.url, "--api-key", batch_server.key)
+    batch = batch_server.cli_json(*remote, "batches", "submit", str(file), "--deployment", "gpt-4o", "--wait",
+                                  "--poll-seconds", "0.05")
+    assert isinstance(batch, dict) and batch["status"] == "completed"
+    results = batch_server.cli(*remote, "batches", "results", batch["id"]).stdout
+    assert sorted(line["custom_id"] for line in output_lines(results)) == [f"cli-{i}" for i in range(len(documents))]
