@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python bench/safety.py --streaming
 	$(BIN)/python bench/safety.py --pii
 	$(BIN)/python bench/guard.py
+	$(BIN)/python bench/batch.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -1,10 +1,14 @@
 """The ``api-version`` values the classic Azure routes accept (GA and preview data-plane versions)."""
 
+import functools
+import urllib.parse
+
 from stockade.errors import (
     PREVIEW_2023_SPELLING,
     V1_SPELLING,
     WIRE_SPELLING,
     InnerErrorSpelling,
+    ResourceNotFound,
     shown,
 )
 
@@ -55,6 +59,39 @@ def unsupported_message(version: str | None, classic: bool) -> str:
         f"api-version {shown(version or '')!r} is not supported on the v1 routes: leave it out, "
         f"or send one of {', '.join(sorted(V1_API_VERSIONS))}, {dated}."
     )
+
+
+# Clients send the same few query strings every time, so short ones are parsed once. Long ones
+# are parsed each time: the cache must not keep what an unauthenticated client sends.
+CACHED_QUERY_BYTES = 256
+
+
+def api_version(query_string: bytes) -> str | None:
+    """The ``api-version`` a request's query string gives, if any."""
+    if len(query_string) <= CACHED_QUERY_BYTES:
+        return _cached_api_version(query_string)
+    return _parsed_api_version(query_string)
+
+
+def _parsed_api_version(query_string: bytes) -> str | None:
+    for name, value in urllib.parse.parse_qsl(query_string.decode("latin-1")):
+        if name == "api-version":
+            return value
+    return None
+
+
+_cached_api_version = functools.lru_cache(maxsize=1024)(_parsed_api_version)
+
+
+def check_api_version(query_string: bytes, classic: bool) -> None:
+    """404, as on Azure, for a classic route without a supported api-version, or a v1 route with
+    one it does not take."""
+    version = api_version(query_string)
+    if classic:
+        if version not in SUPPORTED_API_VERSIONS:
+            raise ResourceNotFound(unsupported_message(version, classic))
+    elif version is not None and version not in V1_API_VERSIONS | SUPPORTED_API_VERSIONS:
+        raise ResourceNotFound(unsupported_message(version, classic))
 
 
 # How a content-filtered 400 spells its inner error. Microsoft documents none of this; it is

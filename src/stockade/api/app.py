@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from stockade.access import ROUTINES_AGENT, Permission
 from stockade.api import (
     access_management,
+    batches,
     content_filters,
     files,
     inference,
@@ -112,6 +113,7 @@ def create_app(
             Route("/readyz", ready, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *inference.routes(),
+            *batches.routes(),
             *files.routes(),
             *management.routes(),
             *content_filters.routes(),

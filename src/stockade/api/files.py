@@ -15,9 +15,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from stockade.access import Permission
+from stockade.api.api_versions import check_api_version
 from stockade.api.audit import audited_route
 from stockade.api.credentials import authorize
-from stockade.api.inference import check_api_version
 from stockade.api.multipart import Field, FileStart, form_events
 from stockade.api.responses import json_response
 from stockade.batch.files import Files, FileTooLarge, Upload, file_object

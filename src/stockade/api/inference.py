@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import re
-import urllib.parse
 from typing import Any
 
 from starlette.requests import Request
@@ -13,12 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stockade.access import Permission
-from stockade.api.api_versions import (
-    SUPPORTED_API_VERSIONS,
-    V1_API_VERSIONS,
-    filter_error_spelling,
-    unsupported_message,
-)
+from stockade.api.api_versions import api_version, check_api_version, filter_error_spelling
 from stockade.api.body import read_body
 from stockade.api.credentials import authenticate, require
 from stockade.api.responses import (
@@ -41,36 +34,6 @@ OPERATIONS: dict[str, type[Any]] = {
     "Completions_Create": CompletionRequest,
     "Embeddings_Create": EmbeddingRequest,
 }
-
-
-# Clients send the same few query strings every time, so short ones are parsed once. Long ones
-# are parsed each time: the cache must not keep what an unauthenticated client sends.
-CACHED_QUERY_BYTES = 256
-
-
-def _api_version(query_string: bytes) -> str | None:
-    if len(query_string) <= CACHED_QUERY_BYTES:
-        return _cached_api_version(query_string)
-    return _parsed_api_version(query_string)
-
-
-def _parsed_api_version(query_string: bytes) -> str | None:
-    for name, value in urllib.parse.parse_qsl(query_string.decode("latin-1")):
-        if name == "api-version":
-            return value
-    return None
-
-
-_cached_api_version = functools.lru_cache(maxsize=1024)(_parsed_api_version)
-
-
-def check_api_version(query_string: bytes, classic: bool) -> None:
-    version = _api_version(query_string)
-    if classic:
-        if version not in SUPPORTED_API_VERSIONS:
-            raise ResourceNotFound(unsupported_message(version, classic))
-    elif version is not None and version not in V1_API_VERSIONS | SUPPORTED_API_VERSIONS:
-        raise ResourceNotFound(unsupported_message(version, classic))
 
 
 # Path under a prefix -> operation id. The classic routes name the deployment in the path; the v1
@@ -126,7 +89,7 @@ class InferenceRoutes:
         try:
             answer = await self._call(operation, deployment, Request(scope, receive))
         except ContentFiltered as error:
-            error.spelling = filter_error_spelling(_api_version(scope["query_string"]))
+            error.spelling = filter_error_spelling(api_version(scope["query_string"]))
             await error_response(error)(scope, receive, send)
             return
         except ServiceError as error:

@@ -21,7 +21,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from stockade import __version__
-from stockade.api import access_management, content_filters, inference, management, routines
+from stockade.api import (
+    access_management,
+    batches,
+    content_filters,
+    inference,
+    management,
+    routines,
+)
 from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.api.responses import json_response
 from stockade.batch.files import UPLOAD_PURPOSES
@@ -131,6 +138,24 @@ def _files() -> dict[tuple[str, str], Operation]:
     return operations
 
 
+def _batches() -> dict[tuple[str, str], Operation]:
+    operations = {}
+    for path, version, name in ((batches.CLASSIC, _CLASSIC_VERSION, "Batches"), (batches.V1, _V1_VERSION,
+                                "OpenAIV1_Batches")):
+        operations[("POST", path)] = Operation(
+            f"{name}_Create", "Create a batch job from an uploaded input file", "batches",
+            body=batches.BatchCreate, query=(version,))
+        operations[("GET", path)] = Operation(
+            f"{name}_List", "Batch jobs, newest first", "batches",
+            query=(version, *_listing("after", "The id of the last batch of the page before")))
+        operations[("GET", f"{path}/{{id}}")] = Operation(
+            f"{name}_Get", "One batch job", "batches", query=(version,))
+        operations[("POST", f"{path}/{{id}}/cancel")] = Operation(
+            f"{name}_Cancel", "Cancel a batch job: lines not started are cancelled", "batches",
+            query=(version,))
+    return operations
+
+
 _M = management.PREFIX
 _TOKEN_FORM = {
     "type": "object",
@@ -145,6 +170,7 @@ _TOKEN_FORM = {
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     **_inference(),
+    **_batches(),
     **_files(),
     ("POST", f"{_M}/files/rekey"): Operation(
         "Files_Rekey", "Reseal files and batches sealed with an older key with the first", "management"),

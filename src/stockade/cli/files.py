@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from stockade.cli.client import Session
 from stockade.cli.output import when
 
 files_app = typer.Typer(help="Files: batch input files and the outputs of batches.", no_args_is_help=True)
@@ -98,15 +99,20 @@ def files_download(
 ) -> None:
     """A file's contents."""
     with ctx.obj.client.session() as session:
-        if output is None:
-            session.download(_path(file_id, "content"), sys.stdout.buffer)
-            return
-        try:
-            with output.open("wb") as sink:
-                session.download(_path(file_id, "content"), sink)
-        except BaseException:
-            output.unlink(missing_ok=True)  # a part of the file would pass for all of it
-            raise
+        save_content(session, file_id, output)
+
+
+def save_content(session: Session, file_id: str, output: Path | None) -> None:
+    """A file's contents to ``output``, or to standard output."""
+    if output is None:
+        session.download(_path(file_id, "content"), sys.stdout.buffer)
+        return
+    try:
+        with output.open("wb") as sink:
+            session.download(_path(file_id, "content"), sink)
+    except BaseException:
+        output.unlink(missing_ok=True)  # a part of the file would pass for all of it
+        raise
     errors.print(f"Wrote {output}.")
 
 

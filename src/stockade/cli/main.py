@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from stockade.cli.batches import batches_app
 from stockade.cli.client import CommandError, ManagementClient, store_location
 from stockade.cli.content_filters import blocklists_app, content_filters_app
 from stockade.cli.files import files_app
@@ -92,6 +93,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(content_filters_app, name="content-filters")
 app.add_typer(blocklists_app, name="blocklists")
 app.add_typer(safety_app, name="safety")
+app.add_typer(batches_app, name="batches")
 app.add_typer(files_app, name="files")
 app.command()(chat)
 

@@ -2,7 +2,7 @@
 
 An endpoint is eligible for zero data retention when its request and response bodies exist only
 in memory for the length of the call. Endpoints that exist to store data (files, batch jobs) are
-not, whatever their retention settings; those not served yet are marked planned.
+not, whatever their retention settings.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ class Endpoint:
     path: str
     eligible: bool
     why: str
-    planned: bool = False  # not served yet: the docs say so, and a test holds them to it
 
 
 ZERO_RETENTION_ENDPOINTS: tuple[Endpoint, ...] = (
@@ -32,9 +31,13 @@ ZERO_RETENTION_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/routines/conversations/{id}/messages", True,
              "the step trace holds no message text; text is kept only where "
              "`routines.keep_messages` is on"),
-    Endpoint("POST", "/openai/files", False, "stores the uploaded file until it is deleted"),
+    Endpoint("POST", "/openai/files", False,
+             "stores the uploaded file, sealed, until it is deleted or expires"),
+    Endpoint("POST", "/openai/v1/files", False, "as the classic route"),
     Endpoint("POST", "/openai/batches", False,
-             "stores the batch's input and output files until they are deleted", planned=True),
+             "stores the batch's lines and its output and error files, sealed, until they are "
+             "deleted or expire"),
+    Endpoint("POST", "/openai/v1/batches", False, "as the classic route"),
 )
 
 
@@ -47,8 +50,5 @@ def markdown_table() -> str:
     rows = ["| Endpoint | Zero data retention | Why |", "|---|---|---|"]
     for endpoint in ZERO_RETENTION_ENDPOINTS:
         verdict = "eligible" if endpoint.eligible else "**not eligible**"
-        planned = " (planned)" if endpoint.planned else ""
-        rows.append(
-            f"| `{endpoint.method} {endpoint.path}`{planned} | {verdict} | {endpoint.why} |"
-        )
+        rows.append(f"| `{endpoint.method} {endpoint.path}` | {verdict} | {endpoint.why} |")
     return "\n".join(rows)
