@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from stockade.store.paging import page_rows
 from stockade.store.records import BatchRecord
 from stockade.store.tables import batch_lines, batches, deployments
 
@@ -123,20 +124,9 @@ class BatchStore:
     def page(self, limit: int, after: str | None) -> tuple[list[BatchRecord], bool]:
         """A page of batches, newest first, and whether more follow; ``after`` is the last id of
         the page before (one that names no batch starts from the newest)."""
-        query = sa.select(batches)
         with self.engine.connect() as connection:
-            if after is not None:
-                cursor = connection.execute(
-                    sa.select(batches.c.created_at, batches.c.id).where(batches.c.id == after)
-                ).first()
-                if cursor is not None:
-                    query = query.where(
-                        sa.tuple_(batches.c.created_at, batches.c.id) < sa.tuple_(*cursor)
-                    )
-            rows = connection.execute(
-                query.order_by(batches.c.created_at.desc(), batches.c.id.desc()).limit(limit + 1)
-            ).all()
-        return [BatchRecord(**row._mapping) for row in rows[:limit]], len(rows) > limit
+            rows, more = page_rows(connection, batches, sa.select(batches), limit, after, newest_first=True)
+        return [BatchRecord(**row._mapping) for row in rows], more
 
     def counts(self, batch_ids: Collection[str]) -> dict[str, LineCounts]:
         """Each batch's completed and failed lines."""

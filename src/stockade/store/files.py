@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from stockade.store.paging import page_rows
 from stockade.store.records import FileRecord
 from stockade.store.tables import batch_lines, file_chunks, files
 
@@ -54,18 +55,9 @@ class FileStore:
         query = sa.select(files).where(files.c.status != UPLOADING)
         if purpose is not None:
             query = query.where(files.c.purpose == purpose)
-        order = (files.c.created_at, files.c.id)
         with self.engine.connect() as connection:
-            if after is not None:
-                cursor = connection.execute(
-                    sa.select(files.c.created_at, files.c.id).where(files.c.id == after)
-                ).first()
-                if cursor is not None:
-                    beyond = sa.tuple_(*order) < tuple(cursor) if newest_first else sa.tuple_(*order) > tuple(cursor)
-                    query = query.where(beyond)
-            query = query.order_by(*(c.desc() if newest_first else c.asc() for c in order))
-            rows = connection.execute(query.limit(limit + 1)).all()
-        return [FileRecord(**row._mapping) for row in rows[:limit]], len(rows) > limit
+            rows, more = page_rows(connection, files, query, limit, after, newest_first=newest_first)
+        return [FileRecord(**row._mapping) for row in rows], more
 
     def chunk(self, file_id: str, seq: int) -> bytes | None:
         with self.engine.connect() as connection:
