@@ -97,6 +97,8 @@ class BatchRunner:
         self._on_local_model: dict[str, int] = {}  # deployment: its lines running here now
         self._batches: dict[str, BatchRecord] = {}  # what lines need of their batch, which never changes
         self._task: asyncio.Task[None] | None = None
+        self._next_tend = 0.0
+        self._ran = 0  # lines the last round ran
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run_forever())
@@ -134,9 +136,15 @@ class BatchRunner:
 
     async def step(self) -> int:
         """One round: every batch's own changes (expansion, expiry, cancelling, its files), then
-        up to ``concurrency`` lines run and their results written; returns how many lines ran."""
-        await self.tend()
-        return await self.run_lines()
+        up to ``concurrency`` lines run and their results written; returns how many lines ran.
+        While lines keep running, the batches are tended once a poll, not every round: counting
+        every batch's lines left is the runner's costliest query."""
+        now = self.clock()
+        if now >= self._next_tend or not self._ran:
+            self._next_tend = now + self.settings.poll_seconds
+            await self.tend()
+        self._ran = await self.run_lines()
+        return self._ran
 
     # -- batches --------------------------------------------------------------------------------
 
