@@ -1,6 +1,7 @@
 """The user's guide's Batch API code, run unchanged (endpoint and key aside) against a real
 `stockade serve` in front of the mock upstream: with `AzureOpenAI` on the classic routes, and with
-the plain `OpenAI` client on /openai/v1/. Only its `time.sleep(60)` is made short."""
+the plain `OpenAI` client on /openai/v1/. Only its minute's wait between polls is replaced: by a
+wait until the server's batches have ended."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from openai import AzureOpenAI, OpenAI
 
@@ -17,9 +19,9 @@ from conftest import API_VERSION, Server, mock_upstream, server_env, serving
 
 pytestmark = pytest.mark.server
 
-POLL_SECONDS = 0.05
 # A hang guard, not a timing: the batch is short, and a server that never finishes it fails here.
-MOST_POLLS = 2400
+LONGEST_WAIT_SECONDS = 120
+ENDED = ("completed", "failed", "expired", "cancelled")
 
 documents = [
     "The quarterly report shows revenue up 4% on last year.",
@@ -41,17 +43,22 @@ def batch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def short_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The guide waits a minute between polls: a short wait instead, a bounded number of times."""
+def short_sleeps(batch_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guide waits a minute between polls: instead, until every batch on the server has
+    ended, so that its next retrieve finds its batch done."""
     sleep = time.sleep
-    polls = iter(range(MOST_POLLS))
 
-    def short(_seconds: float) -> None:
-        if next(polls, None) is None:
-            raise AssertionError(f"the batch did not end within {MOST_POLLS} polls")
-        sleep(POLL_SECONDS)
+    def batches_ended() -> bool:
+        listed = httpx.get(f"{batch_server.url}/openai/v1/batches", headers={"api-key": batch_server.key})
+        return all(batch["status"] in ENDED for batch in listed.json()["data"])
 
-    monkeypatch.setattr(time, "sleep", short)
+    def until_the_batches_end(_seconds: float) -> None:
+        deadline = time.monotonic() + LONGEST_WAIT_SECONDS
+        while not batches_ended():
+            assert time.monotonic() < deadline, "the server's batches never ended"
+            sleep(0.02)
+
+    monkeypatch.setattr(time, "sleep", until_the_batches_end)
 
 
 def the_guide(client: AzureOpenAI | OpenAI) -> str:
