@@ -17,6 +17,7 @@ class Deployment:
     content_filter: str | None = None  # the policy's name; None is the built-in default
     zero_data_retention: bool = False  # refuses files and batches, which keep bodies at rest
     batch_token_quota: int | None = None  # tokens its unfinished batches may hold; None: the setting
+    sku: str = "Standard"  # or "ProvisionedManaged": billed per PTU-hour, not per token
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class UsageRecord:
     # The content filter's decisions as "policy/direction/category/action", comma-separated.
     content_filter: str | None = None
     batch_id: str | None = None  # the batch whose line this call ran, which is priced as batch
+    cost: float | None = None  # in billing.currency, set when written; None: its model has no price
 
 
 @dataclass(frozen=True, slots=True)

@@ -707,6 +707,23 @@ class Store:
                 for name, used, calls in connection.execute(query)
             }
 
+    def spent(
+        self, since: float, until: float | None = None, *, deployment: str | None = None,
+        key_id: str | None = None,
+    ) -> float:
+        """The cost of the calls made in [since, until), of one deployment or key if given."""
+        query = sa.select(sa.func.coalesce(sa.func.sum(usage_records.c.cost), 0.0)).where(
+            usage_records.c.ts >= since
+        )
+        if until is not None:
+            query = query.where(usage_records.c.ts < until)
+        if deployment is not None:
+            query = query.where(usage_records.c.deployment == deployment)
+        if key_id is not None:
+            query = query.where(usage_records.c.key_id == key_id)
+        with self.engine.connect() as connection:
+            return float(connection.execute(query).scalar_one())
+
     def recent_usage(
         self, limit: int = 50, deployment: str | None = None, key_id: str | None = None
     ) -> Sequence[tuple[UsageRecord, str | None]]:

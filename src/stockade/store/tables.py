@@ -30,6 +30,21 @@ deployments = sa.Table(
     sa.Column("zero_data_retention", sa.Boolean, nullable=False, server_default=sa.false()),
     # Tokens its unfinished batches may hold (Azure's enqueued-token quota); NULL: the setting's.
     sa.Column("batch_token_quota", sa.BigInteger, nullable=True),
+    # Azure's sku name: "Standard" (billed per token) or "ProvisionedManaged" (billed per hour).
+    sa.Column("sku", sa.String(32), nullable=False, server_default="Standard"),
+)
+
+# Prices per model, with dated changes: a record is priced by the row in effect when it was made.
+prices = sa.Table(
+    "prices",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("effective_from", sa.Float, primary_key=True),
+    sa.Column("input_per_million", sa.Float, nullable=False),
+    sa.Column("output_per_million", sa.Float, nullable=False),
+    sa.Column("batch_discount", sa.Float, nullable=False),  # the share taken off for batch lines
+    sa.Column("hourly_rate", sa.Float, nullable=True),  # per provisioned unit (PTU) and hour
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 # Content filter policies (Azure's RAI policies); the built-in "default" has no row. The policy's
@@ -173,6 +188,17 @@ usage_records = sa.Table(
     # Content filter decisions as "policy/direction/category/action", comma-separated: no text.
     sa.Column("content_filter", sa.Text, nullable=True),
     sa.Column("batch_id", sa.String(64), nullable=True),  # a batch line's call, priced as batch
+    sa.Column("cost", sa.Float, nullable=True),  # in billing.currency; NULL: its model has no price
+)
+
+# The usage batches written, by id, in the same transaction as their records: a batch replayed
+# from the spool after an outage, which may have been written before the outage was noticed, is
+# written once.
+usage_batches = sa.Table(
+    "usage_batches",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("written_at", sa.Float, nullable=False),
 )
 
 # Routine conversations. The state is the engine's position (steps, not text); the trace records

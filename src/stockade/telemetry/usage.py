@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stockade.store import Store, UsageRecord
@@ -53,9 +54,17 @@ class Call:
 
 
 class UsageRecorder:
-    def __init__(self, store: Store, flush_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        flush_seconds: float,
+        priced: Callable[[UsageRecord], UsageRecord] | None = None,
+    ) -> None:
+        """``priced`` gives a record its cost; it runs when records are written, off the
+        request path."""
         self._store = store
         self._flush_seconds = flush_seconds
+        self._priced = priced
         self._pending: list[UsageRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._outage = Outage(log, "writing usage records")
@@ -83,13 +92,18 @@ class UsageRecorder:
             return
         batch, self._pending = self._pending, []
         try:
-            await asyncio.to_thread(self._store.insert_usage, batch)
+            await asyncio.to_thread(self._write, batch)
         except Exception:
             self._outage.failed()
             self._pending[:0] = batch
             return
         self._outage.succeeded(f"; {self._dropped} records were dropped" if self._dropped else "")
         self._dropped = 0
+
+    def _write(self, batch: list[UsageRecord]) -> None:
+        if self._priced is not None:
+            batch = [self._priced(record) for record in batch]
+        self._store.insert_usage(batch)
 
     async def stop(self) -> None:
         if self._task is not None:
