@@ -18,6 +18,7 @@ from stockade.api.responses import json_response
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
 from stockade.core.resource import DeploymentUse, ModelQuota
+from stockade.errors import InvalidRequest
 from stockade.quotas import Limit
 from stockade.requests import parse
 from stockade.store import ApiKey
@@ -106,6 +107,14 @@ def list_limit(request: Request) -> int:
         return min(max(int(request.query_params.get("limit", "50")), 1), 1000)
     except ValueError:
         return 50
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """A true/false query parameter, false when absent."""
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidRequest(f"The query parameter {name} must be true or false.", param=name)
+    return value == "true"
 
 
 def _key(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
@@ -257,7 +266,8 @@ async def list_usage(request: Request) -> Response:
     resource = resource_of(request)
     await resource.usage.flush()
     records = await resource.recent_usage(
-        list_limit(request), request.query_params.get("deployment"), caller
+        list_limit(request), request.query_params.get("deployment"), caller,
+        content_filtered=query_flag(request, "content_filter"),
     )
     return json_response(
         {

@@ -478,11 +478,18 @@ class Resource:
         await self.refresh()
 
     async def recent_usage(
-        self, limit: int, deployment: str | None = None, key_id: str | None = None
+        self,
+        limit: int,
+        deployment: str | None = None,
+        key_id: str | None = None,
+        content_filtered: bool = False,
     ) -> list[tuple[UsageRecord, str | None]]:
-        """The newest records, of one deployment's calls or one caller's if given, each with
-        its caller's name if known."""
-        return list(await asyncio.to_thread(self.store.recent_usage, limit, deployment, key_id))
+        """The newest records, of one deployment's calls or one caller's if given (only those
+        the content filter acted on, if ``content_filtered``), each with its caller's name if
+        known."""
+        return list(
+            await asyncio.to_thread(self.store.recent_usage, limit, deployment, key_id, content_filtered)
+        )
 
     # -- keys -----------------------------------------------------------------------------------
 

@@ -725,10 +725,15 @@ class Store:
             return float(connection.execute(query).scalar_one())
 
     def recent_usage(
-        self, limit: int = 50, deployment: str | None = None, key_id: str | None = None
+        self,
+        limit: int = 50,
+        deployment: str | None = None,
+        key_id: str | None = None,
+        content_filtered: bool = False,
     ) -> Sequence[tuple[UsageRecord, str | None]]:
-        """The newest records, each with the name of the key or identity that made the call
-        (revoked keys' too), if this store knows it."""
+        """The newest records (only those the content filter acted on, if ``content_filtered``),
+        each with the name of the key or identity that made the call (revoked keys' too), if this
+        store knows it."""
         caller = sa.func.coalesce(api_keys.c.name, identities.c.name).label("key_name")
         query = sa.select(*[c for c in usage_records.c if c.name != "id"], caller).select_from(
             usage_records.outerjoin(api_keys, api_keys.c.id == usage_records.c.key_id).outerjoin(
@@ -739,6 +744,8 @@ class Store:
             query = query.where(usage_records.c.deployment == deployment)
         if key_id is not None:
             query = query.where(usage_records.c.key_id == key_id)
+        if content_filtered:
+            query = query.where(usage_records.c.content_filter.is_not(None))
         query = query.order_by(usage_records.c.id.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [

@@ -1,0 +1,105 @@
+"""Screenshots of the operator console for docs/console.md, taken in Debian's headless Chromium.
+
+Starts the console's test bench (tests/console_harness.py: `stockade serve` in front of
+tests/mock_upstream.py, with prices for its model), sends it some traffic through the openai SDK
+and the management API (keys, deployments, calls from several keys, a few failures, a content
+filter hit, a budget, a support conversation), then saves one PNG per panel to docs/console/ (or
+the directory given as the first argument).
+
+Run with `.venv/bin/python bench/console_screenshots.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import openai
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from console_harness import CHAT, MODEL, ConsolePage, client, console_server  # noqa: E402
+
+from conftest import CHROMIUM_FLAGS, Server  # noqa: E402
+
+PANELS = ["usage", "deployments", "keys", "quotas", "budgets", "calls", "filtered", "audit", "cases"]
+WINDOW = (1440, 1200)
+HELLO = [{"role": "user", "content": "Summarise our refund policy in two sentences."}]
+
+
+def traffic(server: Server) -> None:
+    http = httpx.Client(base_url=server.url, headers={"api-key": server.key}, timeout=30)
+    for name in ("summarizer", "triage"):
+        http.put(f"/management/deployments/{name}", json={"model": MODEL, "capacity": 50}).raise_for_status()
+    keys = {}
+    for name, role in [("web-frontend", "openai-user"), ("nightly-reports", "openai-user"), ("data-team", "openai-contributor")]:
+        created = http.post("/management/keys", json={"name": name, "role": role})
+        created.raise_for_status()
+        keys[name] = created.json()["key"]
+    http.post("/management/budgets", json={
+        "name": "web-frontend-monthly", "scope": "key", "target": "web-frontend", "period": "month",
+        "amount": 0.05, "thresholds": [0.5, 0.8, 1.0], "hard": True,
+    })
+    http.post("/management/budgets", json={
+        "name": "resource-daily", "scope": "resource", "target": None, "period": "day",
+        "amount": 5.0, "thresholds": [0.8, 1.0], "hard": False,
+    })
+    server.cli("blocklists", "create", "project-names")
+    server.cli("blocklists", "add-item", "project-names", "bluebird")
+    server.cli("content-filters", "create", "internal", "--blocklist", "project-names")
+    server.cli("deployments", "update", "triage", "--content-filter", "internal")
+    server.settle()
+    chance = random.Random(17)
+    weights = {"web-frontend": 6, "nightly-reports": 3, "data-team": 1}
+    deployments = {CHAT: 5, "summarizer": 3, "triage": 2}
+    for _ in range(160):
+        key = chance.choices(list(weights), list(weights.values()))[0]
+        deployment = chance.choices(list(deployments), list(deployments.values()))[0]
+        with_key = client(server, keys[key])
+        with contextlib.suppress(openai.APIStatusError):  # a budget refusing calls is part of the picture
+            with_key.chat.completions.create(model=deployment, messages=HELLO, max_tokens=chance.randint(20, 400))
+    for text in ("What is the status of bluebird?", "Is bluebird on schedule?"):
+        with contextlib.suppress(openai.BadRequestError):
+            client(server, keys["data-team"]).chat.completions.create(model="triage", messages=[{"role": "user", "content": text}])
+    for _ in range(3):
+        with contextlib.suppress(openai.NotFoundError):
+            client(server, keys["nightly-reports"]).chat.completions.create(model="retired-model", messages=HELLO)
+    conversation = http.post("/routines/conversations", json={"routine": "baa", "deployment": CHAT}).json()
+    http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": "Hi, I need a BAA."})
+    http.patch(f"/management/deployments/{CHAT}", json={"capacity": 120})
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "console"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, console_server(Path(tmp)) as server:
+        traffic(server)
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in [*CHROMIUM_FLAGS, f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--user-data-dir={tmp}/chromium"]:
+            options.add_argument(flag)
+        browser = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+        try:
+            page = ConsolePage(browser, server)
+            page.open()
+            browser.save_screenshot(str(out / "sign-in.png"))
+            page.sign_in()
+            for panel in PANELS:
+                page.panel(panel)
+                if panel == "cases":
+                    page.element("case-list").find_element("css selector", "tbody button").click()
+                    page.wait(lambda: page.visible("case-detail"))
+                browser.save_screenshot(str(out / f"{panel}.png"))
+                print(out / f"{panel}.png")
+        finally:
+            browser.quit()
+
+
+if __name__ == "__main__":
+    main()
