@@ -75,6 +75,13 @@ def traffic(server: Server) -> None:
     http.patch(f"/management/deployments/{CHAT}", json={"capacity": 120})
 
 
+def fit(browser: webdriver.Chrome) -> None:
+    """Make the window as tall as the page, so that one screenshot shows all of it (the usage
+    panel: its charts and tables are the page's point)."""
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(WINDOW[0], max(WINDOW[1], height + WINDOW[1] - browser.execute_script("return innerHeight")))
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "console"
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +102,10 @@ def main() -> None:
                 if panel == "cases":
                     page.element("case-list").find_element("css selector", "tbody button").click()
                     page.wait(lambda: page.visible("case-detail"))
+                if panel == "usage":
+                    fit(browser)
                 browser.save_screenshot(str(out / f"{panel}.png"))
+                browser.set_window_size(*WINDOW)
                 print(out / f"{panel}.png")
         finally:
             browser.quit()

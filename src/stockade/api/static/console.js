@@ -283,7 +283,7 @@ async function loadDeployments() {
     ["Backend", (d) => d.backend],
     ["Capacity", (d) => capacityEditor(d), "number"],
     ["Content filter", (d) => d.content_filter ?? "default"],
-    ["Created", (d) => when(d.created_at)],
+    ["Created", (d) => when(d.created_at), "time"],
     ["", (d) => confirmButton("Delete", `Delete ${d.name}?`, () => deleteDeployment(d.name)), "actions"],
   ], deployments, "No deployments yet: create one below.");
   const chosen = $("deployment-model").value;
@@ -358,7 +358,7 @@ async function loadKeys() {
     ["Scope", (k) => k.deployment ?? "whole resource"],
     ["Ends in", (k) => element("code", `…${k.hint}`)],
     ["Limits", (k) => limits(k)],
-    ["Created", (k) => when(k.created_at)],
+    ["Created", (k) => when(k.created_at), "time"],
     ["", (k) => (k.kind === "admin" ? element("span", "regenerate with the CLI", "muted small") : confirmButton("Revoke", `Revoke ${k.name}?`, () => revokeKey(k))), "actions"],
   ], keys, "No keys.");
   if ($("key-deployment").options.length === 0) offerDeployments((await get("/management/deployments")).data);
@@ -368,7 +368,7 @@ function limits(key) {
   const parts = [];
   if (key.tokens_per_minute != null) parts.push(`${count(key.tokens_per_minute)} tokens/min`);
   if (key.requests_per_minute != null) parts.push(`${count(key.requests_per_minute)} requests/min`);
-  return parts.length ? parts.join(", ") : "deployment's";
+  return parts.length ? parts.join(", ") : "none of its own";
 }
 
 async function revokeKey(key) {
@@ -540,7 +540,7 @@ function decisions(recorded) {
 async function loadAudit() {
   const { data } = await get("/management/audit", { limit: LIST_LIMIT, action: $("audit-action").value.trim() });
   fill($("audit-list"), [
-    ["Time", (e) => when(e.ts)],
+    ["Time", (e) => when(e.ts), "time"],
     ["Who", (e) => e.actor],
     ["From", (e) => e.source],
     ["Action", (e) => element("code", e.action)],
@@ -556,7 +556,7 @@ async function loadCases() {
   const { data } = await get("/management/cases", query);
   fill($("case-list"), [
     ["Case", (c) => c.id],
-    ["Opened", (c) => when(c.opened_at)],
+    ["Opened", (c) => when(c.opened_at), "time"],
     ["Routine", (c) => c.routine],
     ["Status", (c) => element("span", c.status, `badge ${c.status === "open" ? "" : c.status === "resolved" ? "good" : "warn"}`)],
     ["Reason", (c) => c.reason],
@@ -581,8 +581,10 @@ async function showCase(found) {
   });
 }
 
+// The event's own fields, less those its line already shows.
 function describeDetail(detail) {
   return Object.entries(detail)
+    .filter(([name]) => !["kind", "step", "turn"].includes(name))
     .map(([name, value]) => `${name}: ${typeof value === "string" ? value : JSON.stringify(value)}`)
     .join("; ");
 }
