@@ -27,6 +27,7 @@ from stockade.api import (
     pages,
     routines,
     token_service,
+    usage,
 )
 from stockade.api.api_versions import filter_error_spelling
 from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
@@ -116,6 +117,7 @@ def create_app(
             *batches.routes(),
             *files.routes(),
             *management.routes(),
+            *usage.routes(),
             *content_filters.routes(),
             *access_management.routes(),
             *token_service.routes(),
