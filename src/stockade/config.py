@@ -250,6 +250,24 @@ class BatchSettings(BaseModel):
         return keys
 
 
+class PriceSettings(BaseModel):
+    """A model's price (docs/budgets.md; helper "usage" owns the full table and its store)."""
+
+    model: str
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+    batch_discount: float = Field(0.5, ge=0, le=1)
+    hourly_rate: float | None = Field(None, ge=0)
+    effective_from: float = 0.0  # seconds since the epoch
+
+
+class BillingSettings(BaseModel):
+    """What calls cost, and in what currency budgets are kept."""
+
+    currency: str = "USD"
+    prices: list[PriceSettings] = Field(default_factory=list)
+
+
 class RoutineSettings(BaseModel):
     """Support agents that follow routines (docs/routines.md)."""
 
@@ -323,6 +341,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     routines: RoutineSettings = RoutineSettings()
     batch: BatchSettings = BatchSettings()
+    billing: BillingSettings = BillingSettings()
     safety: SafetySettings = SafetySettings()
     tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
     tls_private_key: Path | None = Field(None, description="Its PEM private key")

@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 
 from stockade.private import private_file
 from stockade.store.batches import BatchStore
+from stockade.store.budgets import BudgetStore
 from stockade.store.files import FileStore
 from stockade.store.records import (
     ApiKey,
@@ -151,6 +152,10 @@ class Store:
     @functools.cached_property
     def files(self) -> FileStore:
         return FileStore(self.engine)
+
+    @functools.cached_property
+    def budgets(self) -> BudgetStore:
+        return BudgetStore(self.engine, self._bump)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to run on every start."""
