@@ -361,8 +361,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     routines: RoutineSettings = RoutineSettings()
     batch: BatchSettings = BatchSettings()
-    safety: SafetySettings = SafetySettings()
     billing: BillingSettings = BillingSettings()
+    safety: SafetySettings = SafetySettings()
     tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
     tls_private_key: Path | None = Field(None, description="Its PEM private key")
     tls_self_signed: bool = Field(

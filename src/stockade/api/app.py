@@ -19,6 +19,7 @@ from stockade.access import ROUTINES_AGENT, Permission
 from stockade.api import (
     access_management,
     batches,
+    budgets,
     content_filters,
     files,
     inference,
@@ -118,6 +119,7 @@ def create_app(
             *files.routes(),
             *management.routes(),
             *usage.routes(),
+            *budgets.routes(),
             *content_filters.routes(),
             *access_management.routes(),
             *token_service.routes(),

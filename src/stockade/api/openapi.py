@@ -24,6 +24,7 @@ from stockade import __version__
 from stockade.api import (
     access_management,
     batches,
+    budgets,
     content_filters,
     inference,
     management,
@@ -166,6 +167,24 @@ _USAGE_FILTERS = (
     Query("deployment", {"type": "string"}, description="Only this deployment's calls"),
     Query("key", {"type": "string"}, description="Only the calls of the key or identity of this name or id"),
 )
+
+
+def _budgets() -> dict[tuple[str, str], Operation]:
+    one = f"{_M}/budgets/{{name}}"
+    return {
+        ("GET", f"{_M}/budgets"): Operation(
+            "Budgets_List", "Budgets, with what each has spent and holds this period", "management"),
+        ("POST", f"{_M}/budgets"): Operation(
+            "Budgets_Create", "Create a budget of a key, a deployment or the resource", "management",
+            body=budgets.BudgetCreate, status=201),
+        ("GET", one): Operation("Budgets_Get", "One budget and its state", "management"),
+        ("PATCH", one): Operation(
+            "Budgets_Update", "Change a budget's amount, period, thresholds, hard limit or webhook",
+            "management", body=budgets.BudgetUpdate),
+        ("DELETE", one): Operation("Budgets_Delete", "Delete a budget", "management", status=204),
+    }
+
+
 _TOKEN_FORM = {
     "type": "object",
     "properties": {
@@ -181,6 +200,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     **_inference(),
     **_batches(),
     **_files(),
+    **_budgets(),
     ("POST", f"{_M}/files/rekey"): Operation(
         "Files_Rekey", "Reseal files and batches sealed with an older key with the first", "management"),
     ("GET", "/healthz"): Operation(

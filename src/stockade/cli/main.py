@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from stockade.billing.prices import PROVISIONED
 from stockade.cli.batches import batches_app
+from stockade.cli.budgets import budgets_app
 from stockade.cli.client import CommandError, ManagementClient, store_location
 from stockade.cli.content_filters import blocklists_app, content_filters_app
 from stockade.cli.files import files_app
@@ -98,6 +99,7 @@ app.add_typer(content_filters_app, name="content-filters")
 app.add_typer(blocklists_app, name="blocklists")
 app.add_typer(safety_app, name="safety")
 app.add_typer(batches_app, name="batches")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(files_app, name="files")
 app.command()(chat)
 

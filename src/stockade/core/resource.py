@@ -22,6 +22,9 @@ from stockade.batch.files import Files
 from stockade.batch.jobs import Batches
 from stockade.batch.runner import BatchRunner
 from stockade.batch.sealing import Sealer
+from stockade.billing.alerts import Alerts
+from stockade.billing.budgets import Spending
+from stockade.billing.holds import create_ledger
 from stockade.billing.prices import STANDARD, Price, combined
 from stockade.config import Settings
 from stockade.core.guard import guard_classifier
@@ -142,8 +145,13 @@ class Resource:
         self.store = store or Store(settings.store_url)
         self.registry = ModelRegistry(settings, host, local_models)
         self.limiter = limiter or create_limiter(settings)
+        currency = settings.billing.currency
+        self.spending = Spending(
+            create_ledger(settings), self.store, lambda: self.prices, Alerts(self.store, currency), currency
+        )
         self.inference = Inference(
-            self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom
+            self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom,
+            self.spending,
         )
         self.prices = combined(self._configured_prices(), ())
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds, priced=self.priced)
@@ -187,6 +195,7 @@ class Resource:
             if task is not None:
                 task.cancel()
         await self.usage.stop()
+        await self.spending.close()
         if self.access_log is not None:
             await self.access_log.stop()
         await self.limiter.close()
@@ -201,13 +210,14 @@ class Resource:
             revision = await asyncio.to_thread(self.store.revision)
             if revision == self._revision:
                 return
-            deployments, access, files, safety, prices = await asyncio.to_thread(
+            deployments, access, files, safety, prices, budgets = await asyncio.to_thread(
                 lambda: (self.store.list_deployments(), self.access.read(),
                          self.store.list_model_files(), self.safety.read(),
-                         self.store.usage.list_prices())
+                         self.store.usage.list_prices(), self.store.budgets.all())
             )
             self.prices = combined(self._configured_prices(), prices)
             await self.registry.use_model_files(files)
+            self.spending.load(budgets)
             self.safety.load(*safety)
             self._deployments = {d.name: d for d in deployments}
             self.access.load(access)

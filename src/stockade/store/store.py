@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 
 from stockade.private import private_file
 from stockade.store.batches import BatchStore
+from stockade.store.budgets import BudgetStore
 from stockade.store.files import FileStore
 from stockade.store.records import (
     ApiKey,
@@ -157,6 +158,10 @@ class Store:
     def usage(self) -> UsageStore:
         """Rollups, summaries, spend and prices (store/usage.py)."""
         return UsageStore(self.engine, self._bump)
+
+    @functools.cached_property
+    def budgets(self) -> BudgetStore:
+        return BudgetStore(self.engine, self._bump)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to run on every start."""

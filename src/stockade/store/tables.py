@@ -359,3 +359,32 @@ batch_lines = sa.Table(
     sa.Column("result", sa.LargeBinary, nullable=True),  # sealed output or error line
     sa.Index("ix_batch_lines_state", "batch_id", "state"),
 )
+
+# Budgets: what a key, a deployment or the whole resource may spend in a day or a month, in
+# billing.currency. Thresholds are shares of the amount, as JSON (e.g. [0.5, 0.8, 1.0]).
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("scope", sa.String(16), nullable=False),  # key, deployment or resource
+    sa.Column("target", sa.String(64), nullable=True),  # the key's or deployment's name
+    sa.Column("period", sa.String(8), nullable=False),  # day or month, in UTC
+    sa.Column("amount", sa.Float, nullable=False),
+    sa.Column("thresholds", sa.Text, nullable=False),
+    sa.Column("hard", sa.Boolean, nullable=False),  # refuse calls that would pass the amount
+    sa.Column("webhook", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# The thresholds fired, one row per budget, period and threshold: the replica whose insert wins
+# sends the webhook, so each fires once however many replicas see it crossed.
+budget_alerts = sa.Table(
+    "budget_alerts",
+    metadata,
+    sa.Column("budget", sa.String(64), primary_key=True),
+    sa.Column("period_start", sa.Float, primary_key=True),
+    sa.Column("threshold", sa.Float, primary_key=True),
+    sa.Column("spent", sa.Float, nullable=False),
+    sa.Column("fired_at", sa.Float, nullable=False),
+)
