@@ -3,8 +3,10 @@
 Starts the console's test bench (tests/console_harness.py: `stockade serve` in front of
 tests/mock_upstream.py, with prices for its model), sends it some traffic through the openai SDK
 and the management API (keys, deployments, calls from several keys, a few failures, a content
-filter hit, a budget, a support conversation), then saves one PNG per panel to docs/console/ (or
-the directory given as the first argument).
+filter hit, budgets, a support conversation), writes 29 days of generated usage history before
+today's into its store (so that the charts by day have days to show: the records are made here,
+not by calls), then saves one PNG per panel to docs/console/ (or the directory given as the first
+argument).
 
 Run with `.venv/bin/python bench/console_screenshots.py`.
 """
@@ -15,6 +17,8 @@ import contextlib
 import random
 import sys
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -22,14 +26,18 @@ import openai
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from stockade.config import Settings
+from stockade.store import Store, UsageRecord
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from console_harness import CHAT, MODEL, ConsolePage, client, console_server  # noqa: E402
 
-from conftest import CHROMIUM_FLAGS, Server  # noqa: E402
+from conftest import CHROMIUM_FLAGS, Server, environment  # noqa: E402
 
 PANELS = ["usage", "deployments", "keys", "quotas", "budgets", "calls", "filtered", "audit", "cases"]
 WINDOW = (1440, 1200)
+DAY = 86400
 HELLO = [{"role": "user", "content": "Summarise our refund policy in two sentences."}]
 
 
@@ -37,11 +45,12 @@ def traffic(server: Server) -> None:
     http = httpx.Client(base_url=server.url, headers={"api-key": server.key}, timeout=30)
     for name in ("summarizer", "triage"):
         http.put(f"/management/deployments/{name}", json={"model": MODEL, "capacity": 50}).raise_for_status()
-    keys = {}
+    keys, key_ids = {}, {}
     for name, role in [("web-frontend", "openai-user"), ("nightly-reports", "openai-user"), ("data-team", "openai-contributor")]:
         created = http.post("/management/keys", json={"name": name, "role": role})
         created.raise_for_status()
         keys[name] = created.json()["key"]
+        key_ids[name] = created.json()["id"]
     http.post("/management/budgets", json={
         "name": "web-frontend-monthly", "scope": "key", "target": "web-frontend", "period": "month",
         "amount": 0.05, "thresholds": [0.5, 0.8, 1.0], "hard": True,
@@ -73,6 +82,31 @@ def traffic(server: Server) -> None:
     conversation = http.post("/routines/conversations", json={"routine": "baa", "deployment": CHAT}).json()
     http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": "Hi, I need a BAA."})
     http.patch(f"/management/deployments/{CHAT}", json={"capacity": 120})
+    history(server, key_ids, chance)
+
+
+def history(server: Server, key_ids: dict[str, str], chance: random.Random) -> None:
+    """Usage records for the 29 days before today, as the recorder would have written them."""
+    today = time.time() // DAY * DAY
+    weights = {"web-frontend": 6, "nightly-reports": 3, "data-team": 1}
+    deployments = {CHAT: 5, "summarizer": 3, "triage": 2}
+    records = []
+    for days_ago in range(29, 0, -1):
+        weekday = time.gmtime(today - days_ago * DAY).tm_wday
+        calls = chance.randint(40, 70) if weekday >= 5 else chance.randint(120, 220)
+        for _ in range(calls):
+            status = chance.choices([200, 429, 500, 400], [96, 2.5, 0.5, 1])[0]
+            prompt, completion = (chance.randint(30, 1500), chance.randint(20, 600)) if status == 200 else (0, 0)
+            records.append(UsageRecord(
+                ts=today - days_ago * DAY + chance.uniform(6, 20) * 3600,
+                request_id=uuid.uuid4().hex, operation="ChatCompletions_Create",
+                deployment=chance.choices(list(deployments), list(deployments.values()))[0], model=MODEL,
+                key_id=key_ids[chance.choices(list(weights), list(weights.values()))[0]], status=status,
+                prompt_tokens=prompt, completion_tokens=completion, latency_ms=chance.lognormvariate(4, 0.6),
+                cost=(prompt * 2.5 + completion * 10.0) / 1_000_000,
+            ))
+    with environment(server.env):
+        Store(Settings().store_url).insert_usage(records)
 
 
 def fit(browser: webdriver.Chrome) -> None:

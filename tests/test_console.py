@@ -270,7 +270,8 @@ def test_a_conversations_trace_shows_its_steps(page: ConsolePage) -> None:
     page.row("case-list", conversation["case"]).find_element(By.TAG_NAME, "button").click()
     page.wait(lambda: page.visible("case-detail"))
     assert page.element("case-title").text.startswith(f"Case {conversation['case']}: routine baa")
-    assert page.browser.find_elements(By.CSS_SELECTOR, "#case-trace li")
+    trace = [item.text for item in page.browser.find_elements(By.CSS_SELECTOR, "#case-trace li")]
+    assert "turn 1 · 1a message source: routine" in trace
 
 
 def test_the_console_links_to_the_chat_page(page: ConsolePage) -> None:

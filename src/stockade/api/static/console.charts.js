@@ -76,8 +76,8 @@ export function groupChart(container, names, values, label, color, format) {
         { stroke: "#374151", grid: { show: false }, ticks: { show: false }, splits: () => positions, values: (_, splits) => splits.map((at) => shorten(names[at] ?? "")) },
         axis(format),
       ],
-      series: [{ label: "", value: (_, at) => names[at] ?? "–" }, series(label, color, format, "bars")],
-      legend: { show: true },
+      series: [{}, series(label, color, format, "bars")],
+      legend: { show: false }, // the table below gives every bar's figures
       cursor: { points: { show: false } },
     },
     [positions, values],

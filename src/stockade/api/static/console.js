@@ -283,7 +283,7 @@ async function loadDeployments() {
     ["Backend", (d) => d.backend],
     ["Capacity", (d) => capacityEditor(d), "number"],
     ["Content filter", (d) => d.content_filter ?? "default"],
-    ["Created", (d) => when(d.created_at), "time"],
+    ["Created", (d) => when(d.created_at), "nowrap"],
     ["", (d) => confirmButton("Delete", `Delete ${d.name}?`, () => deleteDeployment(d.name)), "actions"],
   ], deployments, "No deployments yet: create one below.");
   const chosen = $("deployment-model").value;
@@ -358,7 +358,7 @@ async function loadKeys() {
     ["Scope", (k) => k.deployment ?? "whole resource"],
     ["Ends in", (k) => element("code", `…${k.hint}`)],
     ["Limits", (k) => limits(k)],
-    ["Created", (k) => when(k.created_at), "time"],
+    ["Created", (k) => when(k.created_at), "nowrap"],
     ["", (k) => (k.kind === "admin" ? element("span", "regenerate with the CLI", "muted small") : confirmButton("Revoke", `Revoke ${k.name}?`, () => revokeKey(k))), "actions"],
   ], keys, "No keys.");
   if ($("key-deployment").options.length === 0) offerDeployments((await get("/management/deployments")).data);
@@ -540,10 +540,10 @@ function decisions(recorded) {
 async function loadAudit() {
   const { data } = await get("/management/audit", { limit: LIST_LIMIT, action: $("audit-action").value.trim() });
   fill($("audit-list"), [
-    ["Time", (e) => when(e.ts), "time"],
-    ["Who", (e) => e.actor],
+    ["Time", (e) => when(e.ts), "nowrap"],
+    ["Who", (e) => e.actor, "nowrap"],
     ["From", (e) => e.source],
-    ["Action", (e) => element("code", e.action)],
+    ["Action", (e) => element("code", e.action), "nowrap"],
     ["Target", (e) => e.target],
     ["Status", (e) => statusBadge(e.status)],
   ], data, "Nothing recorded yet.");
@@ -556,7 +556,7 @@ async function loadCases() {
   const { data } = await get("/management/cases", query);
   fill($("case-list"), [
     ["Case", (c) => c.id],
-    ["Opened", (c) => when(c.opened_at), "time"],
+    ["Opened", (c) => when(c.opened_at), "nowrap"],
     ["Routine", (c) => c.routine],
     ["Status", (c) => element("span", c.status, `badge ${c.status === "open" ? "" : c.status === "resolved" ? "good" : "warn"}`)],
     ["Reason", (c) => c.reason],
