@@ -114,19 +114,22 @@ def create_deployment(page: ConsolePage, name: str) -> None:
     page.wait(lambda: any(row[0] == name for row in page.rows("deployment-list")))
 
 
-def test_a_deployment_created_in_the_console_serves_calls(page: ConsolePage) -> None:
+def signed_in_with_a_new_deployment(page: ConsolePage, prefix: str) -> str:
     page.sign_in()
-    name = unique("made-here")
+    name = unique(prefix)
     create_deployment(page, name)
+    return name
+
+
+def test_a_deployment_created_in_the_console_serves_calls(page: ConsolePage) -> None:
+    name = signed_in_with_a_new_deployment(page, "made-here")
     assert f"{name} is created" in page.notice("deployments")
     reply = client(page.server).chat.completions.create(model=name, messages=HELLO, max_tokens=3)
     assert reply.choices[0].message.content
 
 
 def test_resizing_a_deployment_changes_its_capacity(page: ConsolePage) -> None:
-    page.sign_in()
-    name = unique("resized")
-    create_deployment(page, name)
+    name = signed_in_with_a_new_deployment(page, "resized")
     capacity = page.row("deployment-list", name).find_element(By.CSS_SELECTOR, "input[type=number]")
     capacity.clear()
     capacity.send_keys("35\n")
@@ -136,9 +139,7 @@ def test_resizing_a_deployment_changes_its_capacity(page: ConsolePage) -> None:
 
 
 def test_deleting_a_deployment_asks_once_more(page: ConsolePage) -> None:
-    page.sign_in()
-    name = unique("deleted")
-    create_deployment(page, name)
+    name = signed_in_with_a_new_deployment(page, "deleted")
     delete = page.row("deployment-list", name).find_element(By.CSS_SELECTOR, "button.danger")
     delete.click()
     assert delete.text == f"Delete {name}?"
@@ -231,9 +232,7 @@ def test_content_filter_hits_list_the_calls_a_policy_acted_on(page: ConsolePage,
 
 
 def test_the_audit_log_shows_the_consoles_changes(page: ConsolePage) -> None:
-    page.sign_in()
-    name = unique("audited")
-    create_deployment(page, name)
+    name = signed_in_with_a_new_deployment(page, "audited")
     page.panel("audit")
     row = page.wait_for_row("audit", "audit-list", lambda row: row[4] == name)
     assert row[1:] == ["key1", "127.0.0.1", "deployments.create", name, "201"]

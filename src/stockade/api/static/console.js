@@ -292,27 +292,32 @@ async function loadDeployments() {
   offerDeployments(deployments);
 }
 
-function capacityEditor(deployment) {
+// A number and a button that saves it: ``save(value)`` returns whether it was saved.
+function numberEditor(value, label, buttonText, save) {
   const form = element("form", null, "inline-edit");
   const input = element("input");
   input.type = "number";
   input.min = "1";
-  input.value = deployment.capacity;
-  input.setAttribute("aria-label", `Capacity of ${deployment.name}`);
-  const save = element("button", "Resize");
-  save.type = "submit";
-  form.append(input, save);
-  form.addEventListener("submit", async (submitted) => {
+  input.value = value;
+  input.setAttribute("aria-label", label);
+  const submit = element("button", buttonText);
+  submit.type = "submit";
+  form.append(input, submit);
+  form.addEventListener("submit", (submitted) => {
     submitted.preventDefault();
-    const done = await attempt("deployments", "manage deployments", () =>
-      api("PATCH", `/management/deployments/${encodeURIComponent(deployment.name)}`, { capacity: Number(input.value) }),
-    );
-    if (done) {
-      notify("deployments", `${deployment.name} now has a capacity of ${input.value} thousand tokens a minute.`);
+    save(Number(input.value));
+  });
+  return form;
+}
+
+function capacityEditor(deployment) {
+  return numberEditor(deployment.capacity, `Capacity of ${deployment.name}`, "Resize", async (capacity) => {
+    const path = `/management/deployments/${encodeURIComponent(deployment.name)}`;
+    if (await attempt("deployments", "manage deployments", () => api("PATCH", path, { capacity }))) {
+      notify("deployments", `${deployment.name} now has a capacity of ${capacity} thousand tokens a minute.`);
       await reload("deployments");
     }
   });
-  return form;
 }
 
 async function deleteDeployment(name) {
@@ -440,26 +445,13 @@ async function loadQuotas() {
 }
 
 function quotaEditor(quota) {
-  const form = element("form", null, "inline-edit");
-  const input = element("input");
-  input.type = "number";
-  input.min = "1";
-  input.value = quota.quota;
-  input.setAttribute("aria-label", `Quota of ${quota.model}`);
-  const save = element("button", "Set quota");
-  save.type = "submit";
-  form.append(input, save);
-  form.addEventListener("submit", async (submitted) => {
-    submitted.preventDefault();
-    const done = await attempt("quotas", "set quotas", () =>
-      api("PUT", `/management/quotas/${encodeURIComponent(quota.model)}`, { capacity: Number(input.value) }),
-    );
-    if (done) {
-      notify("quotas", `${quota.model}'s quota is now ${input.value} thousand tokens a minute.`);
+  return numberEditor(quota.quota, `Quota of ${quota.model}`, "Set quota", async (capacity) => {
+    const path = `/management/quotas/${encodeURIComponent(quota.model)}`;
+    if (await attempt("quotas", "set quotas", () => api("PUT", path, { capacity }))) {
+      notify("quotas", `${quota.model}'s quota is now ${capacity} thousand tokens a minute.`);
       await reload("quotas");
     }
   });
-  return form;
 }
 
 // -- budgets ------------------------------------------------------------------------------------
