@@ -132,8 +132,15 @@ class ConsolePage:
         return shown.text
 
     def notice(self, panel: str) -> str:
-        self.wait(lambda: self.element(panel).find_elements(By.CSS_SELECTOR, ".notice"))
-        return self.element(panel).find_element(By.CSS_SELECTOR, ".notice").text
+        """What the panel says it has done, once it says something."""
+        shown: list[str] = []
+
+        def said() -> bool:
+            shown[:] = [notice.text for notice in self.element(panel).find_elements(By.CSS_SELECTOR, ".notice") if notice.is_displayed()]
+            return bool(shown and shown[0])
+
+        self.wait(said)
+        return shown[0]
 
     def element(self, id: str) -> WebElement:
         return self.browser.find_element(By.ID, id)

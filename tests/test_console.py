@@ -246,6 +246,18 @@ def test_quotas_show_each_models_allocation(page: ConsolePage) -> None:
     assert "thousand tokens a minute allocated" in cards[MODEL]
 
 
+def test_a_quota_set_in_the_console_is_the_models_quota(page: ConsolePage) -> None:
+    page.sign_in()
+    page.panel("quotas")
+    quota = page.browser.find_element(By.CSS_SELECTOR, f"#quota-list input[aria-label='Quota of {MODEL}']")
+    quota.clear()
+    quota.send_keys("900\n")
+    assert f"{MODEL}'s quota is now 900" in page.notice("quotas")
+    with api(page.server) as http:
+        (shown,) = [q for q in http.get("/management/quotas").json()["data"] if q["model"] == MODEL]
+    assert shown["quota"] == 900
+
+
 def test_budgets_show_their_spend(page: ConsolePage) -> None:
     name = unique("monthly")
     budget = {"name": name, "scope": "deployment", "target": CHAT, "period": "month", "amount": 50.0,

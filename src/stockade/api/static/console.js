@@ -643,7 +643,9 @@ function signOut() {
     showError(panel, "");
     notify(panel, "");
   }
-  for (const id of ["usage-totals", "quota-list", "case-trace", "case-messages"]) $(id).replaceChildren();
+  for (const id of ["usage-totals", "quota-list", "case-trace", "case-messages", "deployment-model", "key-deployment", "calls-deployment"]) {
+    $(id).replaceChildren();
+  }
   $("case-detail").hidden = true;
   $("console-view").hidden = true;
   $("signed-in").hidden = true;
