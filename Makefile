@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python bench/safety.py --pii
 	$(BIN)/python bench/guard.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/usage_summary.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -24,6 +24,8 @@ import pytest
 import sqlalchemy as sa
 from _pytest.mark.expression import Expression
 from openai import AzureOpenAI
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -598,3 +600,32 @@ def slow_routine(server: Server) -> str:
         confirmation=False,
     )
     return offer(server, "remove-card-at-once", removal)
+
+
+# -- a browser: Debian's headless Chromium, for the web pages (tests marked ``browser``) ---------
+
+# Flags for a browser on a closed network, as the machine's notes give them.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """One browser for a module's tests."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -259,6 +259,22 @@ def test_decisions_are_recorded_as_metadata_without_the_text(app: App) -> None:
     assert "forbidden" not in str(record)
 
 
+def test_the_usage_list_can_be_narrowed_to_the_calls_the_filter_acted_on(app: App) -> None:
+    with pytest.raises(openai.BadRequestError):
+        app.azure().chat.completions.create(model=GUARDED, messages=user("the forbidden word"))
+    app.azure().chat.completions.create(model=GUARDED, messages=user("a harmless word"), max_tokens=1)
+    app.flush_usage()
+    hits = app.http().get("/management/usage", params={"content_filter": "true", "limit": 1000}).json()["data"]
+    every = app.http().get("/management/usage", params={"limit": 1000}).json()["data"]
+    assert hits == [record for record in every if record["content_filter"] is not None]
+    assert len(hits) < len(every)
+
+
+def test_a_content_filter_parameter_other_than_true_or_false_is_refused(app: App) -> None:
+    response = app.http().get("/management/usage", params={"content_filter": "yes"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "content_filter"
+
+
 # -- a classifier -------------------------------------------------------------------------------
 
 

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from stockade.billing.prices import Price, instant
+
 CONFIG_ENV = "STOCKADE_CONFIG"
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the server's, and its model workers' at debug
 DEFAULT_CONFIG_FILE = "stockade.toml"
@@ -285,6 +287,42 @@ class RoutineSettings(BaseModel):
         return self
 
 
+class PriceSettings(BaseModel):
+    """A model's price from a date on (docs/usage.md)."""
+
+    model: str = Field(description="A model name as deployments use it (`stockade models list`)")
+    input_per_million: float = Field(ge=0, description="Per million prompt tokens, in billing.currency")
+    output_per_million: float = Field(ge=0, description="Per million completion tokens")
+    batch_discount: float = Field(0.5, ge=0, le=1, description="Share taken off for batch lines")
+    hourly_rate: float | None = Field(
+        None, ge=0, description="Per PTU and hour, for ProvisionedManaged deployments"
+    )
+    effective_from: float = Field(
+        0.0, description="From when: an ISO 8601 date or time (UTC), or seconds since the epoch; default: always"
+    )
+
+    @field_validator("effective_from", mode="before")
+    @classmethod
+    def _instant(cls, value: Any) -> float:
+        return instant(value)
+
+    def price(self) -> Price:
+        return Price(
+            self.model, self.effective_from, self.input_per_million, self.output_per_million,
+            self.batch_discount, self.hourly_rate,
+        )
+
+
+class BillingSettings(BaseModel):
+    """What calls cost (docs/usage.md)."""
+
+    currency: str = Field("USD", description="The currency prices are in, as summaries show it")
+    prices: list[PriceSettings] = Field(
+        default_factory=list,
+        description="Prices per model; `stockade prices set` adds more, and replaces these at the same date",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STOCKADE_", env_nested_delimiter="__", extra="ignore"
@@ -323,6 +361,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     routines: RoutineSettings = RoutineSettings()
     batch: BatchSettings = BatchSettings()
+    billing: BillingSettings = BillingSettings()
     safety: SafetySettings = SafetySettings()
     tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
     tls_private_key: Path | None = Field(None, description="Its PEM private key")

@@ -22,6 +22,8 @@ class ServiceError(Exception):
     # How long the caller should wait before trying again; when set, the web layer sends it as
     # the retry hints the openai SDK obeys (429s, and 503s that will pass).
     retry_after_ms: int | None = None
+    # False tells the openai SDK not to retry (x-should-retry), whatever the status.
+    should_retry: bool | None = None
 
     def __init__(
         self,
@@ -176,6 +178,22 @@ class TooManyRequests(ServiceError):
 
     def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
         super().__init__(message, retry_after_ms=retry_after_ms)
+
+
+class BudgetExceeded(ServiceError):
+    """429 for a call a hard budget refuses: OpenAI's insufficient_quota, which no retry within
+    the period can pass (so the SDK is told not to retry); ``retry_after_ms`` is when it resets."""
+
+    status = 429
+    code = "insufficient_quota"
+    type = "insufficient_quota"
+    should_retry = False
+
+    def __init__(self, message: str, retry_after_ms: int) -> None:
+        super().__init__(message, retry_after_ms=retry_after_ms)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "type": self.type, "param": None}}
 
 
 def retry_after_ms(headers: Mapping[str, str], default: int = 1000) -> int:

@@ -19,6 +19,7 @@ from stockade.access import ROUTINES_AGENT, Permission
 from stockade.api import (
     access_management,
     batches,
+    budgets,
     content_filters,
     files,
     inference,
@@ -27,6 +28,7 @@ from stockade.api import (
     pages,
     routines,
     token_service,
+    usage,
 )
 from stockade.api.api_versions import filter_error_spelling
 from stockade.api.credentials import LOCAL_PRINCIPAL_SCOPE_KEY, authorize
@@ -116,6 +118,8 @@ def create_app(
             *batches.routes(),
             *files.routes(),
             *management.routes(),
+            *usage.routes(),
+            *budgets.routes(),
             *content_filters.routes(),
             *access_management.routes(),
             *token_service.routes(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from stockade.api.responses import json_response
 from stockade.backends.base import ModelSpec
 from stockade.core import Resource
 from stockade.core.resource import DeploymentUse, ModelQuota
+from stockade.errors import InvalidRequest
 from stockade.quotas import Limit
 from stockade.requests import parse
 from stockade.store import ApiKey
@@ -49,6 +50,9 @@ PerMinute = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE)] | None
 # Tokens a deployment's unfinished batches may hold; null keeps the server's batch.token_quota.
 BatchTokenQuota = Annotated[int, Field(ge=1, le=2**62)] | None
 ZERO_DATA_RETENTION = "Refuse files and batches naming the deployment: they keep bodies at rest"
+# Azure's sku names; a ProvisionedManaged deployment's capacity is its PTUs, billed by the hour.
+Sku = Literal["Standard", "ProvisionedManaged"]
+SKU = "Standard: billed per token; ProvisionedManaged: capacity x the model's hourly_rate per hour"
 
 
 class ModelAdd(Body):
@@ -62,6 +66,7 @@ class DeploymentCreate(Body):
     capacity: Capacity = 10
     zero_data_retention: bool = Field(False, description=ZERO_DATA_RETENTION)
     batch_token_quota: BatchTokenQuota = None
+    sku: Sku = Field("Standard", description=SKU)
 
 
 class DeploymentUpdate(Body):
@@ -71,6 +76,7 @@ class DeploymentUpdate(Body):
     content_filter: str | None = Field(None, description="A content filter policy's name")
     zero_data_retention: bool | None = Field(None, description=ZERO_DATA_RETENTION)
     batch_token_quota: BatchTokenQuota = None
+    sku: Sku | None = Field(None, description=SKU)
 
 
 class KeyCreate(Body):
@@ -106,6 +112,14 @@ def list_limit(request: Request) -> int:
         return min(max(int(request.query_params.get("limit", "50")), 1), 1000)
     except ValueError:
         return 50
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """A true/false query parameter, false when absent."""
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidRequest(f"The query parameter {name} must be true or false.", param=name)
+    return value == "true"
 
 
 def _key(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
@@ -154,6 +168,7 @@ async def create_deployment(request: Request) -> Response:
     deployment = await resource_of(request).create_deployment(
         request.path_params["name"], body.model, body.backend, body.capacity,
         zero_data_retention=body.zero_data_retention, batch_token_quota=body.batch_token_quota,
+        sku=body.sku,
     )
     return json_response(dataclasses.asdict(deployment), status=201)
 
@@ -164,7 +179,7 @@ async def update_deployment(request: Request) -> Response:
     deployment = await resource_of(request).update_deployment(
         request.path_params["name"], model=body.model, backend=body.backend, capacity=body.capacity,
         content_filter=body.content_filter, zero_data_retention=body.zero_data_retention,
-        batch_token_quota=body.batch_token_quota,
+        batch_token_quota=body.batch_token_quota, sku=body.sku,
     )
     return json_response(dataclasses.asdict(deployment))
 
@@ -250,25 +265,6 @@ async def set_quota(request: Request) -> Response:
     return json_response(_quota(quota))
 
 
-async def list_usage(request: Request) -> Response:
-    principal = await authorize(request, Permission.READ)
-    # Without the usage permission, a caller sees the records of its own calls only.
-    caller = None if principal.allows(Permission.USAGE) else principal.id
-    resource = resource_of(request)
-    await resource.usage.flush()
-    records = await resource.recent_usage(
-        list_limit(request), request.query_params.get("deployment"), caller
-    )
-    return json_response(
-        {
-            "data": [
-                {**dataclasses.asdict(record), "key_name": name or BUILT_IN_CALLERS.get(record.key_id or "")}
-                for record, name in records
-            ]
-        }
-    )
-
-
 def routes() -> list[Route]:
     return [
         Route(f"{PREFIX}/models", list_models, methods=["GET"]),
@@ -287,5 +283,4 @@ def routes() -> list[Route]:
         audited_route(f"{PREFIX}/keys/{{id}}", revoke_key, "DELETE", "keys.revoke"),
         Route(f"{PREFIX}/quotas", list_quotas, methods=["GET"]),
         audited_route(f"{PREFIX}/quotas/{{model:path}}", set_quota, "PUT", "quotas.set"),
-        Route(f"{PREFIX}/usage", list_usage, methods=["GET"]),
     ]

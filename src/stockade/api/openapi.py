@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -24,14 +24,17 @@ from stockade import __version__
 from stockade.api import (
     access_management,
     batches,
+    budgets,
     content_filters,
     inference,
     management,
     routines,
+    usage,
 )
 from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
 from stockade.api.responses import json_response
 from stockade.batch.files import UPLOAD_PURPOSES
+from stockade.store.usage import By
 
 PATH = "/openapi.json"
 
@@ -157,6 +160,31 @@ def _batches() -> dict[tuple[str, str], Operation]:
 
 
 _M = management.PREFIX
+_WHEN = {"type": "string", "description": usage.WHEN}
+_USAGE_FILTERS = (
+    Query("since", _WHEN, description="From (default: 30 days before until)"),
+    Query("until", _WHEN, description="Until (default: now)"),
+    Query("deployment", {"type": "string"}, description="Only this deployment's calls"),
+    Query("key", {"type": "string"}, description="Only the calls of the key or identity of this name or id"),
+)
+
+
+def _budgets() -> dict[tuple[str, str], Operation]:
+    one = f"{_M}/budgets/{{name}}"
+    return {
+        ("GET", f"{_M}/budgets"): Operation(
+            "Budgets_List", "Budgets, with what each has spent and holds this period", "management"),
+        ("POST", f"{_M}/budgets"): Operation(
+            "Budgets_Create", "Create a budget of a key, a deployment or the resource", "management",
+            body=budgets.BudgetCreate, status=201),
+        ("GET", one): Operation("Budgets_Get", "One budget and its state", "management"),
+        ("PATCH", one): Operation(
+            "Budgets_Update", "Change a budget's amount, period, thresholds, hard limit or webhook",
+            "management", body=budgets.BudgetUpdate),
+        ("DELETE", one): Operation("Budgets_Delete", "Delete a budget", "management", status=204),
+    }
+
+
 _TOKEN_FORM = {
     "type": "object",
     "properties": {
@@ -172,6 +200,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     **_inference(),
     **_batches(),
     **_files(),
+    **_budgets(),
     ("POST", f"{_M}/files/rekey"): Operation(
         "Files_Rekey", "Reseal files and batches sealed with an older key with the first", "management"),
     ("GET", "/healthz"): Operation(
@@ -245,7 +274,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Quotas_Set", "Set a model's quota", "management", body=management.QuotaSet),
     ("GET", f"{_M}/usage"): Operation(
         "Usage_List", "Metadata of recent calls", "management",
-        query=_listing("deployment", "Only this deployment's calls")),
+        query=(_LIMIT, *_USAGE_FILTERS)),
+    # usage summaries and prices (api/usage.py)
+    ("GET", f"{_M}/usage/summary"): Operation(
+        "Usage_Summary", "Calls, tokens, cost, errors, 429s and latency per deployment, key, model or day",
+        "management", query=(
+            Query("by", {"type": "string", "enum": list(get_args(By))}, required=True), *_USAGE_FILTERS)),
+    ("GET", f"{_M}/prices"): Operation("Prices_List", "Prices per model, with their dates", "management"),
+    ("POST", f"{_M}/prices"): Operation(
+        "Prices_Set", "Set a model's price from a date on", "management", body=usage.PriceSet, status=201),
+    ("DELETE", f"{_M}/prices/{{model:path}}"): Operation(
+        "Prices_Delete", "Delete a stored price", "management", status=204,
+        query=(Query("effective_from", {"type": "string"}, required=True),)),
     # access management
     ("GET", f"{_M}/identities"): Operation(
         "Identities_List", "Managed identities and service principals", "access",

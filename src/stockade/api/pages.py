@@ -1,4 +1,4 @@
-"""The web pages Stockade serves: a landing page and the support chat.
+"""The web pages Stockade serves: the operator console at ``/`` and the support chat.
 
 Pages are static files. What they show comes from the API, called by the page's script with the
 credential the user types in, so pages need no session or cookie of their own. Every page and
@@ -28,8 +28,8 @@ SECURITY_HEADERS = {
 }
 _RAW_SECURITY_HEADERS = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 CHAT_PAGE = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "chat.html").read_bytes()
-# The address the start banner prints: until the console exists, links to what there is.
-LANDING_PAGE = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "index.html").read_bytes()
+# The address the start banner prints.
+CONSOLE_PAGE = files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], "console.html").read_bytes()
 
 
 class _Secured:
@@ -51,14 +51,14 @@ async def chat(_: Request) -> Response:
     return HTMLResponse(CHAT_PAGE, headers={"cache-control": "no-cache"})
 
 
-async def landing(_: Request) -> Response:
-    return HTMLResponse(LANDING_PAGE, headers={"cache-control": "no-cache"})
+async def console(_: Request) -> Response:
+    return HTMLResponse(CONSOLE_PAGE, headers={"cache-control": "no-cache"})
 
 
 def routes() -> list[BaseRoute]:
     secured = [Middleware(_Secured)]
     return [
-        Route("/", landing, methods=["GET"], middleware=secured),
+        Route("/", console, methods=["GET"], middleware=secured),
         Route("/chat", chat, methods=["GET"], middleware=secured),
         Mount("/static", app=StaticFiles(packages=[STATIC_PACKAGE]), middleware=secured),
     ]

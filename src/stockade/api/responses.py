@@ -46,6 +46,8 @@ def error_response(error: ServiceError) -> Response:
             "retry-after": str(-(-error.retry_after_ms // 1000)),
             "retry-after-ms": str(error.retry_after_ms),
         }
+    if error.should_retry is not None:
+        headers = {**(headers or {}), "x-should-retry": "true" if error.should_retry else "false"}
     return json_response(error.body(), error.status, headers)
 
 

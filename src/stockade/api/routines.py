@@ -20,9 +20,8 @@ from starlette.routing import Route
 from stockade.access import Permission, Principal
 from stockade.api.audit import audited, describe
 from stockade.api.credentials import authorize, identify, require
-from stockade.api.management import PREFIX, Body, body_of, list_limit, resource_of
+from stockade.api.management import PREFIX, Body, body_of, list_limit, query_flag, resource_of
 from stockade.api.responses import event_stream, json_response
-from stockade.errors import InvalidRequest
 from stockade.routines.engine import Event, State
 from stockade.store import Case, Conversation
 
@@ -157,17 +156,9 @@ async def list_cases(request: Request) -> Response:
     await authorize(request, Permission.READ)
     status = request.query_params.get("status")
     cases = await resource_of(request).routines.cases(
-        list_limit(request), status, include_evaluations=_flag(request, "include_evaluations")
+        list_limit(request), status, include_evaluations=query_flag(request, "include_evaluations")
     )
     return json_response({"data": [_case(case) for case in cases]})
-
-
-def _flag(request: Request, name: str) -> bool:
-    """A true/false query parameter, false when absent."""
-    value = request.query_params.get(name, "false").lower()
-    if value not in ("true", "false"):
-        raise InvalidRequest(f"The query parameter {name} must be true or false.", param=name)
-    return value == "true"
 
 
 async def show_case(request: Request) -> Response:

@@ -9,9 +9,13 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
+STANDARD = "Standard"  # the sku billed per token (Azure's names)
 PROVISIONED = "ProvisionedManaged"  # the sku billed per PTU-hour: its calls cost no tokens
+SKUS = (STANDARD, PROVISIONED)
 PER_MILLION = 1_000_000
+LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()  # the last time ISO 8601 writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ class PriceTable:
         at: float,
         *,
         batch: bool = False,
-        sku: str = "Standard",
+        sku: str = STANDARD,
     ) -> float | None:
         """What a call costs in billing.currency; None if its model had no price when it was made.
         A provisioned deployment's calls cost nothing per token: its hours are billed instead."""
@@ -64,3 +68,41 @@ class PriceTable:
     def __iter__(self) -> Iterator[Price]:
         for rows in self._prices.values():
             yield from rows
+
+
+def combined(configured: Iterable[Price], stored: Iterable[Price]) -> PriceTable:
+    """The prices of stockade.toml and those set through the management API together: a stored
+    row replaces the configured one of the same model and effective_from, and every other row of
+    either applies from its own date."""
+    rows = {(price.model, price.effective_from): price for price in configured}
+    rows.update({(price.model, price.effective_from): price for price in stored})
+    return PriceTable(rows.values())
+
+
+def instant(value: str | float | date) -> float:
+    """Seconds since the epoch from an ISO 8601 date or time (UTC unless it says otherwise), a
+    TOML date, or seconds since the epoch. ValueError says what is accepted."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+        if not 0 <= seconds < LATEST:
+            raise ValueError(f"{value} is not a time between 1970 and 9999 in seconds since the epoch")
+        return seconds
+    else:
+        try:
+            return instant(float(value))
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(
+                f"{str(value)[:40]!r} is not a date or time: write ISO 8601 (2026-12-01 or "
+                "2026-12-01T10:00:00Z) or seconds since the epoch"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

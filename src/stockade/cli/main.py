@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import urllib.parse
@@ -15,13 +16,17 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from stockade.billing.prices import PROVISIONED
 from stockade.cli.batches import batches_app
+from stockade.cli.budgets import budgets_app
 from stockade.cli.client import CommandError, ManagementClient, store_location
 from stockade.cli.content_filters import blocklists_app, content_filters_app
 from stockade.cli.files import files_app
 from stockade.cli.output import print_table, when
+from stockade.cli.prices import prices_app
 from stockade.cli.routines import cases_app, chat, routines_app
 from stockade.cli.safety import safety_app
+from stockade.cli.usage import usage_app
 from stockade.config import DEFAULT_CONFIG_FILE, Settings, load_settings, write_starter_config
 from stockade.core.resource import admin_keys_file
 from stockade.store import shown_url
@@ -59,7 +64,6 @@ app = typer.Typer(
 models_app = typer.Typer(help="Models that can be deployed.", no_args_is_help=True)
 deployments_app = typer.Typer(help="Deployments: your names for models.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: the resource's key1/key2 and application keys.", no_args_is_help=True)
-usage_app = typer.Typer(help="Metadata of recent calls (never their content).", no_args_is_help=True)
 quota_app = typer.Typer(
     help="Quota per model, which deployments' capacity draws from.", no_args_is_help=True
 )
@@ -67,6 +71,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_app, name="usage")
+app.add_typer(prices_app, name="prices")
 identities_app = typer.Typer(
     help="Managed identities: tokens for your applications, as Azure App Service gives them.",
     no_args_is_help=True,
@@ -94,6 +99,7 @@ app.add_typer(content_filters_app, name="content-filters")
 app.add_typer(blocklists_app, name="blocklists")
 app.add_typer(safety_app, name="safety")
 app.add_typer(batches_app, name="batches")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(files_app, name="files")
 app.command()(chat)
 
@@ -314,17 +320,27 @@ def models_remove(
 
 
 def _deployment_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("name", "model", "backend", "capacity (k TPM)", "content filter", "created", "updated")
+    table = Table("name", "model", "backend", "sku", "capacity", "content filter", "created", "updated")
     for d in rows:
         table.add_row(
-            d["name"], d["model"], d["backend"], str(d["capacity"]), d["content_filter"] or "default",
-            when(d["created_at"]), when(d["updated_at"]),
+            d["name"], d["model"], d["backend"], d["sku"],
+            f"{d['capacity']} PTU" if d["sku"] == PROVISIONED else f"{d['capacity']}k TPM",
+            d["content_filter"] or "default", when(d["created_at"]), when(d["updated_at"]),
         )
     return table
 
 
+class SkuName(enum.StrEnum):
+    Standard = "Standard"
+    ProvisionedManaged = PROVISIONED
+
+
 ZERO_DATA_RETENTION_HELP = "Refuse files and batches for it (they keep request bodies at rest)"
 ZeroDataRetention = Annotated[bool, typer.Option(help=ZERO_DATA_RETENTION_HELP)]
+Sku = Annotated[
+    SkuName | None,
+    typer.Option(help="Standard (billed per token) or ProvisionedManaged (capacity in PTUs, billed per hour)"),
+]
 BatchTokenQuota = Annotated[
     int | None,
     typer.Option(help="Tokens its unfinished batches may hold (default: batch.token_quota)", min=1),
@@ -342,14 +358,16 @@ def deployments_create(
     name: Annotated[str, typer.Option(help="The deployment name clients pass as `model`")],
     model: Annotated[str, typer.Option(help="A model from `stockade models list`")],
     backend: Annotated[str | None, typer.Option(help="Needed only when several backends offer the model")] = None,
-    capacity: Annotated[int, typer.Option(help="Thousands of tokens per minute", min=1)] = 10,
+    capacity: Annotated[int, typer.Option(help="Thousands of tokens per minute; PTUs if provisioned", min=1)] = 10,
     zero_data_retention: ZeroDataRetention = False,
     batch_token_quota: BatchTokenQuota = None,
+    sku: Sku = None,
 ) -> None:
     """Deploy a model under a name of your choosing."""
     body = {
         "model": model, "backend": backend, "capacity": capacity,
         "zero_data_retention": zero_data_retention, "batch_token_quota": batch_token_quota,
+        "sku": (sku or SkuName.Standard).value,
     }
     d = ctx.obj.call("PUT", _deployment_path(name), body)
     ctx.obj.emit(d, _deployment_table([d]))
@@ -381,12 +399,14 @@ def deployments_update(
     ] = None,
     zero_data_retention: Annotated[bool | None, typer.Option(help=ZERO_DATA_RETENTION_HELP)] = None,
     batch_token_quota: BatchTokenQuota = None,
+    sku: Sku = None,
 ) -> None:
-    """Change a deployment's model, capacity, content filter policy, data retention or batch
-    quota; running servers pick it up without a restart."""
+    """Change a deployment's model, capacity, sku, content filter policy, data retention or
+    batch quota; running servers pick it up without a restart."""
     changes = {
         "model": model, "backend": backend, "capacity": capacity, "content_filter": content_filter,
         "zero_data_retention": zero_data_retention, "batch_token_quota": batch_token_quota,
+        "sku": sku and sku.value,
     }
     body = {k: v for k, v in changes.items() if v is not None}
     d = ctx.obj.call("PATCH", _deployment_path(name), body)
@@ -519,27 +539,6 @@ def quota_set(
     )
     if ctx.obj.as_json:
         ctx.obj.emit(quota)
-
-
-# -- usage -------------------------------------------------------------------------------------
-
-
-@usage_app.command("list")
-def usage_list(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-    deployment: Annotated[str | None, typer.Option()] = None,
-) -> None:
-    """The most recent calls: time, deployment, key, status, tokens and latency."""
-    data = ctx.obj.call("GET", "/management/usage", limit=limit, deployment=deployment)["data"]
-    table = Table("time", "operation", "deployment", "key", "status", "prompt", "completion", "ms")
-    for r in data:
-        table.add_row(
-            when(r["ts"]), r["operation"], r["deployment"] or "", r["key_name"] or r["key_id"] or "",
-            str(r["status"]),
-            str(r["prompt_tokens"]), str(r["completion_tokens"]), f"{r['latency_ms']:.1f}",
-        )
-    ctx.obj.emit(data, table)
 
 
 # -- identities and service principals ---------------------------------------------------------

@@ -18,6 +18,7 @@ from stockade.backends.base import (
     collect,
 )
 from stockade.backends.registry import ModelRegistry
+from stockade.billing.budgets import Spending
 from stockade.core import bodies
 from stockade.core.filtering import Annotation, Filtering, Screened
 from stockade.core.protection import Protection
@@ -111,12 +112,14 @@ class Answer:
 
 class Inference:
     def __init__(
-        self, registry: ModelRegistry, limiter: Limiter, default_max_tokens: int, batch_headroom: float = 0.0
+        self, registry: ModelRegistry, limiter: Limiter, default_max_tokens: int, batch_headroom: float = 0.0,
+        spending: Spending | None = None,
     ) -> None:
         """Calls of batch lines (``Call.batch_id`` set) leave ``batch_headroom`` of their
-        deployment's limits to interactive calls."""
+        deployment's limits to interactive calls. ``spending`` holds calls' costs in budgets."""
         self.registry = registry
         self.limiter = limiter
+        self.spending = spending
         self.default_max_tokens = default_max_tokens
         self.batch_headroom = batch_headroom
         # Told (deployment, wait in ms) when an interactive call is throttled: the batch runner
@@ -162,12 +165,23 @@ class Inference:
                 self.on_throttled(deployment.name, refused.retry_after_ms)
             raise
         metrics.rate_limit_decision(deployment.name, "admitted").inc()
+        if self.spending is not None and (budgets := self.spending.applicable(deployment.name, principal)):
+            try:  # after the limiter, as tokens: a throttled call holds no money
+                reservation.budget = await self.spending.hold(
+                    budgets, deployment, principal, prepared.prompt_tokens, cost - prepared.prompt_tokens,
+                    call.batch_id is not None,
+                )
+            except BaseException:
+                await self.limiter.settle(reservation, 0)
+                raise
         return reservation
 
     async def _settle(self, reservation: Reservation, call: Call) -> None:
         """Correct the reservation to the tokens the call really used (0 if it failed early);
         settling again changes nothing."""
         await self.limiter.settle(reservation, call.prompt_tokens + call.completion_tokens)
+        if reservation.budget is not None and self.spending is not None:
+            await self.spending.settle(reservation.budget, call.prompt_tokens, call.completion_tokens)
 
     async def generate(
         self,

@@ -7,6 +7,7 @@ the store's revision moves (another replica, or the command line, changed someth
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,10 @@ from stockade.batch.files import Files
 from stockade.batch.jobs import Batches
 from stockade.batch.runner import BatchRunner
 from stockade.batch.sealing import Sealer
+from stockade.billing.alerts import Alerts
+from stockade.billing.budgets import Spending
+from stockade.billing.holds import create_ledger
+from stockade.billing.prices import STANDARD, Price, combined
 from stockade.config import Settings
 from stockade.core.guard import guard_classifier
 from stockade.core.inference import Inference
@@ -141,10 +146,18 @@ class Resource:
         self.store = store or Store(settings.store_url)
         self.registry = ModelRegistry(settings, host, local_models)
         self.limiter = limiter or create_limiter(settings)
-        self.inference = Inference(
-            self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom
+        currency = settings.billing.currency
+        self.spending = Spending(
+            create_ledger(settings), self.store, lambda: self.prices, Alerts(self.store, currency), currency
         )
-        self.usage = UsageRecorder(self.store, settings.usage_flush_seconds, Spool(settings.data_dir / "spool"))
+        self.inference = Inference(
+            self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom,
+            self.spending,
+        )
+        self.prices = combined(self._configured_prices(), ())
+        self.usage = UsageRecorder(
+            self.store, settings.usage_flush_seconds, Spool(settings.data_dir / "spool"), priced=self.priced
+        )
         self.access_log = AccessLog() if settings.access_log else None
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
@@ -185,6 +198,7 @@ class Resource:
             if task is not None:
                 task.cancel()
         await self.usage.stop()
+        await self.spending.close()
         if self.access_log is not None:
             await self.access_log.stop()
         await self.limiter.close()
@@ -199,17 +213,33 @@ class Resource:
             revision = await asyncio.to_thread(self.store.revision)
             if revision == self._revision:
                 return
-            deployments, access, files, safety = await asyncio.to_thread(
+            deployments, access, files, safety, prices, budgets = await asyncio.to_thread(
                 lambda: (self.store.list_deployments(), self.access.read(),
-                         self.store.list_model_files(), self.safety.read())
+                         self.store.list_model_files(), self.safety.read(),
+                         self.store.usage.list_prices(), self.store.budgets.all())
             )
+            self.prices = combined(self._configured_prices(), prices)
             await self.registry.use_model_files(files)
+            self.spending.load(budgets)
             self.safety.load(*safety)
             self._deployments = {d.name: d for d in deployments}
             self.access.load(access)
             self._revision = revision
             if self._starts_models:
                 self._start_deployed_models()
+
+    def _configured_prices(self) -> list[Price]:
+        return [price.price() for price in self.settings.billing.prices]
+
+    def priced(self, record: UsageRecord) -> UsageRecord:
+        """``record`` with its cost under the prices of its time, its deployment's sku, and the
+        batch discount for a batch line."""
+        deployment = self._deployments.get(record.deployment or "")
+        cost = self.prices.cost(
+            record.model, record.prompt_tokens, record.completion_tokens, record.ts,
+            batch=record.batch_id is not None, sku=deployment.sku if deployment else STANDARD,
+        )
+        return record if cost == record.cost else dataclasses.replace(record, cost=cost)
 
     async def _refresh_forever(self) -> None:
         outage = Outage(log, "re-reading deployments and keys (the last copy is served meanwhile)")
@@ -364,6 +394,7 @@ class Resource:
         *,
         zero_data_retention: bool = False,
         batch_token_quota: int | None = None,
+        sku: str = STANDARD,
     ) -> Deployment:
         check_name(name, "deployment", rule=DEPLOYMENT_NAME_RULE)
         _check_capacity(capacity)
@@ -373,7 +404,7 @@ class Resource:
         now = time.time()
         deployment = Deployment(
             name, spec.id, spec.backend, capacity, now, now,
-            zero_data_retention=zero_data_retention, batch_token_quota=batch_token_quota,
+            zero_data_retention=zero_data_retention, batch_token_quota=batch_token_quota, sku=sku,
         )
         default_quota = self.settings.limits.default_quota
         try:
@@ -395,6 +426,7 @@ class Resource:
         content_filter: str | None = None,
         zero_data_retention: bool | None = None,
         batch_token_quota: int | None = None,
+        sku: str | None = None,
     ) -> Deployment:
         current = await asyncio.to_thread(self.store.get_deployment, name)
         if current is None:
@@ -402,6 +434,8 @@ class Resource:
         changes: dict[str, object] = {}
         if zero_data_retention is not None:
             changes["zero_data_retention"] = zero_data_retention
+        if sku is not None:
+            changes["sku"] = sku
         if batch_token_quota is not None:
             _check_batch_token_quota(batch_token_quota)
             changes["batch_token_quota"] = batch_token_quota
@@ -479,11 +513,17 @@ class Resource:
         await self.refresh()
 
     async def recent_usage(
-        self, limit: int, deployment: str | None = None, key_id: str | None = None
+        self, limit: int, deployment: str | None = None, key_ids: Sequence[str] | None = None,
+        *, since: float | None = None, until: float | None = None, content_filtered: bool = False,
     ) -> list[tuple[UsageRecord, str | None]]:
-        """The newest records, of one deployment's calls or one caller's if given, each with
-        its caller's name if known."""
-        return list(await asyncio.to_thread(self.store.recent_usage, limit, deployment, key_id))
+        """The newest records, of one deployment's calls, some callers' and a time range if
+        given (only those the content filter acted on, if ``content_filtered``), each with its
+        caller's name if known."""
+        return list(await asyncio.to_thread(
+            lambda: self.store.recent_usage(
+                limit, deployment, key_ids, since=since, until=until, content_filtered=content_filtered
+            )
+        ))
 
     # -- keys -----------------------------------------------------------------------------------
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from stockade.errors import TooManyRequests
 from stockade.quotas.limits import Bucket, Clock, Counters, Refusal, Remaining, refusal
+
+if TYPE_CHECKING:
+    from stockade.billing.budgets import Held
 
 
 @dataclass(slots=True)
@@ -27,6 +30,7 @@ class Reservation:
     remaining: Remaining
     settled: bool = False
     local: bool = False  # held by a replica's fallback counters while Redis was unreachable
+    budget: Held | None = None  # the call's hold on the budgets it spends from, if any
 
 
 class Limiter(Protocol):

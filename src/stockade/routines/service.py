@@ -21,6 +21,7 @@ from openai import AsyncOpenAI, BadRequestError, OpenAIError, RateLimitError
 from stockade.config import Settings
 from stockade.errors import (
     BackendUnavailable,
+    BudgetExceeded,
     Conflict,
     ContentFiltered,
     InvalidRequest,
@@ -235,6 +236,11 @@ class Conversations:
                     f"This conversation is closed ({conversation.status}); start a new one."
                 ) from None
             except RateLimitError as exc:
+                if exc.code == BudgetExceeded.code:  # a hard budget: no retry passes it this period
+                    raise BudgetExceeded(
+                        f"The agent's model deployment is over budget: {exc.message}",
+                        retry_after_ms(exc.response.headers),
+                    ) from None
                 raise TooManyRequests(
                     f"The agent's model deployments are over their rate limits: {exc.message}",
                     retry_after_ms(exc.response.headers),

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from stockade.private import private_file
 from stockade.store.batches import BatchStore
+from stockade.store.budgets import BudgetStore
 from stockade.store.files import FileStore
 from stockade.store.records import (
     ApiKey,
@@ -64,6 +65,7 @@ from stockade.store.tables import (
     usage_batches,
     usage_records,
 )
+from stockade.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 # Alembic says at INFO which database it found, in every process on every start; what changed is
@@ -159,6 +161,15 @@ class Store:
     @functools.cached_property
     def files(self) -> FileStore:
         return FileStore(self.engine)
+
+    @functools.cached_property
+    def usage(self) -> UsageStore:
+        """Rollups, summaries, spend and prices (store/usage.py)."""
+        return UsageStore(self.engine, self._bump)
+
+    @functools.cached_property
+    def budgets(self) -> BudgetStore:
+        return BudgetStore(self.engine, self._bump)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to run on every start."""
@@ -697,6 +708,7 @@ class Store:
             if batch_id is not None and not self._first_time(connection, batch_id):
                 return False
             connection.exec_driver_sql(sql, rows)
+            self.usage.add_rollups(connection, records)  # with the records, or not at all
         return True
 
     def _first_time(self, connection: sa.Connection, batch_id: str) -> bool:
@@ -737,24 +749,18 @@ class Store:
         self, since: float, until: float | None = None, *, deployment: str | None = None,
         key_id: str | None = None,
     ) -> float:
-        """The cost of the calls made in [since, until), of one deployment or key if given."""
-        query = sa.select(sa.func.coalesce(sa.func.sum(usage_records.c.cost), 0.0)).where(
-            usage_records.c.ts >= since
-        )
-        if until is not None:
-            query = query.where(usage_records.c.ts < until)
-        if deployment is not None:
-            query = query.where(usage_records.c.deployment == deployment)
-        if key_id is not None:
-            query = query.where(usage_records.c.key_id == key_id)
-        with self.engine.connect() as connection:
-            return float(connection.execute(query).scalar_one())
+        """The cost of the calls made in [since, until), of one deployment or key if given: whole
+        hours from the rollups, the partial hours at either end from the records."""
+        return self.usage.spent(since, until, deployment=deployment, key_id=key_id)
 
     def recent_usage(
-        self, limit: int = 50, deployment: str | None = None, key_id: str | None = None
+        self, limit: int = 50, deployment: str | None = None, key_ids: Sequence[str] | None = None,
+        *, since: float | None = None, until: float | None = None, content_filtered: bool = False,
     ) -> Sequence[tuple[UsageRecord, str | None]]:
-        """The newest records, each with the name of the key or identity that made the call
-        (revoked keys' too), if this store knows it."""
+        """The newest records, of one deployment's calls, some callers' and a time range if
+        given (only those the content filter acted on, if ``content_filtered``), each with the
+        name of the key or identity that made the call (revoked keys' too), if this store knows
+        it."""
         caller = sa.func.coalesce(api_keys.c.name, identities.c.name).label("key_name")
         query = sa.select(*[c for c in usage_records.c if c.name != "id"], caller).select_from(
             usage_records.outerjoin(api_keys, api_keys.c.id == usage_records.c.key_id).outerjoin(
@@ -763,8 +769,14 @@ class Store:
         )
         if deployment:
             query = query.where(usage_records.c.deployment == deployment)
-        if key_id is not None:
-            query = query.where(usage_records.c.key_id == key_id)
+        if key_ids is not None:
+            query = query.where(usage_records.c.key_id.in_(key_ids))
+        if since is not None:
+            query = query.where(usage_records.c.ts >= since)
+        if until is not None:
+            query = query.where(usage_records.c.ts < until)
+        if content_filtered:
+            query = query.where(usage_records.c.content_filter.is_not(None))
         query = query.order_by(usage_records.c.id.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [

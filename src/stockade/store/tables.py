@@ -191,6 +191,29 @@ usage_records = sa.Table(
     sa.Column("cost", sa.Float, nullable=True),  # in billing.currency; NULL: its model has no price
 )
 
+# Usage per hour, deployment, caller, model and operation, kept in step with usage_records (in the
+# same transaction) so that summaries read a few rows per hour instead of every call. NULL group
+# values are stored as '' so that the primary key can be the upsert's conflict target. Latency is
+# counted in buckets (store/usage.py LATENCY_BOUNDS_MS), from which percentiles are estimated.
+LATENCY_BUCKETS = 19
+usage_rollups = sa.Table(
+    "usage_rollups",
+    metadata,
+    sa.Column("hour", sa.BigInteger, primary_key=True),  # the hour's start, seconds since the epoch
+    sa.Column("deployment", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("operation", sa.String(64), primary_key=True),
+    sa.Column("calls", sa.BigInteger, nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+    sa.Column("priced_calls", sa.BigInteger, nullable=False),  # calls whose cost is known
+    sa.Column("cost", sa.Float, nullable=False),  # theirs, summed
+    sa.Column("errors", sa.BigInteger, nullable=False),  # status >= 400 but 429
+    sa.Column("throttled", sa.BigInteger, nullable=False),  # 429s
+    *(sa.Column(f"latency_{i:02d}", sa.BigInteger, nullable=False) for i in range(LATENCY_BUCKETS)),
+)
+
 # The usage batches written, by id, in the same transaction as their records: a batch replayed
 # from the spool after an outage, which may have been written before the outage was noticed, is
 # written once.
@@ -335,4 +358,33 @@ batch_lines = sa.Table(
     sa.Column("lease_until", sa.Float, nullable=True),
     sa.Column("result", sa.LargeBinary, nullable=True),  # sealed output or error line
     sa.Index("ix_batch_lines_state", "batch_id", "state"),
+)
+
+# Budgets: what a key, a deployment or the whole resource may spend in a day or a month, in
+# billing.currency. Thresholds are shares of the amount, as JSON (e.g. [0.5, 0.8, 1.0]).
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("scope", sa.String(16), nullable=False),  # key, deployment or resource
+    sa.Column("target", sa.String(64), nullable=True),  # the key's or deployment's name
+    sa.Column("period", sa.String(8), nullable=False),  # day or month, in UTC
+    sa.Column("amount", sa.Float, nullable=False),
+    sa.Column("thresholds", sa.Text, nullable=False),
+    sa.Column("hard", sa.Boolean, nullable=False),  # refuse calls that would pass the amount
+    sa.Column("webhook", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# The thresholds fired, one row per budget, period and threshold: the replica whose insert wins
+# sends the webhook, so each fires once however many replicas see it crossed.
+budget_alerts = sa.Table(
+    "budget_alerts",
+    metadata,
+    sa.Column("budget", sa.String(64), primary_key=True),
+    sa.Column("period_start", sa.Float, primary_key=True),
+    sa.Column("threshold", sa.Float, primary_key=True),
+    sa.Column("spent", sa.Float, nullable=False),
+    sa.Column("fired_at", sa.Float, nullable=False),
 )

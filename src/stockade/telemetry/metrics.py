@@ -93,3 +93,19 @@ def exposition() -> tuple[bytes, str]:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+# -- budgets (billing.budgets) ------------------------------------------------------------------
+# Labelled by budget name: budgets come from the store, a handful per resource.
+
+BUDGET_SPENT_RATIO = Gauge(
+    "stockade_budget_spent_ratio",
+    "What each budget has spent this period, as a share of its amount (1 = all of it)",
+    ["budget"],
+    multiprocess_mode="max",
+)
+BUDGET_REFUSALS = Counter(
+    "stockade_budget_refusals",
+    "Calls refused by a hard budget (429 insufficient_quota), by budget",
+    ["budget"],
+)

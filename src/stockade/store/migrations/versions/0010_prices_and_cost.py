@@ -1,6 +1,6 @@
 """Prices per model with dated changes; each usage record's cost; each deployment's sku
 (standard or provisioned); the usage batches already written, so that a batch replayed from the
-spool after an outage is written once.
+spool after an outage is written once; hourly usage rollups, filled from the records there are.
 
 Revision ID: 0010
 Revises: 0009
@@ -8,6 +8,8 @@ Revises: 0009
 
 import sqlalchemy as sa
 from alembic import op
+
+from stockade.store.usage import LATENCY_COLUMNS, backfill_rollups
 
 revision = "0010"
 down_revision = "0009"
@@ -35,9 +37,32 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("written_at", sa.Float, nullable=False),
     )
+    _add_rollups()
+
+
+def _add_rollups() -> None:
+    """Usage per hour and group (helper "usage"'s block of 0010)."""
+    op.create_table(
+        "usage_rollups",
+        sa.Column("hour", sa.BigInteger, primary_key=True),
+        sa.Column("deployment", sa.String(64), primary_key=True),
+        sa.Column("key_id", sa.String(64), primary_key=True),
+        sa.Column("model", sa.String(128), primary_key=True),
+        sa.Column("operation", sa.String(64), primary_key=True),
+        sa.Column("calls", sa.BigInteger, nullable=False),
+        sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+        sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+        sa.Column("priced_calls", sa.BigInteger, nullable=False),
+        sa.Column("cost", sa.Float, nullable=False),
+        sa.Column("errors", sa.BigInteger, nullable=False),
+        sa.Column("throttled", sa.BigInteger, nullable=False),
+        *(sa.Column(name, sa.BigInteger, nullable=False) for name in LATENCY_COLUMNS),
+    )
+    backfill_rollups(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table("usage_rollups")
     op.drop_table("usage_batches")
     with op.batch_alter_table("deployments") as table:
         table.drop_column("sku")

@@ -1,0 +1,87 @@
+"""A hard budget shared by two replicas through a real Redis: concurrent calls on both cannot
+together spend past it.
+
+The replicas run on one PostgreSQL schema in front of tests/mock_upstream.py, which counts the
+calls it is sent. The mock model's price is 1 per completion token and nothing per prompt token,
+and the mock writes max_tokens of completion, so a call with max_tokens 300 holds and costs 300.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from openai import AsyncAzureOpenAI
+
+from conftest import (
+    API_VERSION,
+    Server,
+    mock_upstream,
+    postgres_schema_url,
+    replica_env,
+    run_cli,
+    start_replicas,
+    stop,
+)
+
+pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PRICE = """
+[billing]
+currency = "EUR"
+[[billing.prices]]
+model = "mock-model"
+input_per_million = 0
+output_per_million = 1000000
+"""
+
+
+async def burst(replicas: list[Server], calls: int) -> list[object]:
+    clients = [
+        AsyncAzureOpenAI(azure_endpoint=r.url + "/", api_key=r.key, api_version=API_VERSION, max_retries=0)
+        for r in replicas
+    ]
+
+    async def one(index: int) -> object:
+        try:
+            return await clients[index % len(clients)].chat.completions.create(
+                model="mock", messages=[{"role": "user", "content": "Hello"}], max_tokens=300
+            )
+        except openai.RateLimitError as exc:
+            return exc
+
+    try:
+        return await asyncio.gather(*(one(i) for i in range(calls)))
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def test_concurrent_calls_on_two_replicas_cannot_overspend_a_budget_shared_through_redis(tmp_path: Path) -> None:
+    with postgres_schema_url() as database_url, mock_upstream(delay=0.05) as upstream:
+        env = replica_env(tmp_path, database_url, upstream, REDIS_URL)
+        Path(env["STOCKADE_CONFIG"]).write_text(Path(env["STOCKADE_CONFIG"]).read_text() + PRICE)
+        run_cli(env, "deployments", "create", "--name", "mock", "--model", "mock-model", "--capacity", "1000")
+        # A fresh name: its Redis account is new, seeded from this fresh store.
+        name = f"shared-{uuid.uuid4().hex[:8]}"
+        run_cli(env, "budgets", "create", name, "--amount", "1000", "--scope", "resource", "--hard")
+        replicas = start_replicas(env, tmp_path, 2)
+        try:
+            for replica in replicas:
+                replica.settle()
+            results = asyncio.run(burst(replicas, 24))
+            state = httpx.get(f"{replicas[0].url}/management/budgets/{name}",
+                              headers={"api-key": replicas[0].key}).json()
+        finally:
+            for replica in replicas:
+                stop(replica.process)
+        refused = [r for r in results if isinstance(r, openai.RateLimitError)]
+        assert len(results) - len(refused) == 3  # 3 x 300 = 900; a fourth would pass 1,000
+        assert all(r.code == "insufficient_quota" for r in refused)
+        assert len(httpx.get(f"{upstream}/tally").json()) == 3
+        assert state["spent"] == 900 and state["held"] == 0 and state["currency"] == "EUR"
