@@ -4,16 +4,19 @@ its price; every usage record carries its cost when written."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from conftest import App, in_process
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from stockade.billing.prices import PROVISIONED, Price, PriceTable, combined
+from stockade.config import Settings
 from stockade.store import UsageRecord
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -160,3 +163,22 @@ def test_an_openai_user_key_cannot_set_prices(app: App) -> None:
         response = http.post("/management/prices", json={"model": "m", "input_per_million": 1, "output_per_million": 1})
         assert http.get("/management/prices").status_code == 200
     assert response.status_code == 401 and response.json()["error"]["code"] == "PermissionDenied"
+
+
+@pytest.mark.parametrize(("price", "field"), [
+    ({"input_per_million": -1.0}, "input_per_million"),
+    ({"batch_discount": 1.5}, "batch_discount"),
+    ({"effective_from": "next tuesday"}, "effective_from"),
+])
+def test_a_bad_configured_price_names_the_setting(price: dict, field: str) -> None:
+    row = {"model": "m", "input_per_million": 1.0, "output_per_million": 1.0, **price}
+    with pytest.raises(ValidationError, match=field):
+        Settings(billing={"prices": [row]})
+
+
+def test_a_configured_date_may_be_a_toml_date_or_a_time() -> None:
+    prices = Settings(billing={"prices": [
+        {"model": "m", "input_per_million": 1, "output_per_million": 1, "effective_from": datetime.date(2026, 1, 1)},
+        {"model": "m", "input_per_million": 1, "output_per_million": 1, "effective_from": "2026-01-01T06:00:00+06:00"},
+    ]}).billing.prices
+    assert [p.effective_from for p in prices] == [1767225600.0, 1767225600.0]
