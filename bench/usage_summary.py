@@ -69,21 +69,23 @@ INSERT = ("INSERT INTO usage_records (ts, request_id, operation, deployment, mod
           "prompt_tokens, completion_tokens, latency_ms, cost) ")
 
 
-def generate(store: Store) -> None:
+def generate(store: Store) -> tuple[float, float]:
+    """Write the records, then their rollups; the seconds each took."""
     dialect = store.engine.dialect.name
+    if dialect == "sqlite":
+        numbers = f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {RECORDS - 1}) "
+        select = f"{INSERT} {numbers} SELECT {columns('i', dialect)} FROM n"
+    else:
+        select = f"{INSERT} SELECT {columns('i', dialect)} FROM generate_series(0, {RECORDS - 1}) AS i"
+    started = time.perf_counter()
     with store.engine.begin() as connection:
-        if dialect == "sqlite":
-            connection.exec_driver_sql(
-                f"{INSERT} WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {RECORDS - 1}) "
-                f"SELECT {columns('i', dialect)} FROM n"
-            )
-        else:
-            connection.exec_driver_sql(
-                f"{INSERT} SELECT {columns('i', dialect)} FROM generate_series(0, {RECORDS - 1}) AS i"
-            )
+        connection.execute(sa.text(select))  # text(): escapes % for psycopg's placeholders
+    written = time.perf_counter()
+    with store.engine.begin() as connection:
         backfill_rollups(connection)
     with store.engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")
+        connection.execute(sa.text("ANALYZE"))
+    return written - started, time.perf_counter() - written
 
 
 @contextlib.contextmanager
@@ -126,12 +128,11 @@ def main() -> None:
             store = Store(database)
             try:
                 store.migrate()
-                started = time.perf_counter()
-                generate(store)
+                records, rolled = generate(store)
                 with store.engine.connect() as connection:
-                    rollups = connection.exec_driver_sql("SELECT count(*) FROM usage_rollups").scalar_one()
-                print(f"{name}: generated and rolled up in {time.perf_counter() - started:.0f} s; "
-                      f"{rollups:,} rollup rows")
+                    rollups = connection.execute(sa.text("SELECT count(*) FROM usage_rollups")).scalar_one()
+                print(f"{name}: records written in {records:.0f} s, rolled up in {rolled:.0f} s: "
+                      f"{rollups:,} rollup rows", flush=True)
                 for by in BYS:
                     best, median, rows = timed(store, by)
                     results.append((name, by, rows, best, median))

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from conftest import postgres_schema_url
 from stockade.store import Store, UsageRecord
 from stockade.store.store import MIGRATIONS
-from stockade.store.tables import usage_records, usage_rollups
+from stockade.store.tables import usage_records, usage_rollups, usage_rollups_daily
 from stockade.store.usage import (
     DAY,
     HOUR,
@@ -55,7 +55,7 @@ def store(store_url: str) -> Iterator[Store]:
     store.close()
 
 
-def generated(count: int, seed: int, hours: float = 50) -> list[UsageRecord]:
+def generated(count: int, seed: int, hours: float = 80) -> list[UsageRecord]:
     """``count`` calls over ``hours`` from START, of mixed deployments, callers, statuses,
     prices (some none) and latencies."""
     chance = random.Random(seed)
@@ -112,17 +112,18 @@ def write(store: Store, records: Sequence[UsageRecord], batch: int = 97) -> None
         store.insert_usage(records[start:start + batch])
 
 
-def rollups(store: Store) -> list[tuple[object, ...]]:
+def rollups(store: Store, table: sa.Table = usage_rollups) -> list[tuple[object, ...]]:
     with store.engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(
-            sa.select(usage_rollups).order_by(*usage_rollups.primary_key.columns)
-        )]
+        return [tuple(row) for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))]
 
 
-def test_the_rollups_written_with_the_records_equal_a_rollup_of_all_of_them(store: Store) -> None:
+@pytest.mark.parametrize(("table", "seconds"), [(usage_rollups, HOUR), (usage_rollups_daily, DAY)])
+def test_the_rollups_written_with_the_records_equal_a_rollup_of_all_of_them(
+    store: Store, table: sa.Table, seconds: int,
+) -> None:
     records = generated(3000, seed=1)
     write(store, records)
-    found, expected = rollups(store), rollup_rows(records)
+    found, expected = rollups(store, table), rollup_rows(records, seconds)
     cost = ROLLUP_COLUMNS.index("cost")
     assert [row[:cost] + row[cost + 1:] for row in found] == [row[:cost] + row[cost + 1:] for row in expected]
     assert [row[cost] for row in found] == pytest.approx([row[cost] for row in expected])
@@ -132,7 +133,7 @@ def test_the_rollups_written_with_the_records_equal_a_rollup_of_all_of_them(stor
 def test_a_summary_equals_a_scan_of_the_records_in_its_range(store: Store, by: str) -> None:
     records = generated(3000, seed=2)
     write(store, records)
-    since, until = START + 5.5 * HOUR, START + 41.25 * HOUR  # partial hours at both ends
+    since, until = START + 5.5 * HOUR, START + 75.25 * HOUR  # partial hours and days at both ends
     inside = [r for r in records if since <= r.ts < until]
     summary = store.usage.summary(by, since, until)  # type: ignore[arg-type]
     groups = {group_of(r, by) for r in inside}
@@ -144,7 +145,7 @@ def test_a_summary_equals_a_scan_of_the_records_in_its_range(store: Store, by: s
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     since=st.floats(START - HOUR, START + 30 * HOUR),
-    length=st.floats(1, 30 * HOUR),
+    length=st.floats(1, 60 * HOUR),
     deployment=st.sampled_from(["gpt-4o", "mini", None]),
     key=st.sampled_from([["k1"], ["k1", "k2"], None]),
 )
@@ -152,7 +153,7 @@ def test_spend_over_any_range_equals_a_scan(
     store: Store, since: float, length: float, deployment: str | None, key: list[str] | None,
 ) -> None:
     if not store.usage.summary(None, 0):  # written once, for every example
-        write(store, generated(2000, seed=3, hours=30))
+        write(store, generated(2000, seed=3))
     records = [r for r, _ in store.recent_usage(10_000)]
     until = since + length
     inside = [r for r in records if since <= r.ts < until and deployment in (None, r.deployment)
@@ -207,5 +208,6 @@ def test_the_migration_rolls_up_the_records_already_there(store_url: str) -> Non
         store.migrate()
         unpriced = [dataclasses.replace(r, cost=None) for r in records]
         assert rollups(store) == [tuple(row) for row in rollup_rows(unpriced)]
+        assert rollups(store, usage_rollups_daily) == [tuple(row) for row in rollup_rows(unpriced, DAY)]
     finally:
         store.close()

@@ -239,3 +239,11 @@ def test_usage_list_takes_a_key_and_a_time_range(app: App) -> None:
     listed = app.cli_json("usage", "list", "--key", key["name"], "--since", "2026-01-01")
     assert [r["key_id"] for r in listed] == [key["id"]] * 2  # type: ignore[union-attr]
     assert app.cli_json("usage", "list", "--key", key["name"], "--until", "2026-01-01") == []
+
+
+@pytest.mark.parametrize("route", ["/management/usage/summary", "/management/usage"])
+@pytest.mark.parametrize("param", ["deployment", "key"])
+def test_a_nul_in_a_filter_is_a_400(app: App, route: str, param: str) -> None:
+    with app.http() as http:
+        response = http.get(route, params={"by": "day", param: "a\x00b"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == param

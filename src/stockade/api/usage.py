@@ -44,6 +44,15 @@ class PriceSet(Body):
     effective_from: str | float | None = Field(None, description=f"{WHEN}; default: now")
 
 
+def _text(request: Request, name: str) -> str | None:
+    """A filter's value; PostgreSQL cannot compare text with NUL in it (a 500 there), so it is
+    refused on every store."""
+    value = request.query_params.get(name)
+    if value is not None and "\x00" in value:
+        raise InvalidRequest(f"{name} must not contain NUL characters (\\u0000).", param=name)
+    return value
+
+
 def _instant(request: Request, name: str) -> float | None:
     text = request.query_params.get(name)
     return None if text is None else _parsed(text, name)
@@ -60,7 +69,7 @@ async def _callers(request: Request, principal: Principal) -> list[str] | None:
     """The ids of the callers whose calls ``request`` asks about (None: everyone's). Without the
     usage permission, a caller sees its own calls only."""
     resource = resource_of(request)
-    key = request.query_params.get("key")
+    key = _text(request, "key")
     if not principal.allows(Permission.USAGE):
         return [principal.id] if key is None or key in (principal.id, principal.name) else []
     if key is None:
@@ -97,7 +106,7 @@ async def list_usage(request: Request) -> Response:
     resource = resource_of(request)
     await resource.usage.flush()
     records = await resource.recent_usage(
-        list_limit(request), request.query_params.get("deployment"), callers, since=since, until=until,
+        list_limit(request), _text(request, "deployment"), callers, since=since, until=until,
         content_filtered=query_flag(request, "content_filter"),
     )
     return json_response(
@@ -124,7 +133,7 @@ async def usage_summary(request: Request) -> Response:
     await resource.usage.flush()
     rows, total = await asyncio.to_thread(
         summarize, resource.store, resource.prices, resource.deployments(), by, since, until,  # type: ignore[arg-type]
-        deployment=request.query_params.get("deployment"), key_ids=callers,
+        deployment=_text(request, "deployment"), key_ids=callers,
         known_callers=BUILT_IN_CALLERS,
     )
     return json_response({

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 
 STANDARD = "Standard"  # the sku billed per token (Azure's names)
 PROVISIONED = "ProvisionedManaged"  # the sku billed per PTU-hour: its calls cost no tokens
-SKUS = (STANDARD, PROVISIONED)
 PER_MILLION = 1_000_000
 LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()  # the last time ISO 8601 writes
 

@@ -191,28 +191,37 @@ usage_records = sa.Table(
     sa.Column("cost", sa.Float, nullable=True),  # in billing.currency; NULL: its model has no price
 )
 
-# Usage per hour, deployment, caller, model and operation, kept in step with usage_records (in the
-# same transaction) so that summaries read a few rows per hour instead of every call. NULL group
-# values are stored as '' so that the primary key can be the upsert's conflict target. Latency is
-# counted in buckets (store/usage.py LATENCY_BOUNDS_MS), from which percentiles are estimated.
+# Usage per hour (and per UTC day), deployment, caller, model and operation, kept in step with
+# usage_records (in the same transaction) so that summaries read a few rows per hour or day instead
+# of every call. NULL group values are stored as '' so that the primary key can be the upsert's
+# conflict target. Latency is counted in buckets (store/usage.py LATENCY_BOUNDS_MS), from which
+# percentiles are estimated.
 LATENCY_BUCKETS = 19
-usage_rollups = sa.Table(
-    "usage_rollups",
-    metadata,
-    sa.Column("hour", sa.BigInteger, primary_key=True),  # the hour's start, seconds since the epoch
-    sa.Column("deployment", sa.String(64), primary_key=True),
-    sa.Column("key_id", sa.String(64), primary_key=True),
-    sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("operation", sa.String(64), primary_key=True),
-    sa.Column("calls", sa.BigInteger, nullable=False),
-    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
-    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
-    sa.Column("priced_calls", sa.BigInteger, nullable=False),  # calls whose cost is known
-    sa.Column("cost", sa.Float, nullable=False),  # theirs, summed
-    sa.Column("errors", sa.BigInteger, nullable=False),  # status >= 400 but 429
-    sa.Column("throttled", sa.BigInteger, nullable=False),  # 429s
-    *(sa.Column(f"latency_{i:02d}", sa.BigInteger, nullable=False) for i in range(LATENCY_BUCKETS)),
-)
+
+
+def _rollup_table(name: str, period: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column(period, sa.BigInteger, primary_key=True),  # its start, seconds since the epoch (UTC)
+        sa.Column("deployment", sa.String(64), primary_key=True),
+        sa.Column("key_id", sa.String(64), primary_key=True),
+        sa.Column("model", sa.String(128), primary_key=True),
+        sa.Column("operation", sa.String(64), primary_key=True),
+        sa.Column("calls", sa.BigInteger, nullable=False),
+        sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+        sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+        sa.Column("priced_calls", sa.BigInteger, nullable=False),  # calls whose cost is known
+        sa.Column("cost", sa.Float, nullable=False),  # theirs, summed
+        sa.Column("errors", sa.BigInteger, nullable=False),  # status >= 400 but 429
+        sa.Column("throttled", sa.BigInteger, nullable=False),  # 429s
+        *(sa.Column(f"latency_{i:02d}", sa.BigInteger, nullable=False) for i in range(LATENCY_BUCKETS)),
+        sqlite_with_rowid=False,  # stored in key order: a range of hours is read in one sweep
+    )
+
+
+usage_rollups = _rollup_table("usage_rollups", "hour")
+usage_rollups_daily = _rollup_table("usage_rollups_daily", "day")
 
 # The usage batches written, by id, in the same transaction as their records: a batch replayed
 # from the spool after an outage, which may have been written before the outage was noticed, is

@@ -1,10 +1,11 @@
-"""SQL for usage beyond the records themselves: the hourly rollups written with them, the
-summaries and spend read from those, and the stored prices.
+"""SQL for usage beyond the records themselves: the hourly and daily rollups written with them,
+the summaries and spend read from those, and the stored prices.
 
-A rollup row holds one hour of one (deployment, caller, model, operation): counts, tokens, cost
-and a latency histogram. Summaries read whole hours from the rollups and only the partial hours
-at either end of a range from the records, so that their cost grows with the hours and groups in
-the range, not with the calls.
+A rollup row holds one hour (or UTC day) of one (deployment, caller, model, operation): counts,
+tokens, cost and a latency histogram. A summary reads the whole days of its range from the daily
+rollups, the whole hours around them from the hourly ones, and only the partial hours at either
+end from the records, so that its cost grows with the days and groups in the range, not with the
+calls.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from stockade.store.tables import (
     prices,
     usage_records,
     usage_rollups,
+    usage_rollups_daily,
 )
 
 HOUR = 3600
@@ -41,12 +43,12 @@ LATENCY_BOUNDS_MS = (
 )
 assert len(LATENCY_BOUNDS_MS) + 1 == LATENCY_BUCKETS
 LATENCY_COLUMNS = tuple(f"latency_{i:02d}" for i in range(LATENCY_BUCKETS))
-GROUP_COLUMNS = ("hour", "deployment", "key_id", "model", "operation")
+GROUP_COLUMNS = ("deployment", "key_id", "model", "operation")
 SUM_COLUMNS = (
     "calls", "prompt_tokens", "completion_tokens", "priced_calls", "cost", "errors", "throttled",
     *LATENCY_COLUMNS,
 )
-ROLLUP_COLUMNS = (*GROUP_COLUMNS, *SUM_COLUMNS)
+ROLLUP_COLUMNS = ("hour", *GROUP_COLUMNS, *SUM_COLUMNS)  # the hourly table's; the daily's has day
 FIRST_LATENCY = SUM_COLUMNS.index(LATENCY_COLUMNS[0])
 
 By = Literal["deployment", "key", "model", "day"]
@@ -54,6 +56,21 @@ BY_COLUMN = {"deployment": "deployment", "key": "key_id", "model": "model"}
 Group = str | int | None  # a deployment, caller or model (None: the call had none), or a day's start
 
 Bump = Callable[[sa.Connection], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    table: sa.Table
+    period: str  # the column of the period's start
+    seconds: int
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.period, *GROUP_COLUMNS, *SUM_COLUMNS)
+
+
+HOURLY = Rollup(usage_rollups, "hour", HOUR)
+DAILY = Rollup(usage_rollups_daily, "day", DAY)
 
 
 def latency_bucket(latency_ms: float) -> int:
@@ -111,14 +128,14 @@ class Totals:
         return float(LATENCY_BOUNDS_MS[-1])
 
 
-def rollup_rows(records: Iterable[UsageRecord]) -> list[tuple[Any, ...]]:
-    """``records`` summed per hour and group, one row per group in ROLLUP_COLUMNS' order, sorted
-    (so that concurrent writers take the rows' locks in one order)."""
+def rollup_rows(records: Iterable[UsageRecord], seconds: int = HOUR) -> list[tuple[Any, ...]]:
+    """``records`` summed per period of ``seconds`` and group, one row per group in
+    ROLLUP_COLUMNS' order, sorted (so that concurrent writers take the rows' locks in one order)."""
     groups: dict[tuple[int, str, str, str, str], list[Any]] = {}
     first_latency = FIRST_LATENCY
     for record in records:
         key = (
-            int(record.ts // HOUR) * HOUR, record.deployment or "", record.key_id or "",
+            int(record.ts // seconds) * seconds, record.deployment or "", record.key_id or "",
             record.model or "", record.operation,
         )
         sums = groups.get(key)
@@ -174,7 +191,7 @@ def record_sums() -> list[sa.ColumnElement[Any]]:
 
 
 def record_groups(dialect: str) -> list[sa.ColumnElement[Any]]:
-    """Usage records' rollup group, in GROUP_COLUMNS' order."""
+    """Usage records' hourly rollup group, in ROLLUP_COLUMNS' order."""
     return [
         _floor(usage_records.c.ts, HOUR, dialect),
         sa.func.coalesce(usage_records.c.deployment, ""),
@@ -185,41 +202,50 @@ def record_groups(dialect: str) -> list[sa.ColumnElement[Any]]:
 
 
 def backfill_rollups(connection: sa.Connection) -> None:
-    """Roll up every usage record (the migration that adds the rollups runs this once)."""
+    """Roll up every usage record (the migration that adds the rollups runs this once): hours
+    from the records, days from the hours."""
     groups = record_groups(connection.dialect.name)
     select = sa.select(*groups, *record_sums()).group_by(*groups)
-    connection.execute(usage_rollups.insert().from_select(list(ROLLUP_COLUMNS), select))
+    connection.execute(usage_rollups.insert().from_select(list(HOURLY.columns), select))
+    hourly = usage_rollups.c
+    day = hourly.hour - hourly.hour % DAY
+    by_day = [day, *(hourly[name] for name in GROUP_COLUMNS)]
+    select = sa.select(*by_day, *(sa.func.sum(hourly[name]) for name in SUM_COLUMNS)).group_by(*by_day)
+    connection.execute(usage_rollups_daily.insert().from_select(list(DAILY.columns), select))
 
 
 class UsageStore:
     def __init__(self, engine: sa.Engine, bump: Bump) -> None:
         self.engine = engine
         self._bump = bump  # Store's: a price change is a change every replica re-reads
-        self._upsert: tuple[str, Sequence[str], bool] | None = None
+        self._upserts: dict[str, tuple[str, Sequence[str], bool]] = {}
 
     # -- rollups ---------------------------------------------------------------------------------
 
     def add_rollups(self, connection: sa.Connection, records: Sequence[UsageRecord]) -> None:
-        """Add ``records`` to their hours' rollups, in the caller's transaction: one row per
-        group, straight to the driver's executemany, as the records are."""
-        rows: list[Any] = rollup_rows(records)
-        sql, order, positional = self._upsert or self._compile_upsert()
-        if not positional:
-            rows = [dict(zip(ROLLUP_COLUMNS, row, strict=True)) for row in rows]
-        elif tuple(order) != ROLLUP_COLUMNS:
-            rows = [tuple(row[ROLLUP_COLUMNS.index(name)] for name in order) for row in rows]
-        connection.exec_driver_sql(sql, rows)
+        """Add ``records`` to their hours' and days' rollups, in the caller's transaction: one
+        row per group, straight to the driver's executemany, as the records are."""
+        for rollup in (HOURLY, DAILY):
+            rows: list[Any] = rollup_rows(records, rollup.seconds)
+            sql, order, positional = self._upserts.get(rollup.period) or self._compile_upsert(rollup)
+            columns = rollup.columns
+            if not positional:
+                rows = [dict(zip(columns, row, strict=True)) for row in rows]
+            elif tuple(order) != columns:
+                rows = [tuple(row[columns.index(name)] for name in order) for row in rows]
+            connection.exec_driver_sql(sql, rows)
 
-    def _compile_upsert(self) -> tuple[str, Sequence[str], bool]:
+    def _compile_upsert(self, rollup: Rollup) -> tuple[str, Sequence[str], bool]:
         dialect = self.engine.dialect
-        insert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(usage_rollups)
+        table = rollup.table
+        insert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
         statement = insert.on_conflict_do_update(
-            index_elements=[usage_rollups.c[name] for name in GROUP_COLUMNS],
-            set_={name: usage_rollups.c[name] + insert.excluded[name] for name in SUM_COLUMNS},
+            index_elements=[table.c[name] for name in (rollup.period, *GROUP_COLUMNS)],
+            set_={name: table.c[name] + insert.excluded[name] for name in SUM_COLUMNS},
         )
-        compiled = statement.compile(dialect=dialect, column_keys=list(ROLLUP_COLUMNS))
-        self._upsert = (str(compiled), compiled.positiontup or list(ROLLUP_COLUMNS), compiled.positional)
-        return self._upsert
+        compiled = statement.compile(dialect=dialect, column_keys=list(rollup.columns))
+        self._upserts[rollup.period] = (str(compiled), compiled.positiontup or list(rollup.columns), compiled.positional)
+        return self._upserts[rollup.period]
 
     # -- summaries -------------------------------------------------------------------------------
 
@@ -231,19 +257,26 @@ class UsageStore:
         ``by`` is None), of one deployment and of some callers if given. A caller's group is its
         id; a day's, the start of the UTC day."""
         dialect = self.engine.dialect.name
-        first_hour = math.ceil(since / HOUR) * HOUR
-        end_hour = math.inf if until is None else math.floor(until / HOUR) * HOUR
-        queries = []
-        if first_hour < end_hour:
-            queries.append(self._from_rollups(by, first_hour, end_hour, deployment, key_ids))
-            queries.append(self._from_records(by, dialect, since, first_hour, deployment, key_ids))
-            if until is not None and end_hour < until:
-                queries.append(self._from_records(by, dialect, end_hour, until, deployment, key_ids))
+        first_hour, first_day = math.ceil(since / HOUR) * HOUR, math.ceil(since / DAY) * DAY
+        end = end_hour = end_day = math.inf
+        if until is not None:
+            end, end_hour, end_day = until, math.floor(until / HOUR) * HOUR, math.floor(until / DAY) * DAY
+        spans: list[tuple[Rollup | None, float, float]]  # what reads each part of the range
+        if first_hour >= end_hour:  # no whole hour: the records only
+            spans = [(None, since, end)]
+        elif first_day >= end_day:  # no whole day
+            spans = [(None, since, first_hour), (HOURLY, first_hour, end_hour), (None, end_hour, end)]
         else:
-            queries.append(self._from_records(by, dialect, since, until, deployment, key_ids))
+            spans = [(None, since, first_hour), (HOURLY, first_hour, first_day), (DAILY, first_day, end_day),
+                     (HOURLY, end_day, end_hour), (None, end_hour, end)]
+        parts = [
+            self._from_records(by, dialect, start, finish, deployment, key_ids) if rollup is None
+            else self._from_rollups(rollup, by, start, finish, deployment, key_ids)
+            for rollup, start, finish in spans if start < finish
+        ]
         totals: dict[Group, Totals] = {}
         with self.engine.connect() as connection:
-            for query in queries:
+            for query in parts:
                 for row in connection.execute(query):
                     group = None if by is None else _group_value(row[0])
                     sums = Totals.of_row(row[0 if by is None else 1:])
@@ -251,21 +284,21 @@ class UsageStore:
                         totals.setdefault(group, Totals()).add(sums)
         return totals
 
+    @staticmethod
     def _from_rollups(
-        self, by: By | None, since: float, until: float, deployment: str | None,
+        rollup: Rollup, by: By | None, since: float, until: float, deployment: str | None,
         key_ids: Sequence[str] | None,
     ) -> sa.Select[Any]:
-        table = usage_rollups.c
+        table = rollup.table.c
+        start = table[rollup.period]
         group: list[sa.ColumnElement[Any]] = []
         if by == "day":
-            group = [table.hour - table.hour % DAY]
+            group = [start if rollup is DAILY else start - start % DAY]
         elif by is not None:
             group = [table[BY_COLUMN[by]]]
-        query = sa.select(*group, *(sa.func.sum(table[name]) for name in SUM_COLUMNS)).where(
-            table.hour >= since
-        )
+        query = sa.select(*group, *(sa.func.sum(table[name]) for name in SUM_COLUMNS)).where(start >= since)
         if until != math.inf:
-            query = query.where(table.hour < until)
+            query = query.where(start < until)
         if deployment is not None:
             query = query.where(table.deployment == deployment)
         if key_ids is not None:
@@ -274,7 +307,7 @@ class UsageStore:
 
     @staticmethod
     def _from_records(
-        by: By | None, dialect: str, since: float, until: float | None, deployment: str | None,
+        by: By | None, dialect: str, since: float, until: float, deployment: str | None,
         key_ids: Sequence[str] | None,
     ) -> sa.Select[Any]:
         table = usage_records.c
@@ -284,7 +317,7 @@ class UsageStore:
         elif by is not None:
             group = [sa.func.coalesce(table[BY_COLUMN[by]], "")]
         query = sa.select(*group, *record_sums()).where(table.ts >= since)
-        if until is not None:
+        if until != math.inf:
             query = query.where(table.ts < until)
         if deployment is not None:
             query = query.where(table.deployment == deployment)

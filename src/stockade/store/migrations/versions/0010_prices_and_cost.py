@@ -41,27 +41,30 @@ def upgrade() -> None:
 
 
 def _add_rollups() -> None:
-    """Usage per hour and group (helper "usage"'s block of 0010)."""
-    op.create_table(
-        "usage_rollups",
-        sa.Column("hour", sa.BigInteger, primary_key=True),
-        sa.Column("deployment", sa.String(64), primary_key=True),
-        sa.Column("key_id", sa.String(64), primary_key=True),
-        sa.Column("model", sa.String(128), primary_key=True),
-        sa.Column("operation", sa.String(64), primary_key=True),
-        sa.Column("calls", sa.BigInteger, nullable=False),
-        sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
-        sa.Column("completion_tokens", sa.BigInteger, nullable=False),
-        sa.Column("priced_calls", sa.BigInteger, nullable=False),
-        sa.Column("cost", sa.Float, nullable=False),
-        sa.Column("errors", sa.BigInteger, nullable=False),
-        sa.Column("throttled", sa.BigInteger, nullable=False),
-        *(sa.Column(name, sa.BigInteger, nullable=False) for name in LATENCY_COLUMNS),
-    )
+    """Usage per hour and per UTC day, and group (helper "usage"'s block of 0010)."""
+    for name, period in (("usage_rollups", "hour"), ("usage_rollups_daily", "day")):
+        op.create_table(
+            name,
+            sa.Column(period, sa.BigInteger, primary_key=True),
+            sa.Column("deployment", sa.String(64), primary_key=True),
+            sa.Column("key_id", sa.String(64), primary_key=True),
+            sa.Column("model", sa.String(128), primary_key=True),
+            sa.Column("operation", sa.String(64), primary_key=True),
+            sa.Column("calls", sa.BigInteger, nullable=False),
+            sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+            sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+            sa.Column("priced_calls", sa.BigInteger, nullable=False),
+            sa.Column("cost", sa.Float, nullable=False),
+            sa.Column("errors", sa.BigInteger, nullable=False),
+            sa.Column("throttled", sa.BigInteger, nullable=False),
+            *(sa.Column(column, sa.BigInteger, nullable=False) for column in LATENCY_COLUMNS),
+            sqlite_with_rowid=False,
+        )
     backfill_rollups(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table("usage_rollups_daily")
     op.drop_table("usage_rollups")
     op.drop_table("usage_batches")
     with op.batch_alter_table("deployments") as table:
