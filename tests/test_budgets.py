@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 from test_batch_jobs import IDLE_RUNNER, contents, create, line, run_to_end, runner, upload
 
 from conftest import API_VERSION, App, in_process
-from fake_model import CHAT_MODEL
+from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from json_server import serve_json
 from stockade.billing import Price, PriceTable
 from stockade.store import UsageRecord
@@ -363,3 +363,19 @@ def test_the_cli_creates_lists_shows_updates_and_deletes_budgets(app: App) -> No
 def test_the_cli_explains_a_bad_budget(app: App) -> None:
     result = app.cli("budgets", "create", "bad", "--amount", "-5", check=False)
     assert result.returncode == 1 and "amount" in result.stderr
+
+
+def test_a_routine_conversation_is_held_to_the_budgets_of_the_deployments_it_calls(app: App) -> None:
+    app.resource.prices = PriceTable(
+        [Price(model, 0.0, 1e6, 1e6) for model in (CHAT_MODEL, EMBEDDING_MODEL)]
+    )
+    budget(app, "agents", 1, hard=True, scope="resource", target=None)  # less than any call holds
+    http = app.http()
+    conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+    messages = f"/routines/conversations/{conversation['id']}/messages"
+    assert http.post(messages, json={"content": "Hello, I need a BAA."}).status_code == 200  # the routine's own words
+    response = http.post(messages, json={"content": "For the API, please."})  # classified by the models
+    assert response.status_code == 429
+    assert response.headers["x-should-retry"] == "false"
+    error = response.json()["error"]
+    assert error["code"] == "insufficient_quota" and "over budget" in error["message"] and "'agents'" in error["message"]
