@@ -15,11 +15,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from openai import AsyncAzureOpenAI
+from test_shared_limits import REDIS_URL, burst
 
 from conftest import (
-    API_VERSION,
-    Server,
     mock_upstream,
     postgres_schema_url,
     replica_env,
@@ -30,7 +28,6 @@ from conftest import (
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 PRICE = """
 [billing]
 currency = "EUR"
@@ -39,27 +36,6 @@ model = "mock-model"
 input_per_million = 0
 output_per_million = 1000000
 """
-
-
-async def burst(replicas: list[Server], calls: int) -> list[object]:
-    clients = [
-        AsyncAzureOpenAI(azure_endpoint=r.url + "/", api_key=r.key, api_version=API_VERSION, max_retries=0)
-        for r in replicas
-    ]
-
-    async def one(index: int) -> object:
-        try:
-            return await clients[index % len(clients)].chat.completions.create(
-                model="mock", messages=[{"role": "user", "content": "Hello"}], max_tokens=300
-            )
-        except openai.RateLimitError as exc:
-            return exc
-
-    try:
-        return await asyncio.gather(*(one(i) for i in range(calls)))
-    finally:
-        for client in clients:
-            await client.close()
 
 
 def test_concurrent_calls_on_two_replicas_cannot_overspend_a_budget_shared_through_redis(tmp_path: Path) -> None:
@@ -74,7 +50,7 @@ def test_concurrent_calls_on_two_replicas_cannot_overspend_a_budget_shared_throu
         try:
             for replica in replicas:
                 replica.settle()
-            results = asyncio.run(burst(replicas, 24))
+            results = asyncio.run(burst(replicas, "mock", 24))  # max_tokens 300 each
             state = httpx.get(f"{replicas[0].url}/management/budgets/{name}",
                               headers={"api-key": replicas[0].key}).json()
         finally:
