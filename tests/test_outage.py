@@ -12,6 +12,7 @@ import pytest
 from stockade.store import Store, UsageRecord
 from stockade.telemetry import UsageRecorder
 from stockade.telemetry.outage import Outage
+from stockade.telemetry.spool import Spool
 
 log = logging.getLogger("test.outage")
 
@@ -46,10 +47,13 @@ class DownStore:
     def __init__(self, store: Store) -> None:
         self.store, self.down = store, True
 
-    def insert_usage(self, batch: list[UsageRecord]) -> None:
+    def insert_usage(self, batch: list[UsageRecord], batch_id: str | None = None) -> bool:
         if self.down:
             raise ConnectionRefusedError("database down")
-        self.store.insert_usage(batch)
+        return self.store.insert_usage(batch, batch_id)
+
+    def forget_usage_batches(self, before: float) -> int:
+        return self.store.forget_usage_batches(before)
 
 
 def test_the_usage_writer_logs_an_outage_once_and_loses_nothing(
@@ -58,7 +62,7 @@ def test_the_usage_writer_logs_an_outage_once_and_loses_nothing(
     store = Store(f"sqlite:///{tmp_path}/stockade.db")
     store.migrate()
     down = DownStore(store)
-    recorder = UsageRecorder(down, flush_seconds=60)  # type: ignore[arg-type]
+    recorder = UsageRecorder(down, flush_seconds=60, spool=Spool(tmp_path / "spool"))  # type: ignore[arg-type]
 
     async def scenario() -> None:
         for attempt_number in range(10):

@@ -138,8 +138,10 @@ def test_retraining_reproduces_the_shipped_weights(classifier: LocalClassifier) 
 
     heads, _ = train()
     shipped = classifier.heads
-    np.testing.assert_allclose(heads.coef, shipped.coef, atol=1e-4)
-    np.testing.assert_allclose(heads.intercept, shipped.intercept, atol=1e-4)
+    # The embeddings' last digits depend on the CPU's kernels: 1.0e-4 apart on an AMD EPYC from
+    # the machine that trained them. What the weights decide must not: the evaluation below.
+    np.testing.assert_allclose(heads.coef, shipped.coef, atol=1e-3)
+    np.testing.assert_allclose(heads.intercept, shipped.intercept, atol=1e-3)
     retrained = LocalClassifier.__new__(LocalClassifier)
     retrained.embedder, retrained.heads = classifier.embedder, heads
     assert evaluate(retrained, "heldout") == evaluate(classifier, "heldout")

@@ -57,6 +57,7 @@ from stockade.store import (
 )
 from stockade.telemetry import AccessLog, UsageRecorder
 from stockade.telemetry.outage import Outage
+from stockade.telemetry.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class Resource:
             self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom,
             self.spending,
         )
-        self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
+        self.usage = UsageRecorder(self.store, settings.usage_flush_seconds, Spool(settings.data_dir / "spool"))
         self.access_log = AccessLog() if settings.access_log else None
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))

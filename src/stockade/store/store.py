@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.dialects import postgresql, sqlite
 
 from stockade.private import private_file
 from stockade.store.batches import BatchStore
@@ -61,6 +62,7 @@ from stockade.store.tables import (
     resource_meta,
     role_assignments,
     signing_keys,
+    usage_batches,
     usage_records,
 )
 
@@ -85,6 +87,12 @@ def _active_application_key(key_id: str) -> sa.ColumnElement[bool]:
     return sa.and_(
         api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None), api_keys.c.kind == "application"
     )
+
+
+def _insert_or_ignore(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that does nothing when the row's key exists, on SQLite and PostgreSQL."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def store_exists(url: str) -> bool:
@@ -675,12 +683,13 @@ class Store:
 
     # -- usage --------------------------------------------------------------------------------
 
-    def insert_usage(self, records: Sequence[UsageRecord]) -> None:
+    def insert_usage(self, records: Sequence[UsageRecord], batch_id: str | None = None) -> bool:
         """One batch in one transaction, straight to the driver's executemany: usage is written
         at the rate calls are made, and SQLAlchemy's per-row work cost several times the insert
-        itself (docs/performance.md)."""
+        itself (docs/performance.md). A batch whose id was written before is not written again
+        (False): one replayed from the spool may have reached the store before its outage."""
         if not records:
-            return
+            return True
         if self._usage_insert is None:
             compiled = usage_records.insert().compile(dialect=self.engine.dialect, column_keys=USAGE_FIELDS)
             self._usage_insert = (str(compiled), compiled.positiontup or USAGE_FIELDS, compiled.positional)
@@ -690,7 +699,24 @@ class Store:
         if not positional:
             rows = [dict(zip(order, row, strict=True)) for row in rows]
         with self.engine.begin() as connection:
+            if batch_id is not None and not self._first_time(connection, batch_id):
+                return False
             connection.exec_driver_sql(sql, rows)
+        return True
+
+    def _first_time(self, connection: sa.Connection, batch_id: str) -> bool:
+        """Whether the usage batch ``batch_id`` is new; it is marked written in the transaction
+        that writes it. A concurrent writer of the same batch waits on the row, then finds it."""
+        insert = _insert_or_ignore(self.engine.dialect.name, usage_batches)
+        marked = insert.values(id=batch_id, written_at=time.time()).returning(usage_batches.c.id)
+        return connection.execute(marked).first() is not None
+
+    def forget_usage_batches(self, before: float) -> int:
+        """Forget the ids of usage batches written before ``before`` (a spooled batch older than
+        that was written or lost long ago); returns how many."""
+        with self.engine.begin() as connection:
+            deleted = connection.execute(usage_batches.delete().where(usage_batches.c.written_at < before))
+            return deleted.rowcount
 
     def use_since(self, since: float) -> dict[str, RecentUse]:
         """Tokens and admitted calls (all but 429s) per deployment since ``since``."""

@@ -1,20 +1,27 @@
-"""Per-call metadata, buffered in memory and written to the store in batches off the hot path."""
+"""Per-call metadata, buffered in memory and written to the store in batches off the hot path;
+spooled to local disk while the store is down."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stockade.store import Store, UsageRecord
 from stockade.telemetry.outage import Outage
+from stockade.telemetry.spool import Spool, UsageBatch
 
 log = logging.getLogger(__name__)
 
-# If the store is down, keep at most this many records waiting rather than grow without bound.
+# If the store and the spool's disk are both down, keep at most this many records in memory.
 MAX_PENDING = 100_000
+# How long the ids of written batches are kept, against writing a spooled batch twice: longer
+# than any outage the spool is expected to ride out. Forgotten once an hour.
+KEEP_BATCH_IDS_SECONDS = 7 * 86400
+FORGET_EVERY_SECONDS = 3600
 
 
 @dataclass(slots=True)
@@ -54,28 +61,36 @@ class Call:
 
 
 class UsageRecorder:
+    """Usage records kept in memory and written in batches by a background task. While the store
+    cannot take them, batches wait on local disk (``spool``) and are written, in order and once
+    each, when it can again."""
+
     def __init__(
         self,
         store: Store,
         flush_seconds: float,
+        spool: Spool,
         priced: Callable[[UsageRecord], UsageRecord] | None = None,
     ) -> None:
         """``priced`` gives a record its cost; it runs when records are written, off the
         request path."""
         self._store = store
         self._flush_seconds = flush_seconds
+        self._spool = spool
         self._priced = priced
         self._pending: list[UsageRecord] = []
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._outage = Outage(log, "writing usage records")
+        self._outage = Outage(log, "writing usage records (they wait in the spool, in the data directory)")
         self._dropped = 0  # during the current outage
+        self._next_forget = 0.0
 
     def add(self, record: UsageRecord) -> None:
         self._pending.append(record)
         if len(self._pending) > MAX_PENDING:
             if not self._dropped:
-                log.error("usage store unavailable: dropping the oldest of %d waiting usage records",
-                          MAX_PENDING)
+                log.error("usage store and spool unavailable: dropping the oldest of %d waiting "
+                          "usage records", MAX_PENDING)
             self._dropped += len(self._pending) - MAX_PENDING
             del self._pending[:-MAX_PENDING]
 
@@ -88,22 +103,50 @@ class UsageRecorder:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
+        """Write what waits in memory, and what waits in the spool (a previous run's too)."""
+        async with self._flushing:
+            records, self._pending = self._pending, []
+            batch = UsageBatch(uuid.uuid4().hex, records) if records else None
+            kept = await asyncio.to_thread(self._write, batch)
+            if kept is not None:
+                self._pending[:0] = kept.records
+
+    def _write(self, batch: UsageBatch | None) -> UsageBatch | None:
+        """In a thread, one at a time. ``batch`` goes to the store, unless batches wait in the
+        spool: it goes behind them, and they go to the store oldest first. While the store fails,
+        batches wait in the spool. Returns ``batch`` if it could be neither written nor spooled
+        (the disk failed too): it waits in memory."""
         try:
-            await asyncio.to_thread(self._write, batch)
+            if batch is not None:
+                if self._spool:
+                    self._spool.put(batch)
+                else:
+                    self._insert(batch)
+                batch = None
+            for path in self._spool.oldest_first():
+                self._insert(self._spool.read(path))
+                self._spool.remove(path)
         except Exception:
             self._outage.failed()
-            self._pending[:0] = batch
-            return
+            if batch is not None:
+                try:
+                    self._spool.put(batch)
+                except OSError:
+                    return batch
+            return None
         self._outage.succeeded(f"; {self._dropped} records were dropped" if self._dropped else "")
         self._dropped = 0
+        now = time.time()
+        if now >= self._next_forget:
+            self._next_forget = now + FORGET_EVERY_SECONDS
+            self._store.forget_usage_batches(now - KEEP_BATCH_IDS_SECONDS)
+        return None
 
-    def _write(self, batch: list[UsageRecord]) -> None:
+    def _insert(self, batch: UsageBatch) -> None:
+        records = batch.records
         if self._priced is not None:
-            batch = [self._priced(record) for record in batch]
-        self._store.insert_usage(batch)
+            records = [self._priced(record) for record in records]
+        self._store.insert_usage(records, batch.id)
 
     async def stop(self) -> None:
         if self._task is not None:
