@@ -9,6 +9,7 @@ and the mock writes max_tokens of completion, so a call with max_tokens 300 hold
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from conftest import (
     start_replicas,
     stop,
 )
+from json_server import serve_json
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
 
@@ -61,3 +63,30 @@ def test_concurrent_calls_on_two_replicas_cannot_overspend_a_budget_shared_throu
         assert all(r.code == "insufficient_quota" for r in refused)
         assert len(httpx.get(f"{upstream}/tally").json()) == 3
         assert state["spent"] == 900 and state["held"] == 0 and state["currency"] == "EUR"
+
+
+def test_a_threshold_both_replicas_see_crossed_fires_its_webhook_once(tmp_path: Path) -> None:
+    received: list[object] = []
+    with (
+        postgres_schema_url() as database_url,
+        mock_upstream() as upstream,
+        serve_json(lambda _method, _path, body: received.append(body) or {}) as port,
+    ):
+        env = replica_env(tmp_path, database_url, upstream, REDIS_URL)
+        Path(env["STOCKADE_CONFIG"]).write_text(Path(env["STOCKADE_CONFIG"]).read_text() + PRICE)
+        run_cli(env, "deployments", "create", "--name", "mock", "--model", "mock-model", "--capacity", "1000")
+        name = f"alerting-{uuid.uuid4().hex[:8]}"
+        run_cli(env, "budgets", "create", name, "--amount", "1000", "--scope", "resource",
+                "--threshold", "0.5", "--webhook", f"http://127.0.0.1:{port}/alerts")
+        replicas = start_replicas(env, tmp_path, 2)
+        try:
+            for replica in replicas:
+                replica.settle()
+            results = asyncio.run(burst(replicas, "mock", 12))  # 3,600 spent: past 50% on both
+        finally:
+            for replica in replicas:
+                stop(replica.process)  # each waits for its alerts under way
+        assert not any(isinstance(r, Exception) for r in results)
+        assert [alert["threshold"] for alert in received] == [0.5]  # type: ignore[index]
+        audited = json.loads(run_cli(env, "--json", "audit", "list", "--action", "budgets.alert").stdout)
+        assert len(audited) == 1 and audited[0]["status"] == 200
