@@ -9,17 +9,16 @@ and the mock writes max_tokens of completion, so a call with max_tokens 300 hold
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from openai import AsyncAzureOpenAI
+from test_shared_limits import REDIS_URL, burst
 
 from conftest import (
-    API_VERSION,
-    Server,
     mock_upstream,
     postgres_schema_url,
     replica_env,
@@ -27,10 +26,10 @@ from conftest import (
     start_replicas,
     stop,
 )
+from json_server import serve_json
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 PRICE = """
 [billing]
 currency = "EUR"
@@ -39,27 +38,6 @@ model = "mock-model"
 input_per_million = 0
 output_per_million = 1000000
 """
-
-
-async def burst(replicas: list[Server], calls: int) -> list[object]:
-    clients = [
-        AsyncAzureOpenAI(azure_endpoint=r.url + "/", api_key=r.key, api_version=API_VERSION, max_retries=0)
-        for r in replicas
-    ]
-
-    async def one(index: int) -> object:
-        try:
-            return await clients[index % len(clients)].chat.completions.create(
-                model="mock", messages=[{"role": "user", "content": "Hello"}], max_tokens=300
-            )
-        except openai.RateLimitError as exc:
-            return exc
-
-    try:
-        return await asyncio.gather(*(one(i) for i in range(calls)))
-    finally:
-        for client in clients:
-            await client.close()
 
 
 def test_concurrent_calls_on_two_replicas_cannot_overspend_a_budget_shared_through_redis(tmp_path: Path) -> None:
@@ -74,7 +52,7 @@ def test_concurrent_calls_on_two_replicas_cannot_overspend_a_budget_shared_throu
         try:
             for replica in replicas:
                 replica.settle()
-            results = asyncio.run(burst(replicas, 24))
+            results = asyncio.run(burst(replicas, "mock", 24))  # max_tokens 300 each
             state = httpx.get(f"{replicas[0].url}/management/budgets/{name}",
                               headers={"api-key": replicas[0].key}).json()
         finally:
@@ -85,3 +63,30 @@ def test_concurrent_calls_on_two_replicas_cannot_overspend_a_budget_shared_throu
         assert all(r.code == "insufficient_quota" for r in refused)
         assert len(httpx.get(f"{upstream}/tally").json()) == 3
         assert state["spent"] == 900 and state["held"] == 0 and state["currency"] == "EUR"
+
+
+def test_a_threshold_both_replicas_see_crossed_fires_its_webhook_once(tmp_path: Path) -> None:
+    received: list[object] = []
+    with (
+        postgres_schema_url() as database_url,
+        mock_upstream() as upstream,
+        serve_json(lambda _method, _path, body: received.append(body) or {}) as port,
+    ):
+        env = replica_env(tmp_path, database_url, upstream, REDIS_URL)
+        Path(env["STOCKADE_CONFIG"]).write_text(Path(env["STOCKADE_CONFIG"]).read_text() + PRICE)
+        run_cli(env, "deployments", "create", "--name", "mock", "--model", "mock-model", "--capacity", "1000")
+        name = f"alerting-{uuid.uuid4().hex[:8]}"
+        run_cli(env, "budgets", "create", name, "--amount", "1000", "--scope", "resource",
+                "--threshold", "0.5", "--webhook", f"http://127.0.0.1:{port}/alerts")
+        replicas = start_replicas(env, tmp_path, 2)
+        try:
+            for replica in replicas:
+                replica.settle()
+            results = asyncio.run(burst(replicas, "mock", 12))  # 3,600 spent: past 50% on both
+        finally:
+            for replica in replicas:
+                stop(replica.process)  # each waits for its alerts under way
+        assert not any(isinstance(r, Exception) for r in results)
+        assert [alert["threshold"] for alert in received] == [0.5]  # type: ignore[index]
+        audited = json.loads(run_cli(env, "--json", "audit", "list", "--action", "budgets.alert").stdout)
+        assert len(audited) == 1 and audited[0]["status"] == 200

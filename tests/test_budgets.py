@@ -24,9 +24,9 @@ from prometheus_client import REGISTRY
 from test_batch_jobs import IDLE_RUNNER, contents, create, line, run_to_end, runner, upload
 
 from conftest import API_VERSION, App, in_process
-from fake_model import CHAT_MODEL
+from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from json_server import serve_json
-from stockade.billing import Price, PriceTable
+from stockade.billing import PROVISIONED, Price, PriceTable
 from stockade.store import UsageRecord
 
 CALL_COST = 12.0  # "Hello" (2 prompt tokens) and max_tokens=10, at 1 per token
@@ -152,6 +152,34 @@ def test_a_resource_budget_covers_every_deployment_and_the_v1_route(app: App) ->
     assert caught.value.code == "insufficient_quota"
 
 
+def test_a_streamed_call_settles_when_its_stream_ends(app: App) -> None:
+    budget(app, "streamed", 100, hard=True)
+    stream = app.azure().chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "Hello"}], max_tokens=10, stream=True
+    )
+    assert shown(app, "streamed")["held"] == CALL_COST  # the stream is under way
+    for _ in stream:
+        pass
+    state = shown(app, "streamed")
+    assert state["spent"] == CALL_COST and state["held"] == 0
+
+
+def test_an_embeddings_call_holds_and_spends_its_input(app: App) -> None:
+    app.resource.prices = PriceTable([Price(EMBEDDING_MODEL, 0.0, 1e6, 1e6)])
+    budget(app, "vectors", 100, hard=True, target="text-embedding-3-small")
+    app.azure().embeddings.create(model="text-embedding-3-small", input="one two three")
+    assert shown(app, "vectors")["spent"] == 3
+
+
+def test_a_call_on_a_provisioned_deployment_costs_nothing(app: App) -> None:
+    budget(app, "provisioned", 1, hard=True)
+    app.resource.store.update_deployment("gpt-4o", app.settings.limits.default_quota, sku=PROVISIONED)
+    app.refresh()
+    for _ in range(3):
+        chat(app.azure())
+    assert shown(app, "provisioned")["spent"] == 0
+
+
 def test_a_model_without_a_price_holds_nothing(app: App) -> None:
     app.resource.prices = PriceTable()
     budget(app, "unpriced", 1, hard=True)
@@ -266,6 +294,20 @@ def test_an_unreachable_webhook_is_logged_and_audited_not_raised(app: App) -> No
     assert event.status == 0
 
 
+def test_thresholds_fire_again_in_a_new_period(app: App, webhook: tuple[str, list[Any]]) -> None:
+    url, received = webhook
+    clock = Clock(time.time())
+    app.resource.spending.clock = clock
+    budget(app, "each-day", 20, period="day", thresholds=[0.5], webhook=url)
+    chat(app.azure())
+    app.call(app.resource.spending.alerts.drain)
+    clock.now += 86_400
+    chat(app.azure())
+    app.call(app.resource.spending.alerts.drain)
+    starts = [alert["period_start"] for alert in received]
+    assert len(starts) == 2 and starts[1] - starts[0] == 86_400
+
+
 # -- the management API --------------------------------------------------------------------------
 
 
@@ -363,3 +405,19 @@ def test_the_cli_creates_lists_shows_updates_and_deletes_budgets(app: App) -> No
 def test_the_cli_explains_a_bad_budget(app: App) -> None:
     result = app.cli("budgets", "create", "bad", "--amount", "-5", check=False)
     assert result.returncode == 1 and "amount" in result.stderr
+
+
+def test_a_routine_conversation_is_held_to_the_budgets_of_the_deployments_it_calls(app: App) -> None:
+    app.resource.prices = PriceTable(
+        [Price(model, 0.0, 1e6, 1e6) for model in (CHAT_MODEL, EMBEDDING_MODEL)]
+    )
+    budget(app, "agents", 1, hard=True, scope="resource", target=None)  # less than any call holds
+    http = app.http()
+    conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+    messages = f"/routines/conversations/{conversation['id']}/messages"
+    assert http.post(messages, json={"content": "Hello, I need a BAA."}).status_code == 200  # the routine's own words
+    response = http.post(messages, json={"content": "For the API, please."})  # classified by the models
+    assert response.status_code == 429
+    assert response.headers["x-should-retry"] == "false"
+    error = response.json()["error"]
+    assert error["code"] == "insufficient_quota" and "over budget" in error["message"] and "'agents'" in error["message"]

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import Gauge
+
 from stockade.access import ENTRA, Principal
 from stockade.billing.alerts import Alert, Alerts
 from stockade.billing.holds import NANOS, Account, Hold, Ledger, Refusal, nanos
@@ -76,6 +78,8 @@ class Spending:
         self._keys: dict[str, tuple[Budget, ...]] = {}
         self._periods: dict[str, tuple[float, float]] = {}
         self._fired: set[tuple[str, float, float]] = set()  # seen fired here: no store round trip
+        self._accounts: dict[tuple[Budget, float, str | None], Account] = {}
+        self._ratios: dict[str, Gauge] = {}  # each budget's series, looked up once
 
     def load(self, budgets: list[Budget]) -> None:
         by_deployment: dict[str, list[Budget]] = {}
@@ -88,6 +92,10 @@ class Spending:
         self._resource = tuple(b for b in budgets if b.scope == "resource")
         self._deployments = {name: tuple(found) for name, found in by_deployment.items()}
         self._keys = {name: tuple(found) for name, found in by_key.items()}
+        self._accounts.clear()
+        for gone in set(self._ratios) - {budget.name for budget in budgets}:
+            metrics.BUDGET_SPENT_RATIO.remove(gone)  # a deleted budget's series ends
+            del self._ratios[gone]
 
     def applicable(self, deployment: str, principal: Principal) -> tuple[Budget, ...]:
         """The budgets a call of ``principal`` on ``deployment`` spends from (the hot path)."""
@@ -106,14 +114,20 @@ class Spending:
 
     def account(self, budget: Budget, bounds: tuple[float, float], key_id: str | None) -> Account:
         start, end = bounds
-        deployment = budget.target if budget.scope == "deployment" else None
         key = key_id if budget.scope == "key" else None
-        return Account(
+        cached = self._accounts.get((budget, start, key))
+        if cached is not None:
+            return cached
+        if len(self._accounts) > 4096:  # periods gone by, or keys' ids: made again when needed
+            self._accounts.clear()
+        deployment = budget.target if budget.scope == "deployment" else None
+        made = self._accounts[(budget, start, key)] = Account(
             f"{budget.name}:{budget.scope}:{budget.target or ''}:{int(start)}",
             nanos(budget.amount) if budget.hard else None,
             int(end * 1000),
             lambda: self.store.spent(start, end, deployment=deployment, key_id=key),
         )
+        return made
 
     async def hold(
         self, budgets: tuple[Budget, ...], deployment: Deployment, principal: Principal,
@@ -145,8 +159,10 @@ class Spending:
             self._crossed(budget, bounds, total / NANOS)
 
     def _crossed(self, budget: Budget, bounds: tuple[float, float], spent: float) -> None:
-        if budget.amount > 0:
-            metrics.BUDGET_SPENT_RATIO.labels(budget.name).set(spent / budget.amount)
+        ratio = self._ratios.get(budget.name)
+        if ratio is None:
+            ratio = self._ratios[budget.name] = metrics.BUDGET_SPENT_RATIO.labels(budget.name)
+        ratio.set(spent / budget.amount)
         for threshold in budget.thresholds:
             seen = (budget.name, bounds[0], threshold)
             if spent >= threshold * budget.amount and seen not in self._fired:

@@ -89,7 +89,7 @@ class LocalLedger:
         """``replicas`` > 1 gives this process only its share of what is left when an account is
         seeded (the Redis ledger's fallback)."""
         self.replicas = replicas
-        self._accounts: dict[str, list[int]] = {}  # key: [spent, held, allowance or -1]
+        self._accounts: dict[str, list[int]] = {}  # key: [spent, held, allowance or -1, ends_ms]
         self._seeding: dict[str, asyncio.Lock] = {}
 
     async def _account(self, account: Account) -> list[int]:
@@ -104,21 +104,22 @@ class LocalLedger:
                 allowance = -1
                 if account.limit is not None:
                     allowance = spent + max(0, account.limit - spent) // self.replicas
-                entry = self._accounts[account.key] = [spent, 0, allowance]
                 self._forget_ended()
+                entry = self._accounts[account.key] = [spent, 0, allowance, account.ends_ms]
         self._seeding.pop(account.key, None)
         return entry
 
     def _forget_ended(self) -> None:
-        # Keys end with their period's start; an account of an ended period is not held again.
-        if len(self._accounts) > 1024:
-            for key in sorted(self._accounts, key=lambda k: int(k.rsplit(":", 1)[1]))[:512]:
-                del self._accounts[key]
+        """Drop the accounts of periods long ended: no call holds them any more (a new period
+        is a new account), and a late settle of one charges nothing that is shown."""
+        long_ago = time.time() * 1000 - KEPT_AFTER_PERIOD_MS
+        for key in [key for key, entry in self._accounts.items() if entry[3] < long_ago]:
+            del self._accounts[key]
 
     async def hold(self, accounts: Sequence[Account], cost: int) -> Hold | Refusal:
         entries = [await self._account(account) for account in accounts]
         # No await from here on: the check and the charge are one step for this event loop.
-        for index, (account, (spent, held, allowance)) in enumerate(zip(accounts, entries, strict=True)):
+        for index, (account, (spent, held, allowance, _)) in enumerate(zip(accounts, entries, strict=True)):
             if account.limit is None:
                 continue
             limit = min(account.limit, allowance) if allowance >= 0 else account.limit
@@ -142,7 +143,9 @@ class LocalLedger:
         return spent
 
     async def state(self, account: Account) -> tuple[int, int]:
-        spent, held, _ = await self._account(account)
+        spent, held, _, _ = await self._account(account)
+        if self.replicas > 1:  # this process has seen its own calls only: the store has them all
+            spent = max(spent, nanos(await asyncio.to_thread(account.seed)))
         return spent, held
 
     def forget(self) -> None:
@@ -282,7 +285,9 @@ class RedisLedger:
 
 
 def create_ledger(settings: Settings) -> Ledger:
-    """Redis when ``redis_url`` is set, so replicas share budgets; otherwise in-process."""
+    """Redis when ``redis_url`` is set, so replicas share budgets; otherwise in-process. Without
+    Redis, each of a replica's HTTP worker processes holds its share of what is left of each
+    budget (seeded from the store), so that together they cannot overspend."""
     if settings.redis_url:
-        return RedisLedger(settings.redis_url, settings.limits.replicas)
-    return LocalLedger()
+        return RedisLedger(settings.redis_url, settings.limits.replicas * settings.workers)
+    return LocalLedger(settings.workers)

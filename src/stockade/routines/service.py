@@ -237,8 +237,9 @@ class Conversations:
                 ) from None
             except RateLimitError as exc:
                 if exc.code == BudgetExceeded.code:  # a hard budget: no retry passes it this period
+                    said = exc.body.get("message") if isinstance(exc.body, dict) else None
                     raise BudgetExceeded(
-                        f"The agent's model deployment is over budget: {exc.message}",
+                        f"The agent's model deployment is over budget. {said or exc.message}",
                         retry_after_ms(exc.response.headers),
                     ) from None
                 raise TooManyRequests(
