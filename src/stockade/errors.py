@@ -174,8 +174,10 @@ class TooManyRequests(ServiceError):
     code = "429"
     retry_after_ms: int
 
-    def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
+    def __init__(self, message: str, retry_after_ms: int = 1000, *, reason: str = "other") -> None:
         super().__init__(message, retry_after_ms=retry_after_ms)
+        # Which limit refused, as a fixed word: the metrics' label (telemetry/metrics.THROTTLED).
+        self.reason = reason
 
 
 def retry_after_ms(headers: Mapping[str, str], default: int = 1000) -> int:

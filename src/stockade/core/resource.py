@@ -51,8 +51,10 @@ from stockade.store import (
     UsageRecord,
     shown_url,
 )
-from stockade.telemetry import AccessLog, UsageRecorder
+from stockade.telemetry import DiagnosticLog, UsageRecorder
+from stockade.telemetry.diagnostics import configured_log
 from stockade.telemetry.outage import Outage
+from stockade.telemetry.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +142,13 @@ class Resource:
         self.store = store or Store(settings.store_url)
         self.registry = ModelRegistry(settings, host, local_models)
         self.limiter = limiter or create_limiter(settings)
+        self.tracing = Tracing.configured(settings.telemetry)
         self.inference = Inference(
-            self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom
+            self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom,
+            tracing=self.tracing,
         )
         self.usage = UsageRecorder(self.store, settings.usage_flush_seconds)
-        self.access_log = AccessLog() if settings.access_log else None
+        self.diagnostics: DiagnosticLog | None = configured_log(settings.telemetry)
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
@@ -169,8 +173,8 @@ class Resource:
         if background:
             await self.files.purge()  # what expired while no server ran
             self.usage.start()
-            if self.access_log is not None:
-                self.access_log.start()
+            if self.diagnostics is not None:
+                self.diagnostics.start()
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
             self._purger = asyncio.get_running_loop().create_task(self.files.purge_forever())
         return created
@@ -184,8 +188,10 @@ class Resource:
             if task is not None:
                 task.cancel()
         await self.usage.stop()
-        if self.access_log is not None:
-            await self.access_log.stop()
+        if self.diagnostics is not None:
+            await self.diagnostics.stop()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)  # exports what is left: network I/O
         await self.limiter.close()
         await self.access.close()
         await self.registry.close()
