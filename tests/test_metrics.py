@@ -17,6 +17,7 @@ from test_batch_jobs import IDLE_RUNNER, TOO_LONG, create, line, run_to_end, run
 from conftest import App, ManualClock, in_process
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from stockade.access.keys import ROUTINES_AGENT, Principal
+from stockade.access.roles import OPENAI_USER, Grant
 from stockade.api.middleware import key_label
 from stockade.quotas import LocalLimiter
 
@@ -149,11 +150,13 @@ def test_a_local_models_workers_and_queue_are_what_healthz_reports(app: App, adm
 
 
 def test_callers_are_labelled_by_their_name_in_the_store_and_others_as_other() -> None:
-    assert key_label(Principal(id="k-1", name="team-a", grants=())) == "team-a"
+    assert key_label(Principal(id="k-1", name="team-a", grants=(Grant(OPENAI_USER),))) == "team-a"
     assert key_label(ROUTINES_AGENT) == "routines agent"
     # An Entra identity the store has no name for: its object id would grow the series unbounded.
     unnamed = "6f1d3c2e-0000-4000-8000-000000000000"
-    assert key_label(Principal(id=unnamed, name=unnamed, grants=(), kind="entra")) == "other"
+    assert key_label(Principal(id=unnamed, name=unnamed, grants=(Grant(OPENAI_USER),), kind="entra")) == "other"
+    # A token from a trusted issuer for an identity with no role here: named by its client id.
+    assert key_label(Principal(id=unnamed, name="some-client-id", grants=(), kind="entra")) == "other"
     assert key_label(None) == "other"
 
 

@@ -37,8 +37,10 @@ UNPRINTABLE_PATH = InvalidRequest(
 
 def key_label(principal: Principal | None) -> str:
     """A caller's label in the metrics: its name in the store (a key's, or an Entra identity's),
-    else "other", so that the series are as many as the store's names, not as callers."""
-    if principal is None or principal.name == principal.id:  # an identity the store has no name for
+    else "other", so that the series are as many as the store's names, not as callers. A token
+    holder without grants is no one the store knows (its name is the token's client id), and one
+    whose name is its id has no name in the store."""
+    if principal is None or not principal.grants or principal.name == principal.id:
         return metrics.OTHER
     return principal.name
 
