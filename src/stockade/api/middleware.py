@@ -79,7 +79,8 @@ class CallMiddleware:
                 started = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                streamed = any(n == b"content-type" and v.startswith(EVENT_STREAM) for n, v in headers)
+                if self.diagnostics is not None:  # only the log says whether a reply streamed
+                    streamed = any(n == b"content-type" and v.startswith(EVENT_STREAM) for n, v in headers)
                 message["headers"] = headers + id_headers
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finished = True
