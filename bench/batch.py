@@ -125,7 +125,7 @@ def main() -> None:
     with mock_upstream() as upstream:
         config = workdir / "stockade.toml"
         config.write_text(f'[upstreams.mock]\nurl = "{upstream}/v1"\nmodels = ["mock-model"]\n')
-        env = server_env(workdir, STOCKADE_CONFIG=str(config), STOCKADE_ACCESS_LOG="false",
+        env = server_env(workdir, STOCKADE_CONFIG=str(config), STOCKADE_TELEMETRY__DIAGNOSTIC_LOG="off",
                          STOCKADE_BATCH__POLL_SECONDS="0.2", STOCKADE_BATCH__HEADROOM=str(HEADROOM))
         run_cli(env, "deployments", "create", "--name", DEPLOYMENT, "--model", "mock-model",
                 "--capacity", str(CAPACITY))

@@ -101,7 +101,7 @@ def store(workdir: Path, url: str) -> dict[str, str]:
     config = workdir / "stockade.toml"
     config.write_text(f'[upstreams.vllm]\nurl = "{url}"\nmodels = ["chat-model", "guard-model"]\n')
     env = {**os.environ, "STOCKADE_DATA_DIR": str(workdir), "STOCKADE_CONFIG": str(config),
-           "STOCKADE_WORKERS": "1", "STOCKADE_ACCESS_LOG": "false"}
+           "STOCKADE_WORKERS": "1", "STOCKADE_TELEMETRY__DIAGNOSTIC_LOG": "off"}
     for model in ("chat-model", "guard-model"):
         run_cli(env, "quota", "set", model, "--capacity", "100000")
     run_cli(env, "deployments", "create", "--name", "bench", "--model", "chat-model", "--capacity", "100000")

@@ -101,7 +101,7 @@ def run(replicas: int) -> tuple[float, Tally]:
     workdir = Path(tempfile.mkdtemp(prefix=f"stockade-quota-{replicas}-"))
     with postgres_schema_url() as database_url, mock_upstream() as upstream:
         env = replica_env(workdir, database_url, upstream, "redis://127.0.0.1:6379/0",
-                          STOCKADE_ACCESS_LOG="false")
+                          STOCKADE_TELEMETRY__DIAGNOSTIC_LOG="off")
         name = f"quota-bench-{uuid.uuid4().hex[:8]}"
         run_cli(env, "deployments", "create", "--name", name, "--model", "mock-model",
                 "--capacity", str(CAPACITY))

@@ -464,7 +464,7 @@ FAST_SETTINGS = {
     "STOCKADE_LOCAL__CONTEXT_TOKENS": "2048",
     # Usage reaches the store when a test calls App.flush_usage, never behind its back.
     "STOCKADE_USAGE_FLUSH_SECONDS": "3600",
-    "STOCKADE_ACCESS_LOG": "false",
+    "STOCKADE_TELEMETRY__DIAGNOSTIC_LOG": "off",
 }
 
 
@@ -483,7 +483,7 @@ def in_process(
     are STOCKADE_ variables (as a server would read them), ``peer`` the address requests come
     from, ``classifier`` the content filters' harm classifier. On a data directory an earlier app
     used, it serves what that one stored."""
-    env = server_env(data_dir, **FAST_SETTINGS, **settings)
+    env = server_env(data_dir, **{**FAST_SETTINGS, **settings})
     with environment(env):
         config = Settings()
     resource = Resource(config, limiter=limiter, local_models=local_models, classifier=classifier)

@@ -26,16 +26,20 @@ from test_batch_jobs import IDLE_RUNNER, contents, create, line, run_to_end, run
 from conftest import API_VERSION, App, in_process
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from json_server import serve_json
-from stockade.billing import PROVISIONED, Price, PriceTable
+from stockade.billing import PROVISIONED
 from stockade.store import UsageRecord
 
 CALL_COST = 12.0  # "Hello" (2 prompt tokens) and max_tokens=10, at 1 per token
 
 
 def priced(app: App, model: str = CHAT_MODEL, per_token: float = 1.0) -> None:
-    """Give ``model`` a price of ``per_token`` for each token in and out. (Helper "usage" loads
-    the resource's prices from the settings and the store; a test sets them directly.)"""
-    app.resource.prices = PriceTable([Price(model, 0.0, per_token * 1e6, per_token * 1e6)])
+    """Give ``model`` a price of ``per_token`` for each token in and out, from always on, as
+    `stockade prices set` does."""
+    per_million = per_token * 1e6
+    response = app.http().post("/management/prices", json={
+        "model": model, "input_per_million": per_million, "output_per_million": per_million, "effective_from": 0,
+    })
+    assert response.status_code == 201, response.text
 
 
 @pytest.fixture
@@ -165,7 +169,7 @@ def test_a_streamed_call_settles_when_its_stream_ends(app: App) -> None:
 
 
 def test_an_embeddings_call_holds_and_spends_its_input(app: App) -> None:
-    app.resource.prices = PriceTable([Price(EMBEDDING_MODEL, 0.0, 1e6, 1e6)])
+    priced(app, EMBEDDING_MODEL)
     budget(app, "vectors", 100, hard=True, target="text-embedding-3-small")
     app.azure().embeddings.create(model="text-embedding-3-small", input="one two three")
     assert shown(app, "vectors")["spent"] == 3
@@ -181,7 +185,8 @@ def test_a_call_on_a_provisioned_deployment_costs_nothing(app: App) -> None:
 
 
 def test_a_model_without_a_price_holds_nothing(app: App) -> None:
-    app.resource.prices = PriceTable()
+    response = app.http().delete(f"/management/prices/{CHAT_MODEL}", params={"effective_from": 0})
+    assert response.status_code == 204, response.text
     budget(app, "unpriced", 1, hard=True)
     for _ in range(3):
         chat(app.azure())
@@ -408,9 +413,7 @@ def test_the_cli_explains_a_bad_budget(app: App) -> None:
 
 
 def test_a_routine_conversation_is_held_to_the_budgets_of_the_deployments_it_calls(app: App) -> None:
-    app.resource.prices = PriceTable(
-        [Price(model, 0.0, 1e6, 1e6) for model in (CHAT_MODEL, EMBEDDING_MODEL)]
-    )
+    priced(app, EMBEDDING_MODEL)
     budget(app, "agents", 1, hard=True, scope="resource", target=None)  # less than any call holds
     http = app.http()
     conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()

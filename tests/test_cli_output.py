@@ -132,12 +132,12 @@ def test_a_principal_on_https_comes_without_a_warning(tmp_path: Path) -> None:
     assert "warnings" not in json.loads(result.stdout)
 
 
-def test_a_local_command_prints_no_access_log_lines(tmp_path: Path) -> None:
-    # A real process: the access log writes to the process's own stderr when it flushes.
+def test_a_local_command_prints_no_diagnostic_log_lines(tmp_path: Path) -> None:
+    # A real process: the diagnostic log writes to the process's own stdout when it flushes.
     env = with_store(server_env(tmp_path))
     command = [sys.executable, "-m", "stockade", "deployments", "list"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    assert "/management/deployments" not in result.stderr
+    assert "/management/deployments" not in result.stdout + result.stderr
 
 
 def test_agent_text_is_printed_as_it_is_not_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import (
     API_VERSION,
@@ -192,3 +193,25 @@ def test_metrics_from_any_worker_count_every_workers_calls(two_workers: Server) 
             http.post("/openai/v1/chat/completions",
                       json={"model": "gpt-4o", "messages": HELLO, "max_tokens": 1}, timeout=60)
     assert [admitted_calls(two_workers, "gpt-4o") for _ in range(4)] == [before + 6] * 4
+
+
+def answered_calls(server: Server, deployment: str) -> tuple[float, float]:
+    """From one scrape (whichever worker answers): calls answered with 200, and the model's
+    running workers."""
+    with httpx.Client(base_url=server.url, headers={"api-key": server.key}) as http:
+        families = text_string_to_metric_families(http.get("/metrics").text)
+    samples = [sample for family in families for sample in family.samples]
+    calls = sum(s.value for s in samples if s.name == "stockade_requests_total"
+                and s.labels["deployment"] == deployment and s.labels["status"] == "200")
+    workers = sum(s.value for s in samples if s.name == "stockade_model_workers")
+    return calls, workers
+
+
+def test_call_series_and_model_gauges_from_any_worker_cover_the_whole_replica(two_workers: Server) -> None:
+    before, _ = answered_calls(two_workers, "gpt-4o")
+    for _ in range(4):
+        with httpx.Client(base_url=two_workers.url, headers={"api-key": two_workers.key}) as http:
+            http.post("/openai/v1/chat/completions",
+                      json={"model": "gpt-4o", "messages": HELLO, "max_tokens": 1}, timeout=60)
+    # The one model process serves both workers; every scrape reports it once, not per worker.
+    assert [answered_calls(two_workers, "gpt-4o") for _ in range(4)] == [(before + 4, 1.0)] * 4

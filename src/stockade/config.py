@@ -323,6 +323,36 @@ class BillingSettings(BaseModel):
     )
 
 
+class TelemetrySettings(BaseModel):
+    diagnostic_log: str = Field(
+        "stdout",
+        description="Where the per-request JSON diagnostic log goes: stdout, off, or a file path "
+        "(appended to)",
+    )
+    diagnostic_flush_seconds: float = Field(
+        0.25, gt=0, description="How often buffered diagnostic log lines are written"
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="Base URL of an OTLP/HTTP collector (e.g. http://127.0.0.1:4318); traces go "
+        "to its /v1/traces. Unset: no traces are made",
+    )
+    otlp_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with every export, e.g. a collector's key"
+    )
+    service_name: str = Field("stockade", description="The traces' service.name")
+    trace_sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="The share of calls traced (a caller's sampled parent wins)"
+    )
+
+    @property
+    def traces_url(self) -> str | None:
+        if self.otlp_endpoint is None:
+            return None
+        base = self.otlp_endpoint.rstrip("/")
+        return base if base.endswith("/v1/traces") else base + "/v1/traces"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STOCKADE_", env_nested_delimiter="__", extra="ignore"
@@ -346,11 +376,6 @@ class Settings(BaseSettings):
     )
     usage_flush_seconds: float = 0.5
     log_level: str = "info"
-    access_log: bool = Field(
-        True,
-        description="One line per request on stderr: address, method, path, status, time, request "
-        "id (never bodies or query strings)",
-    )
     local: LocalModelSettings = LocalModelSettings()
     connections: ConnectionSettings = ConnectionSettings()
     limits: LimitSettings = LimitSettings()
@@ -363,6 +388,7 @@ class Settings(BaseSettings):
     batch: BatchSettings = BatchSettings()
     billing: BillingSettings = BillingSettings()
     safety: SafetySettings = SafetySettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     tls_certificate: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with")
     tls_private_key: Path | None = Field(None, description="Its PEM private key")
     tls_self_signed: bool = Field(

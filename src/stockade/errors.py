@@ -24,6 +24,8 @@ class ServiceError(Exception):
     retry_after_ms: int | None = None
     # False tells the openai SDK not to retry (x-should-retry), whatever the status.
     should_retry: bool | None = None
+    # Why a 429 refused, as a fixed word: the metrics' label (telemetry/metrics.THROTTLED).
+    reason: str = "other"
 
     def __init__(
         self,
@@ -176,8 +178,9 @@ class TooManyRequests(ServiceError):
     code = "429"
     retry_after_ms: int
 
-    def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
+    def __init__(self, message: str, retry_after_ms: int = 1000, *, reason: str = "other") -> None:
         super().__init__(message, retry_after_ms=retry_after_ms)
+        self.reason = reason
 
 
 class BudgetExceeded(ServiceError):
@@ -188,6 +191,7 @@ class BudgetExceeded(ServiceError):
     code = "insufficient_quota"
     type = "insufficient_quota"
     should_retry = False
+    reason = "budget"
 
     def __init__(self, message: str, retry_after_ms: int) -> None:
         super().__init__(message, retry_after_ms=retry_after_ms)

@@ -217,6 +217,7 @@ class Access:
             "Too many failed authentication attempts from this address. Check the key or "
             "token being sent, then retry after the time given.",
             retry_after_ms=int(wait * 1000) + 1,
+            reason="authentication",
         )
 
     async def authenticate(

@@ -83,7 +83,8 @@ async def ready(request: Request) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     await authorize(request, Permission.USAGE)  # every caller's figures, as usage is
-    body, content_type = metrics.exposition()
+    pools = metrics.model_pools(await request.app.state.resource.model_states())
+    body, content_type = metrics.exposition(pools)
     return Response(body, media_type=content_type)
 
 
@@ -128,7 +129,10 @@ def create_app(
             *openapi.routes(),
         ],
         middleware=[
-            Middleware(CallMiddleware, usage=resource.usage, access_log=resource.access_log),
+            Middleware(
+                CallMiddleware, usage=resource.usage, diagnostics=resource.diagnostics,
+                tracing=resource.tracing,
+            ),
             Middleware(NetworkMiddleware, access=resource.access),
             Middleware(InferenceRoutes, resource=resource),
         ],

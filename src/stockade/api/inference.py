@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from stockade.access import Permission
 from stockade.api.api_versions import api_version, check_api_version, filter_error_spelling
 from stockade.api.body import read_body
-from stockade.api.credentials import authenticate, require
+from stockade.api.credentials import authenticate, identify, require
+from stockade.api.middleware import ERROR_STATE_KEY
 from stockade.api.responses import (
     error_response,
     event_stream,
@@ -88,11 +89,10 @@ class InferenceRoutes:
             return
         try:
             answer = await self._call(operation, deployment, Request(scope, receive))
-        except ContentFiltered as error:
-            error.spelling = filter_error_spelling(api_version(scope["query_string"]))
-            await error_response(error)(scope, receive, send)
-            return
         except ServiceError as error:
+            if isinstance(error, ContentFiltered):
+                error.spelling = filter_error_spelling(api_version(scope["query_string"]))
+            scope["state"][ERROR_STATE_KEY] = error  # named by the metrics and the traces
             await error_response(error)(scope, receive, send)
             return
         headers = rate_limit_headers(answer.remaining)
@@ -106,8 +106,7 @@ class InferenceRoutes:
         call.operation = operation
         classic = path_deployment is not None
         check_api_version(request.scope["query_string"], classic)
-        principal = await authenticate(request)
-        call.key_id = principal.id
+        principal = await identify(request)
         body_type = OPERATIONS[operation]
         body = parse(body_type, await read_body(request, self.resource.settings.max_body_bytes))
         if path_deployment is not None:

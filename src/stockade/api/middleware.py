@@ -1,4 +1,5 @@
-"""One ASGI middleware for every request: request ids, errors as Azure envelopes, usage records.
+"""One ASGI middleware for every request: request ids, errors as Azure envelopes, and what is
+recorded of each call (usage, metrics, the diagnostic log, traces).
 
 It is pure ASGI (no BaseHTTPMiddleware) because it sits on the hot path.
 """
@@ -7,29 +8,55 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stockade.access import Principal
+from stockade.api.credentials import PRINCIPAL_STATE_KEY
 from stockade.api.responses import error_response
 from stockade.errors import InvalidRequest, ServiceError
-from stockade.telemetry import AccessLog, Call, UsageRecorder
+from stockade.telemetry import Call, DiagnosticLog, UsageRecorder, metrics
+from stockade.telemetry.diagnostics import Entry
+from stockade.telemetry.tracing import Tracing, error_type
 from stockade.tracebacks import without_messages
 
 log = logging.getLogger(__name__)
 
 CLIENT_CLOSED_REQUEST = 499
+# Where a data-plane handler leaves the ServiceError it answered with (api/inference.py), for the
+# metrics' 429 reasons and the traces' error.type.
+ERROR_STATE_KEY = "error"
+EVENT_STREAM = b"text/event-stream"
 UNPRINTABLE_PATH = InvalidRequest(
     "The URL path holds a control or other unprintable character (after percent-decoding); no "
     "route or name here has one. Check how the client builds the URL."
 )
 
 
+def key_label(principal: Principal | None) -> str:
+    """A caller's label in the metrics: its name in the store (a key's, or an Entra identity's),
+    else "other", so that the series are as many as the store's names, not as callers. A token
+    holder without grants is no one the store knows (its name is the token's client id), and one
+    whose name is its id has no name in the store."""
+    if principal is None or not principal.grants or principal.name == principal.id:
+        return metrics.OTHER
+    return principal.name
+
+
 class CallMiddleware:
-    def __init__(self, app: ASGIApp, usage: UsageRecorder, access_log: AccessLog | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        usage: UsageRecorder,
+        diagnostics: DiagnosticLog | None,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.app = app
         self.usage = usage
-        self.access_log = access_log
+        self.diagnostics = diagnostics
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,20 +66,25 @@ class CallMiddleware:
         # (core/bodies.py): unique, not secret, and no system call per request.
         request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
         call = Call(request_id)
-        scope.setdefault("state", {})["call"] = call
+        state = scope.setdefault("state", {})
+        state["call"] = call
         id_headers = [(b"x-request-id", request_id.encode()), (b"apim-request-id", request_id.encode())]
         status = 500
-        started = finished = False
+        started = finished = streamed = False
+        traced = None if self.tracing is None else self.tracing.start_call(scope)
 
         async def send_with_ids(message: Message) -> None:
-            nonlocal status, started, finished
+            nonlocal status, started, finished, streamed
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                message["headers"] = list(message.get("headers", ())) + id_headers
+                headers = list(message.get("headers", ()))
+                if self.diagnostics is not None:  # only the log says whether a reply streamed
+                    streamed = any(n == b"content-type" and v.startswith(EVENT_STREAM) for n, v in headers)
+                message["headers"] = headers + id_headers
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finished = True
-                self._finished(scope, call, status)
+                self._finished(scope, call, status, streamed)
             await send(message)
 
         try:
@@ -78,13 +110,38 @@ class CallMiddleware:
         finally:
             if started and not finished:
                 # The client went away mid-response (nginx's 499): meter what was generated.
-                self._finished(scope, call, CLIENT_CLOSED_REQUEST)
+                status = CLIENT_CLOSED_REQUEST
+                self._finished(scope, call, status, streamed)
+            if traced is not None:
+                error = state.get(ERROR_STATE_KEY)
+                Tracing.end_call(
+                    *traced, status=status, operation=call.operation, deployment=call.deployment,
+                    model=call.model, prompt_tokens=call.prompt_tokens,
+                    completion_tokens=call.completion_tokens,
+                    error=None if error is None else error_type(error),
+                )
 
-    def _finished(self, scope: Scope, call: Call, status: int) -> None:
+    def _finished(self, scope: Scope, call: Call, status: int, streamed: bool) -> None:
+        principal: Principal | None = scope["state"].get(PRINCIPAL_STATE_KEY)
         if call.operation != "unknown":
             self.usage.add(call.record(status))
-        if self.access_log is not None:
-            self.access_log.add(
-                scope.get("client"), scope["method"], scope["path"], status, call.elapsed_ms(),
-                call.request_id,
-            )
+            self._count(scope, call, status, key_label(principal))
+        if self.diagnostics is not None:
+            self.diagnostics.add(Entry(
+                time.time(), scope.get("client"), scope["method"], scope["path"], call.operation,
+                status, call.elapsed_ms(), call.request_id, call.deployment, call.model,
+                None if principal is None else principal.name,
+                None if principal is None else principal.id,
+                call.prompt_tokens, call.completion_tokens, streamed,
+            ))
+
+    @staticmethod
+    def _count(scope: Scope, call: Call, status: int, key: str) -> None:
+        metrics.answered(
+            call.deployment, call.model, key, call.operation, status, call.elapsed_ms() / 1000,
+            call.prompt_tokens, call.completion_tokens,
+        )
+        if status == 429:
+            error = scope["state"].get(ERROR_STATE_KEY)
+            reason = error.reason if isinstance(error, ServiceError) else "other"
+            metrics.throttled(call.deployment or metrics.OTHER, key, reason).inc()

@@ -110,6 +110,7 @@ def refusal(upstream: str, status: int, headers: Mapping[str, str], payload: byt
             f"upstream {upstream!r} is limiting the rate of Stockade's calls to it. Retry after "
             "the time given.",
             retry_after_ms=retry_after_ms(headers, default=DEFAULT_RETRY_AFTER_MS),
+            reason="upstream",
         )
     detail = _error_detail(payload)
     if 400 <= status < 500 and detail is not None:

@@ -318,6 +318,7 @@ class ModelWorkers:
                 f"The model behind this deployment is busy ({self._waiting} requests waiting). "
                 "Retry after a short wait.",
                 retry_after_ms=1000,
+                reason="model_busy",
             )
         self._waiting += 1
         try:

@@ -56,7 +56,7 @@ from stockade.store.batches import (
     LineResult,
     Stored,
 )
-from stockade.telemetry import Call
+from stockade.telemetry import Call, metrics
 from stockade.telemetry.outage import Outage
 from stockade.tracebacks import without_messages
 
@@ -247,6 +247,7 @@ class BatchRunner:
             for task in tasks:
                 task.cancel()
         outcomes = [task.result() for task in tasks]
+        metrics.batch_lines(None if r is None else r.state for r in outcomes)
         await asyncio.to_thread(self.store.finish, [(claim, r) for r in outcomes if r is not None])
         await asyncio.to_thread(
             self.store.release, [line for line, r in zip(lines, outcomes, strict=True) if r is None]

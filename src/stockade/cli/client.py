@@ -67,9 +67,12 @@ class ManagementClient:
             raise CommandError(missing_store(self.settings))
         self.created_store = not exists
         with asyncio.Runner() as runner:
-            # No access log: the command's own requests are its output's business, and the audit
-            # log records the changes.
-            resource = Resource(self.settings.model_copy(update={"access_log": False}))
+            # No diagnostic log nor traces: the command's own requests are its output's
+            # business, and the audit log records the changes.
+            quiet = self.settings.telemetry.model_copy(
+                update={"diagnostic_log": "off", "otlp_endpoint": None}
+            )
+            resource = Resource(self.settings.model_copy(update={"telemetry": quiet}))
             try:
                 self.created_keys = runner.run(resource.open(background=False))
             except ServiceError as exc:

@@ -27,7 +27,9 @@ from stockade.quotas import Bucket, Limit, Limiter, Remaining, Reservation, rese
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 from stockade.safety.screen import Screen
 from stockade.store import Deployment
-from stockade.telemetry import Call, metrics
+from stockade.telemetry import Call, metrics, tracing
+from stockade.telemetry.timing import timed
+from stockade.telemetry.tracing import Tracing
 
 Chunks = AsyncIterator[dict[str, Any]]
 
@@ -112,11 +114,18 @@ class Answer:
 
 class Inference:
     def __init__(
-        self, registry: ModelRegistry, limiter: Limiter, default_max_tokens: int, batch_headroom: float = 0.0,
+        self,
+        registry: ModelRegistry,
+        limiter: Limiter,
+        default_max_tokens: int,
+        batch_headroom: float = 0.0,
         spending: Spending | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """Calls of batch lines (``Call.batch_id`` set) leave ``batch_headroom`` of their
-        deployment's limits to interactive calls. ``spending`` holds calls' costs in budgets."""
+        deployment's limits to interactive calls. ``spending`` holds calls' costs in budgets.
+        With ``tracing``, admission and the model are spans of the call's trace."""
+        self.tracing = tracing
         self.registry = registry
         self.limiter = limiter
         self.spending = spending
@@ -158,7 +167,8 @@ class Inference:
         if call.batch_id is not None:
             drawn = (backfill(drawn[0], self.batch_headroom), *drawn[1:])
         try:
-            reservation = await self.limiter.reserve(drawn, cost, call.operation)
+            with tracing.admission(self.tracing, deployment.name, cost):
+                reservation = await self.limiter.reserve(drawn, cost, call.operation)
         except TooManyRequests as refused:
             metrics.rate_limit_decision(deployment.name, "throttled").inc()
             if call.batch_id is None and self.on_throttled is not None:
@@ -214,8 +224,12 @@ class Inference:
         except BaseException:
             await self._settle(reservation, call)  # the model never ran: nothing was used
             raise
+        generated = tracing.model_stream(
+            self.tracing, model.generate(prepared), "chat" if chat else "text_completion",
+            deployment.model, request.completion_limit,
+        )
         # The metered stream settles the reservation when it ends, however it ends.
-        events = self._metered(model.generate(prepared), call, reservation)
+        events = timed(self._metered(generated, call, reservation), call)
         if protection is not None:  # the values back in the reply before the filters see it
             events = protection.stream(events)
         if request.stream:
@@ -246,7 +260,9 @@ class Inference:
                 replaced = await protection.embeddings(request)
                 if protection.substitutions is not None:
                     prepared = await model.prepare(replaced)
-            result = await model.embed(prepared)
+            with tracing.model_call(self.tracing, "embeddings", deployment.model) as span:
+                result = await model.embed(prepared)
+                span.used(result.prompt_tokens, 0)
             call.prompt_tokens = result.prompt_tokens
         finally:
             await self._settle(reservation, call)

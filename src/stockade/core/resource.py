@@ -56,9 +56,11 @@ from stockade.store import (
     UsageRecord,
     shown_url,
 )
-from stockade.telemetry import AccessLog, UsageRecorder
+from stockade.telemetry import DiagnosticLog, UsageRecorder
+from stockade.telemetry.diagnostics import configured_log
 from stockade.telemetry.outage import Outage
 from stockade.telemetry.spool import Spool
+from stockade.telemetry.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -150,15 +152,16 @@ class Resource:
         self.spending = Spending(
             create_ledger(settings), self.store, lambda: self.prices, Alerts(self.store, currency), currency
         )
+        self.tracing = Tracing.configured(settings.telemetry)
         self.inference = Inference(
             self.registry, self.limiter, settings.limits.default_max_tokens, settings.batch.headroom,
-            self.spending,
+            self.spending, self.tracing,
         )
         self.prices = combined(self._configured_prices(), ())
         self.usage = UsageRecorder(
             self.store, settings.usage_flush_seconds, Spool(settings.data_dir / "spool"), priced=self.priced
         )
-        self.access_log = AccessLog() if settings.access_log else None
+        self.diagnostics: DiagnosticLog | None = configured_log(settings.telemetry)
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
@@ -183,8 +186,8 @@ class Resource:
         if background:
             await self.files.purge()  # what expired while no server ran
             self.usage.start()
-            if self.access_log is not None:
-                self.access_log.start()
+            if self.diagnostics is not None:
+                self.diagnostics.start()
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
             self._purger = asyncio.get_running_loop().create_task(self.files.purge_forever())
         return created
@@ -199,8 +202,10 @@ class Resource:
                 task.cancel()
         await self.usage.stop()
         await self.spending.close()
-        if self.access_log is not None:
-            await self.access_log.stop()
+        if self.diagnostics is not None:
+            await self.diagnostics.stop()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)  # exports what is left: network I/O
         await self.limiter.close()
         await self.access.close()
         await self.registry.close()

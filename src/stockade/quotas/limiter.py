@@ -48,6 +48,16 @@ class Limiter(Protocol):
     async def close(self) -> None: ...
 
 
+# A refusal's reason in the metrics, by the bucket's scope (core/inference.py: "d:" a deployment's,
+# "k:" a key's) and the limit that refused.
+_REASONS = {
+    ("d:", "token"): "deployment_tokens",
+    ("d:", "call"): "deployment_requests",
+    ("k:", "token"): "key_tokens",
+    ("k:", "call"): "key_requests",
+}
+
+
 def too_many_requests(refused: Refusal, operation: str) -> TooManyRequests:
     """Azure's 429 wording, naming the limit and how to raise it."""
     limit = refused.bucket.limit
@@ -61,6 +71,7 @@ def too_many_requests(refused: Refusal, operation: str) -> TooManyRequests:
         f"{refused.bucket.label} ({what}). Please retry after "
         f"{seconds} second{'s' if seconds != 1 else ''}. {refused.bucket.remedy}".rstrip(),
         retry_after_ms=refused.wait_ms,
+        reason=_REASONS.get((refused.bucket.scope[:2], refused.kind), "other"),
     )
 
 

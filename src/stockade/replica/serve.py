@@ -92,7 +92,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         # No route is a WebSocket; an upgraded connection would leave the limits above behind.
         "ws": "none",
         "log_level": settings.log_level,
-        "access_log": False,  # Stockade writes its own, in batches (telemetry/access.py)
+        "access_log": False,  # Stockade writes its own, in batches (telemetry/diagnostics.py)
         "timeout_graceful_shutdown": 10,
         # X-Forwarded-For is believed only from auth.trusted_proxies, by Stockade itself.
         "proxy_headers": False,
