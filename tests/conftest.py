@@ -37,7 +37,7 @@ from stockade.cli.main import app as cli_app
 from stockade.config import Settings
 from stockade.core import Resource
 from stockade.core.resource import prepare_store
-from stockade.quotas import Limiter
+from stockade.quotas import Limiter, LocalLimiter
 from stockade.safety import Classifier
 
 API_VERSION = "2024-10-21"
@@ -496,6 +496,15 @@ def in_process(
         running = App(client, resource, config, created["key1"], env)
         for name, model, capacity in deployments:
             running.deploy(name, model, capacity)
+        yield running
+
+
+@contextlib.contextmanager
+def on_manual_clock(data_dir: Path, clock: ManualClock, window_seconds: int) -> Iterator[App]:
+    """The app in process without deployments, its rate limits in windows of
+    ``window_seconds`` on ``clock``."""
+    limiter = LocalLimiter(window_seconds, clock=clock)
+    with in_process(data_dir, (), limiter=limiter, STOCKADE_LIMITS__WINDOW_SECONDS=str(window_seconds)) as running:
         yield running
 
 

@@ -14,12 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_batch_jobs import IDLE_RUNNER, TOO_LONG, create, line, run_to_end, runner, upload
 
-from conftest import App, ManualClock, in_process
+from conftest import App, ManualClock, in_process, on_manual_clock
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from stockade.access.keys import ROUTINES_AGENT, Principal
 from stockade.access.roles import OPENAI_USER, Grant
-from stockade.api.middleware import key_label
-from stockade.quotas import LocalLimiter
+from stockade.telemetry import metrics
 
 WINDOW = 10
 SAY_HI = [{"role": "user", "content": "Say hi"}]
@@ -32,9 +31,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[App]:
-    limiter = LocalLimiter(WINDOW, clock=clock)
-    with in_process(tmp_path_factory.mktemp("metrics"), (), limiter=limiter,
-                    STOCKADE_LIMITS__WINDOW_SECONDS=str(WINDOW)) as running:
+    with on_manual_clock(tmp_path_factory.mktemp("metrics"), clock, WINDOW) as running:
         yield running
 
 
@@ -150,14 +147,14 @@ def test_a_local_models_workers_and_queue_are_what_healthz_reports(app: App, adm
 
 
 def test_callers_are_labelled_by_their_name_in_the_store_and_others_as_other() -> None:
-    assert key_label(Principal(id="k-1", name="team-a", grants=(Grant(OPENAI_USER),))) == "team-a"
-    assert key_label(ROUTINES_AGENT) == "routines agent"
+    assert metrics.key_label(Principal(id="k-1", name="team-a", grants=(Grant(OPENAI_USER),))) == "team-a"
+    assert metrics.key_label(ROUTINES_AGENT) == "routines agent"
     # An Entra identity the store has no name for: its object id would grow the series unbounded.
     unnamed = "6f1d3c2e-0000-4000-8000-000000000000"
-    assert key_label(Principal(id=unnamed, name=unnamed, grants=(Grant(OPENAI_USER),), kind="entra")) == "other"
+    assert metrics.key_label(Principal(id=unnamed, name=unnamed, grants=(Grant(OPENAI_USER),), kind="entra")) == "other"
     # A token from a trusted issuer for an identity with no role here: named by its client id.
-    assert key_label(Principal(id=unnamed, name="some-client-id", grants=(), kind="entra")) == "other"
-    assert key_label(None) == "other"
+    assert metrics.key_label(Principal(id=unnamed, name="some-client-id", grants=(), kind="entra")) == "other"
+    assert metrics.key_label(None) == "other"
 
 
 def test_batch_lines_are_counted_by_outcome(tmp_path: Path) -> None:
@@ -168,3 +165,15 @@ def test_batch_lines_are_counted_by_outcome(tmp_path: Path) -> None:
         run_to_end(batch_app, runner(batch_app), view.record.id)
         assert sample(client, "stockade_batch_lines_total", outcome="completed") == before["completed"] + 1
         assert sample(client, "stockade_batch_lines_total", outcome="failed") == before["failed"] + 1
+
+
+def test_batch_lines_tokens_are_counted_with_the_calls_tokens(tmp_path: Path) -> None:
+    with in_process(tmp_path, **IDLE_RUNNER) as batch_app, batch_app.http() as client:
+        kinds = ("prompt", "completion")
+        before = {kind: sample(client, "stockade_tokens_total", type=kind, key="key1") for kind in kinds}
+        view = create(batch_app, upload(batch_app, [line("fine")]))
+        run_to_end(batch_app, runner(batch_app), view.record.id)
+        batch_app.flush_usage()
+        (record,) = [r for r, _ in batch_app.resource.store.recent_usage(10) if r.batch_id == view.record.id]
+        counted = {kind: sample(client, "stockade_tokens_total", type=kind, key="key1") - before[kind] for kind in kinds}
+        assert counted == {"prompt": record.prompt_tokens, "completion": record.completion_tokens}

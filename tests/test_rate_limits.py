@@ -16,9 +16,8 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import App, ManualClock, in_process
+from conftest import App, ManualClock, in_process, on_manual_clock
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
-from stockade.quotas import LocalLimiter
 
 WINDOW = 10
 SAY_HI = [{"role": "user", "content": "Say hi"}]
@@ -31,9 +30,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[App]:
-    limiter = LocalLimiter(WINDOW, clock=clock)
-    with in_process(tmp_path_factory.mktemp("limited"), (), limiter=limiter,
-                    STOCKADE_LIMITS__WINDOW_SECONDS=str(WINDOW)) as running:
+    with on_manual_clock(tmp_path_factory.mktemp("limited"), clock, WINDOW) as running:
         yield running
 
 

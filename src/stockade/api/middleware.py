@@ -35,16 +35,6 @@ UNPRINTABLE_PATH = InvalidRequest(
 )
 
 
-def key_label(principal: Principal | None) -> str:
-    """A caller's label in the metrics: its name in the store (a key's, or an Entra identity's),
-    else "other", so that the series are as many as the store's names, not as callers. A token
-    holder without grants is no one the store knows (its name is the token's client id), and one
-    whose name is its id has no name in the store."""
-    if principal is None or not principal.grants or principal.name == principal.id:
-        return metrics.OTHER
-    return principal.name
-
-
 class CallMiddleware:
     def __init__(
         self,
@@ -125,7 +115,7 @@ class CallMiddleware:
         principal: Principal | None = scope["state"].get(PRINCIPAL_STATE_KEY)
         if call.operation != "unknown":
             self.usage.add(call.record(status))
-            self._count(scope, call, status, key_label(principal))
+            self._count(scope, call, status, metrics.key_label(principal))
         if self.diagnostics is not None:
             self.diagnostics.add(Entry(
                 time.time(), scope.get("client"), scope["method"], scope["path"], call.operation,

@@ -262,6 +262,16 @@ class BatchRunner:
             return self._result(line, LINE_FAILED, _error_line(line.custom_id, *PRINCIPAL_GONE))
         call = Call(str(uuid.uuid4()), batch_id=batch.id, key_id=principal.id)
         try:
+            return await self._outcome(line, batch, call, principal)
+        finally:
+            metrics.tokens(
+                call.deployment, call.model, metrics.key_label(principal), call.prompt_tokens, call.completion_tokens
+            )
+
+    async def _outcome(
+        self, line: ClaimedLine, batch: BatchRecord, call: Call, principal: Principal
+    ) -> LineResult | None:
+        try:
             async with self._model_room(batch.deployment) as room:
                 if not room:
                     self.pause(batch.deployment, TAKEN_MODEL_WAIT_MS)

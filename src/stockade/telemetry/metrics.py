@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
+    from stockade.access import Principal
     from stockade.backends.base import PoolState
 
 OTHER = "other"  # the label of whatever the store does not name
@@ -114,7 +115,7 @@ REQUESTS = Counter(
 )
 TOKENS = Counter(
     "stockade_tokens",
-    "Tokens of inference calls, by deployment, model, key and type (prompt, completion)",
+    "Tokens of inference calls and batch lines, by deployment, model, key and type (prompt, completion)",
     ["deployment", "model", "key", "type"],
 )
 REQUEST_DURATION = Histogram(
@@ -197,11 +198,26 @@ def answered(
     """One inference call, once its response has been sent."""
     deployment, model = deployment or OTHER, model or OTHER
     _request(deployment, model, key, operation, status).inc()
+    tokens(deployment, model, key, prompt_tokens, completion_tokens)
+    _duration(deployment, model, operation).observe(seconds)
+
+
+def tokens(deployment: str | None, model: str | None, key: str, prompt_tokens: int, completion_tokens: int) -> None:
+    """The tokens of a call: an interactive one (``answered``) or a batch line."""
     if prompt_tokens or completion_tokens:
-        prompt, completion = _tokens(deployment, model, key)
+        prompt, completion = _tokens(deployment or OTHER, model or OTHER, key)
         prompt.inc(prompt_tokens)
         completion.inc(completion_tokens)
-    _duration(deployment, model, operation).observe(seconds)
+
+
+def key_label(principal: Principal | None) -> str:
+    """A caller's label in the metrics: its name in the store (a key's, or an Entra identity's),
+    else "other", so that the series are as many as the store's names, not as callers. A token
+    holder without grants is no one the store knows (its name is the token's client id), and one
+    whose name is its id has no name in the store."""
+    if principal is None or not principal.grants or principal.name == principal.id:
+        return OTHER
+    return principal.name
 
 
 def batch_lines(outcomes: Iterable[str | None]) -> None:
