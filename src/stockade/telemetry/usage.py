@@ -4,6 +4,7 @@ spooled to local disk while the store is down."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -139,7 +140,8 @@ class UsageRecorder:
         now = time.time()
         if now >= self._next_forget:
             self._next_forget = now + FORGET_EVERY_SECONDS
-            self._store.forget_usage_batches(now - KEEP_BATCH_IDS_SECONDS)
+            with contextlib.suppress(Exception):  # tried again in an hour; nothing waits on it
+                self._store.forget_usage_batches(now - KEEP_BATCH_IDS_SECONDS)
         return None
 
     def _insert(self, batch: UsageBatch) -> None:
@@ -150,5 +152,9 @@ class UsageRecorder:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Not while it flushes: a flush cancelled mid-write would leave its thread writing
+            # after the store is closed.
+            async with self._flushing:
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()
