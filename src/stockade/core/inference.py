@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -28,7 +29,6 @@ from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 from stockade.safety.screen import Screen
 from stockade.store import Deployment
 from stockade.telemetry import Call, metrics, tracing
-from stockade.telemetry.timing import timed
 from stockade.telemetry.tracing import Tracing
 
 Chunks = AsyncIterator[dict[str, Any]]
@@ -229,7 +229,7 @@ class Inference:
             deployment.model, request.completion_limit,
         )
         # The metered stream settles the reservation when it ends, however it ends.
-        events = timed(self._metered(generated, call, reservation), call)
+        events = self._metered(generated, call, reservation)
         if protection is not None:  # the values back in the reply before the filters see it
             events = protection.stream(events)
         if request.stream:
@@ -270,18 +270,29 @@ class Inference:
         return Answer(body, reservation.remaining)
 
     async def _metered(self, events: Events, call: Call, reservation: Reservation) -> Events:
-        """The model's events, counted into the call record as they pass."""
+        """The model's events, counted into the call record as they pass, and timed: from the
+        call's arrival to the first output, then per output token to the end (a stream closed
+        early has no per-token time)."""
+        first: float | None = None
+        ended: float | None = None
         try:
             async for item in events:
                 if isinstance(item, Usage):
                     call.prompt_tokens = item.prompt_tokens
                     call.completion_tokens = item.completion_tokens
                 elif item.text or item.tool_calls:
+                    if first is None:
+                        first = time.perf_counter()
                     call.completion_tokens += 1  # an estimate until the final count arrives
                 yield item
+            ended = time.perf_counter()
         finally:
             await events.aclose()  # type: ignore[attr-defined]
             await self._settle(reservation, call)
+            if first is not None:
+                tokens_after_first = call.completion_tokens - 1
+                per_token = None if ended is None or tokens_after_first < 1 else (ended - first) / tokens_after_first
+                metrics.generation_timed(call.deployment, call.model, first - call.started, per_token)
 
 
 async def _chunks(

@@ -170,9 +170,18 @@ def _duration(deployment: str, model: str, operation: str) -> Histogram:
 
 
 @functools.lru_cache(maxsize=1024)
-def token_times(deployment: str, model: str) -> tuple[Histogram, Histogram]:
-    """The time-to-first-token and time-per-output-token children of one deployment."""
+def _token_times(deployment: str, model: str) -> tuple[Histogram, Histogram]:
     return TIME_TO_FIRST_TOKEN.labels(deployment, model), TIME_PER_OUTPUT_TOKEN.labels(deployment, model)
+
+
+def generation_timed(
+    deployment: str | None, model: str | None, to_first_token: float, per_output_token: float | None
+) -> None:
+    """A completion's time to its first output token, and per output token after it."""
+    to_first, per_token = _token_times(deployment or OTHER, model or OTHER)
+    to_first.observe(to_first_token)
+    if per_output_token is not None:
+        per_token.observe(per_output_token)
 
 
 @functools.lru_cache(maxsize=4096)

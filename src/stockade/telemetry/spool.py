@@ -35,10 +35,10 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def put(self, batch: UsageBatch) -> None:
+    def put(self, batch: UsageBatch) -> Path:
         # Nanoseconds, then the process: several HTTP workers of a replica share the directory.
         name = f"{time.time_ns():020d}-{os.getpid()}-{batch.id}{SUFFIX}"
-        write_private_file(self.directory / name, "".join(
+        return write_private_file(self.directory / name, "".join(
             orjson.dumps(dataclasses.asdict(record)).decode() + "\n" for record in batch.records
         ))
 

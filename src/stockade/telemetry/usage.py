@@ -118,13 +118,14 @@ class UsageRecorder:
         batches wait in the spool. Returns ``batch`` if it could be neither written nor spooled
         (the disk failed too): it waits in memory."""
         try:
+            waiting = list(self._spool.oldest_first())
             if batch is not None:
-                if self._spool:
-                    self._spool.put(batch)
+                if waiting:
+                    waiting.append(self._spool.put(batch))
                 else:
                     self._insert(batch)
                 batch = None
-            for path in self._spool.oldest_first():
+            for path in waiting:
                 self._insert(self._spool.read(path))
                 self._spool.remove(path)
         except Exception:
