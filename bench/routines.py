@@ -1,7 +1,7 @@
 """Routine turns on the embedded default: how long a customer waits for the agent's reply.
 
 One `stockade serve` with the bundled models; the scripted BAA conversations
-(routines/builtin/baa-eval.yaml) are played once to warm up, then again while each turn's
+(routines/builtin/baa-dev.yaml, the development set) are played once to warm up, then again while each turn's
 round trip is timed. A turn decided by embeddings costs one embeddings call through the API in
 process; a near-tie adds a constrained chat completion. Run with `make bench`.
 """
@@ -24,7 +24,7 @@ from stockade.routines.service import BUILTIN_DIRECTORY  # noqa: E402
 
 
 def play(http: httpx.Client, timings: dict[str, list[float]]) -> None:
-    script = load_script(BUILTIN_DIRECTORY / "baa-eval.yaml")
+    script = load_script(BUILTIN_DIRECTORY / "baa-dev.yaml")
     for scripted in script.conversations:
         conversation = http.post("/routines/conversations", json={"routine": script.routine}).json()
         for turn in scripted.turns:

@@ -150,5 +150,5 @@ def test_agent_text_is_printed_as_it_is_not_as_markup(monkeypatch: pytest.Monkey
 def test_an_evaluation_report_prints_each_conversation_name_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     console = Console(file=io.StringIO(), width=80, color_system=None)
     monkeypatch.setattr(routines, "console", console)
-    routines._print_report(Report([Outcome("unclear-then-enterprise-after-two-questions", turns=4)]))
+    routines._print_report(Report("development", [[Outcome("unclear-then-enterprise-after-two-questions", turns=4)]]))
     assert whole_on_a_line("unclear-then-enterprise-after-two-questions", console.file.getvalue())  # type: ignore[attr-defined]

@@ -29,11 +29,13 @@ def remote(server: Server, *args: str) -> list[str]:
     return ["--endpoint", server.url, "--api-key", server.key, *args]
 
 
-def test_the_scripted_baa_conversations_all_follow_the_routine(server: Server) -> None:
+def test_the_development_set_of_baa_conversations_all_follow_the_routine(server: Server) -> None:
     deployments = ["--deployment", "gpt-4o", "--embeddings-deployment", "text-embedding-3-small"]
-    result = server.cli("--json", *remote(server, "routines", "eval", *deployments), check=False)
+    args = ["routines", "eval", str(BUILTIN_DIRECTORY / "baa-dev.yaml"), "--runs", "1", *deployments]
+    result = server.cli("--json", *remote(server, *args), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout)
+    (report,) = json.loads(result.stdout)["sets"]
+    assert (report["set"], report["runs"]) == ("development", 1)
     assert report["conversations"] >= 20
     assert report["passed"] == report["conversations"]
     assert report["step_adherence"] == 1.0
@@ -65,13 +67,13 @@ def test_eval_scores_a_conversation_that_ends_early_as_failed_and_goes_on(
 ) -> None:
     script = tmp_path / "ends-early.yaml"
     script.write_text(ENDS_EARLY)
-    result = server.cli("--json", *remote(server, "routines", "eval", str(script)), check=False)
+    result = server.cli("--json", *remote(server, "routines", "eval", str(script), "--runs", "1"), check=False)
     assert result.returncode == 1, result.stderr
-    report = json.loads(result.stdout)
+    (report,) = json.loads(result.stdout)["sets"]
     assert (report["conversations"], report["passed"], report["turns"]) == (2, 1, 4)
     assert report["function_call_recall"] == 0.0
     failures = report["failures"]["wants-a-person-then-keeps-going"]
-    assert "turn 3: the conversation had ended (handed_off)" in failures
+    assert "run 1: turn 3: the conversation had ended (handed_off)" in failures
 
 
 def test_chat_runs_the_baa_routine_in_the_terminal(server: Server) -> None:
@@ -150,14 +152,14 @@ def failing_script(fake: App, tmp_path: Path, routine: str) -> Path:
 
 def test_eval_prints_the_error_of_a_function_that_failed(fake: App, tmp_path: Path) -> None:
     script = failing_script(fake, tmp_path, "order-eval")
-    result = fake.cli("routines", "eval", str(script), *ON_FAKES, check=False)
+    result = fake.cli("routines", "eval", str(script), "--runs", "1", *ON_FAKES, check=False)
     assert result.returncode == 1
     assert f"`{UNIMPLEMENTED}` failed: no implementation is registered for `{UNIMPLEMENTED}`" in one_line(result.stdout)
 
 
 def test_eval_cases_are_left_out_of_cases_list_unless_asked_for(fake: App, tmp_path: Path) -> None:
     script = failing_script(fake, tmp_path, "order-eval-cases")
-    fake.cli("routines", "eval", str(script), *ON_FAKES, check=False)
+    fake.cli("routines", "eval", str(script), "--runs", "1", *ON_FAKES, check=False)
     listed = fake.cli_json("cases", "list", "--limit", "1000")
     everything = fake.cli_json("cases", "list", "--include-evaluations", "--limit", "1000")
     assert isinstance(listed, list) and isinstance(everything, list)

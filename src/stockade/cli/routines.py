@@ -17,9 +17,10 @@ from stockade.cli.output import print_table, when
 from stockade.routines.checker import Finding, Severity, check, check_settings, has_errors
 from stockade.routines.evaluation import (
     Report,
+    Scripted,
     ScriptError,
+    evaluate,
     load_script,
-    run_conversation,
     served_functions,
 )
 from stockade.routines.functions import implemented
@@ -33,7 +34,7 @@ cases_app = typer.Typer(help="Support cases that routine conversations open and 
 console = Console()
 errors = Console(stderr=True)
 SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
-DEFAULT_SCRIPT = BUILTIN_DIRECTORY / "baa-eval.yaml"
+DEFAULT_SCRIPTS = [BUILTIN_DIRECTORY / "baa-dev.yaml", BUILTIN_DIRECTORY / "baa-held-out.yaml"]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -119,55 +120,77 @@ def routines_generate(
 @routines_app.command("eval")
 def routines_eval(
     ctx: typer.Context,
-    script: Annotated[Path, typer.Argument(help="Scripted conversations (YAML) for a routine the service offers")] = DEFAULT_SCRIPT,
+    scripts: Annotated[list[Path] | None, typer.Argument(
+        help="Sets of scripted conversations (YAML) for a routine the service offers; "
+             "default: the BAA development and held-out sets")] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Runs of each conversation; pass^k counts one only if every run passes")] = 3,
     deployment: Annotated[str | None, typer.Option(help="Chat deployment (default: routines.chat_deployment or the first)")] = None,
     embeddings_deployment: Annotated[str | None, typer.Option(help="Embeddings deployment")] = None,
 ) -> None:
-    """Run scripted conversations and print step adherence, function-call precision and recall,
-    and the rate of claimed-but-not-taken actions. Exits 1 unless every conversation passes."""
+    """Run scripted conversations, each set k times, and print per set pass^k, step adherence,
+    function-call precision and recall, the rate of claimed-but-not-taken actions and the
+    conversations left open. Exits 1 unless every conversation passes every run."""
     try:
-        plan = load_script(script)
+        sets = [load_script(script) for script in scripts or DEFAULT_SCRIPTS]
     except ScriptError as exc:
         raise _fail(str(exc)) from None
     create = {k: v for k, v in {"deployment": deployment, "embeddings_deployment": embeddings_deployment}.items() if v}
-    outcomes = []
+    reports = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=errors)
     # A rate-limited turn changes nothing, so the script waits and says it again.
     with ctx.obj.client.session(wait_out_rate_limits=True) as session, progress:
-        task = progress.add_task("Scripted conversations", total=len(plan.conversations))
+        task = progress.add_task("Scripted conversations", total=runs * sum(len(s.conversations) for s in sets))
+
+        def started(scripted: Scripted) -> None:
+            progress.update(task, description=scripted.name)
+            progress.advance(task)
+
         try:
-            functions = served_functions(plan.routine, session.request)
-            for scripted in plan.conversations:
-                progress.update(task, description=scripted.name)
-                outcomes.append(run_conversation(scripted, plan.routine, functions, session.request, **create))
-                progress.advance(task)
+            for script in sets:
+                functions = served_functions(script.routine, session.request)
+                reports.append(evaluate(script, runs, functions, session.request, started, **create))
         except CommandError as exc:
             raise _fail(str(exc)) from None
-    report = Report(outcomes)
     if ctx.obj.as_json:
-        ctx.obj.emit(report.to_dict())
+        ctx.obj.emit({"runs": runs, "sets": [report.to_dict() for report in reports]})
     else:
-        _print_report(report)
-    if report.passed != len(outcomes):
+        for report in reports:
+            _print_report(report)
+        _print_summary(reports)
+    if any(report.passed != report.conversations for report in reports):
         raise typer.Exit(1)
 
 
 def _print_report(report: Report) -> None:
-    table = Table("conversation", "turns", "steps", "calls made/expected", "claims without action", "")
-    for o in report.outcomes:
-        table.add_row(o.name, str(o.turns), f"{o.adherent_turns}/{o.turns}",
-                      f"{o.matching_calls}/{o.made_calls}/{o.expected_calls}", str(o.claimed_not_taken),
-                      "[green]pass[/green]" if o.passed else "[red]FAIL[/red]")
+    runs = len(report.runs)
+    table = Table("conversation", "turns", "steps", "calls made/expected", "claims without action",
+                  f"runs passed (of {runs})", title=f"{report.name} set", title_justify="left")
+    for index, first in enumerate(report.runs[0] if report.runs else []):
+        each = [run[index] for run in report.runs]
+        passed = report.runs_passed(index)
+        table.add_row(
+            first.name, str(first.turns),
+            f"{sum(o.adherent_turns for o in each)}/{sum(o.turns for o in each)}",
+            f"{sum(o.matching_calls for o in each)}/{sum(o.made_calls for o in each)}/{sum(o.expected_calls for o in each)}",
+            str(sum(o.claimed_not_taken for o in each)),
+            f"[green]{passed}[/green]" if passed == runs else f"[red]{passed}[/red]",
+        )
     print_table(console, table)
-    for o in report.outcomes:
-        for difference in o.differences:
-            console.print(f"[red]{escape(o.name)}[/red]: {escape(difference)}")
-    console.print(
-        f"[bold]{report.passed}/{len(report.outcomes)} conversations passed[/bold]  "
-        f"step adherence {report.step_adherence:.1%}  "
-        f"function calls: precision {report.precision:.1%}, recall {report.recall:.1%}  "
-        f"claimed but not taken {report.claimed_not_taken_rate:.1%} of turns"
-    )
+    for run_number, run in enumerate(report.runs, 1):
+        for o in run:
+            for difference in o.differences:
+                console.print(f"[red]{escape(o.name)}[/red] (run {run_number}): {escape(difference)}")
+
+
+def _print_summary(reports: list[Report]) -> None:
+    runs = len(reports[0].runs) if reports else 0
+    table = Table("set", "conversations", f"pass^{runs}", "step adherence", "call precision",
+                  "call recall", "claimed but not taken", "left open")
+    for r in reports:
+        table.add_row(r.name, str(r.conversations), f"{r.pass_k:.1%} ({r.passed}/{r.conversations})",
+                      f"{r.step_adherence:.1%}", f"{r.precision:.1%}", f"{r.recall:.1%}",
+                      f"{r.claimed_not_taken_rate:.1%} of turns", str(r.left_open))
+    print_table(console, table)
 
 
 def chat(

@@ -4,6 +4,9 @@ A script (YAML) names a routine and lists conversations; each turn gives the cus
 and what must follow: the steps visited, the functions called, and at the end the conversation's
 and the case's status. Conversations run through the conversations API, so the figures measure
 the service as deployed; they are created as evaluations, whose cases case lists leave out.
+
+A script is one *set* (a development set tuned against, a held-out set that is not), reported on
+its own. Each conversation runs k times and counts towards pass^k only if every run passes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Scripted:
 
 @dataclass(frozen=True, slots=True)
 class Script:
+    name: str  # the set's: `set` in the file, else the file's name
     routine: str
     conversations: tuple[Scripted, ...]
 
@@ -55,6 +59,7 @@ def load_script(path: Path) -> Script:
         raise ScriptError(f"cannot read {path}: {exc}") from None
     try:
         return Script(
+            name=str(data.get("set") or path.stem),
             routine=str(data["routine"]),
             conversations=tuple(
                 Scripted(
@@ -73,7 +78,7 @@ def load_script(path: Path) -> Script:
         )
     except (KeyError, TypeError) as exc:
         raise ScriptError(
-            f"{path}: a script has `routine` and `conversations`, each with `name` and `turns` "
+            f"{path}: a script has `routine` and `conversations` (and optionally `set`), each with `name` and `turns` "
             f"(`customer`, `steps`, `calls`) and optionally `final` ({exc!r} is missing or wrong)"
         ) from None
 
@@ -90,6 +95,7 @@ class Outcome:
     matching_calls: int = 0
     claimed_not_taken: int = 0
     final_ok: bool = True
+    left_open: bool = False  # still open when the script, and so the customer, had finished
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -101,10 +107,30 @@ class Outcome:
 
 @dataclass
 class Report:
-    outcomes: list[Outcome]
+    """One set's conversations, each run k times: ``runs[i]`` holds every conversation's i-th run."""
+
+    name: str
+    runs: list[list[Outcome]]
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [outcome for run in self.runs for outcome in run]
+
+    @property
+    def conversations(self) -> int:
+        return len(self.runs[0]) if self.runs else 0
 
     def _sum(self, name: str) -> int:
         return sum(getattr(outcome, name) for outcome in self.outcomes)
+
+    @property
+    def passed(self) -> int:
+        """Conversations that passed on every run."""
+        return sum(all(each) for each in zip(*((o.passed for o in run) for run in self.runs), strict=True))
+
+    @property
+    def pass_k(self) -> float:
+        return self.passed / self.conversations if self.conversations else 1.0
 
     @property
     def step_adherence(self) -> float:
@@ -125,19 +151,33 @@ class Report:
         return self._sum("claimed_not_taken") / max(self._sum("turns"), 1)
 
     @property
-    def passed(self) -> int:
-        return sum(outcome.passed for outcome in self.outcomes)
+    def left_open(self) -> int:
+        """Runs that left the conversation open after the customer's last turn."""
+        return self._sum("left_open")
+
+    def runs_passed(self, index: int) -> int:
+        """How many of its runs the ``index``-th conversation passed."""
+        return sum(run[index].passed for run in self.runs)
 
     def to_dict(self) -> dict[str, Any]:
+        failures: dict[str, list[str]] = {}
+        for run_number, run in enumerate(self.runs, 1):
+            for o in run:
+                if not o.passed:
+                    failures.setdefault(o.name, []).extend(f"run {run_number}: {d}" for d in o.differences)
         return {
-            "conversations": len(self.outcomes),
+            "set": self.name,
+            "conversations": self.conversations,
+            "runs": len(self.runs),
             "passed": self.passed,
+            "pass_k": self.pass_k,
             "turns": self._sum("turns"),
             "step_adherence": self.step_adherence,
             "function_call_precision": self.precision,
             "function_call_recall": self.recall,
             "claimed_not_taken_rate": self.claimed_not_taken_rate,
-            "failures": {o.name: o.differences for o in self.outcomes if not o.passed},
+            "left_open": self.left_open,
+            "failures": failures,
         }
 
 
@@ -190,6 +230,7 @@ def run_conversation(
         if unbacked:
             outcome.claimed_not_taken += 1
             outcome.differences.append(f"turn {number}: claims without an action: {unbacked}")
+    outcome.left_open = reply.get("status") == "open" and scripted.status not in (None, "open")
     if scripted.status and reply.get("status") != scripted.status:
         outcome.final_ok = False
         outcome.differences.append(f"ended {reply.get('status')}, expected {scripted.status}")
@@ -200,3 +241,22 @@ def run_conversation(
             outcome.differences.append(f"case {case['status']}, expected {scripted.case}")
     return outcome
 
+
+
+def evaluate(
+    script: Script,
+    runs: int,
+    functions: list[Function],
+    request: Request,
+    started: Callable[[Scripted], None] = lambda scripted: None,
+    **create: Any,
+) -> Report:
+    """Every conversation of ``script``, ``runs`` times over (``started`` is told of each)."""
+    report = Report(script.name, [])
+    for _ in range(runs):
+        run = []
+        for scripted in script.conversations:
+            started(scripted)
+            run.append(run_conversation(scripted, script.routine, functions, request, **create))
+        report.runs.append(run)
+    return report
