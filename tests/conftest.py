@@ -340,7 +340,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         STOCKADE_ROUTINES__SALES_CONTACT=SALES_CONTACT,
         STOCKADE_ROUTINES__WEBHOOKS=json.dumps({WEBHOOK_FUNCTION: f"http://127.0.0.1:{WEBHOOK_PORT}/hook"}),
     )
-    deployments = [("gpt-4o", "smollm2-135m-instruct", 500), ("text-embedding-3-small", "all-minilm-l6-v2", 500)]
+    deployments = [
+        ("gpt-4o", "smollm2-135m-instruct", 500),
+        ("text-embedding-3-small", "all-minilm-l6-v2", 500),
+        # The one routines choose by default: their classifier is tuned for it.
+        ("multilingual-embeddings", "universal-sentence-encoder-multilingual-v3", 500),
+    ]
     with serving(env, data_dir, deployments) as running:
         yield running
 

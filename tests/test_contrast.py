@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stockade.routines.contrast import denied_clauses
+from stockade.routines.contrast import denied_clauses, joined_parts, withdrawal
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,59 @@ def test_a_message_that_is_all_denial_is_left_whole(message: str) -> None:
 @pytest.mark.parametrize("message", ["For the API.", "Actually, it's for ChatGPT Enterprise instead."])
 def test_a_message_without_negation_denies_nothing(message: str) -> None:
     assert denied_clauses(message) == []
+
+
+# -- taking back what came first ----------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("message", "withdrawn", "standing"),
+    [
+        ("For the API... actually no, sorry, it's for ChatGPT Enterprise.", "For the API... actually no", "it's for ChatGPT Enterprise"),
+        ("ChatGPT Enterprise. Scratch that, the API.", "ChatGPT Enterprise", "the API"),
+        ("the api no wait enterprise", "the api no", "enterprise"),
+        ("The API, no, Enterprise", "The API", "Enterprise"),
+        ("Para ChatGPT Enterprise, perdón, quiero decir para la API.", "Para ChatGPT Enterprise, perdón", "para la API"),
+        ("Pour l'API, enfin non, en fait pour ChatGPT Enterprise", "Pour l'API, enfin non", "pour ChatGPT Enterprise"),
+        ("Für die API, ich meine für ChatGPT Enterprise", "Für die API", "für ChatGPT Enterprise"),
+        ("Para a API, ou melhor, para o ChatGPT Enterprise", "Para a API", "para o ChatGPT Enterprise"),
+        ("API actualy its enterprise", "API", "its enterprise"),  # a misspelt marker
+    ],
+)
+def test_the_last_stated_choice_stands_after_a_correction(message: str, withdrawn: str, standing: str) -> None:
+    assert withdrawal(message) == (withdrawn, standing)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Actually, it's for ChatGPT Enterprise instead.",  # nothing before the marker to take back
+        "It's for the API, sorry.",  # nothing after it
+        "For the API. Actually, we also need it for Enterprise.",  # an addition, not a correction
+        "For the API.",
+    ],
+)
+def test_a_message_that_takes_nothing_back_has_no_withdrawal(message: str) -> None:
+    assert withdrawal(message) is None
+
+
+# -- joining two needs --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        ("For the API and for ChatGPT Enterprise.", ["For the API", "for ChatGPT Enterprise"]),
+        ("Les deux : l'API et ChatGPT Enterprise", ["Les deux", "l'API", "ChatGPT Enterprise"]),
+        ("la API y también ChatGPT Enterprise", ["la API", "también ChatGPT Enterprise"]),
+    ],
+)
+def test_a_message_that_joins_needs_is_split_into_its_parts(message: str, parts: list[str]) -> None:
+    assert joined_parts(message) == parts
+
+
+@pytest.mark.parametrize("message", ["For the API.", "I meant the API, not ChatGPT Enterprise."])
+def test_a_message_that_joins_nothing_has_no_parts(message: str) -> None:
+    assert joined_parts(message) == []
+
+
+def test_a_contrast_in_another_language_denies_its_negated_clause() -> None:
+    assert denied_clauses("Para la API, no para ChatGPT Enterprise") == ["para ChatGPT Enterprise"]

@@ -116,12 +116,13 @@ def test_the_evaluation_waits_out_the_agents_rate_limit(server: Server, tmp_path
     script = tmp_path / "short.yaml"
     script.write_text(SHORT_SCRIPT)
     tiny = f"tiny-{uuid.uuid4().hex[:6]}"
-    server.cli("deployments", "create", "--name", tiny, "--model", "all-minilm-l6-v2", "--capacity", "1")
+    server.cli("deployments", "create", "--name", tiny, "--model", "universal-sentence-encoder-multilingual-v3",
+               "--capacity", "1")
     server.settle()
     # The tiny deployment takes one request per window: the evaluation meets 429s and waits them out.
     result = server.cli(
         "--json", "--endpoint", server.url, "--api-key", server.key,
-        "routines", "eval", str(script), "--deployment", "gpt-4o", "--embeddings-deployment", tiny,
+        "routines", "eval", str(script), "--runs", "1", "--deployment", "gpt-4o", "--embeddings-deployment", tiny,
     )
-    report = json.loads(result.stdout)
+    (report,) = json.loads(result.stdout)["sets"]
     assert (report["passed"], report["step_adherence"]) == (1, 1.0)

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +22,10 @@ from conftest import (
     App,
     Server,
     card_routine,
+    in_process,
     offer,
 )
+from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from json_server import serve_json
 from stockade.routines.parser import parse_routine
 from stockade.routines.retention import eligible_endpoints
@@ -30,6 +33,7 @@ from stockade.routines.service import BUILTIN_DIRECTORY
 
 BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
 API_STEPS = ["2", "2a", "2b", "2c", "2d", "2e", "2i", "2f", "5.1"]
+ENTERPRISE_STEPS = ["3", "3a", "3i", "5.1"]
 
 
 @pytest.fixture
@@ -49,6 +53,13 @@ def say(http: httpx.Client, conversation: dict[str, Any], text: str) -> dict[str
     response = http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": text})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def answer(http: httpx.Client, text: str) -> dict[str, Any]:
+    """The reply to ``text`` as the answer to the routine's first question."""
+    conversation = start(http)
+    say(http, conversation, "Hi, I need a BAA.")
+    return say(http, conversation, text)
 
 
 def texts(reply: dict[str, Any]) -> list[str]:
@@ -86,12 +97,37 @@ def test_the_zero_retention_list_is_the_services_own_and_excludes_batch_and_file
 
 
 def test_a_branch_the_customer_says_it_is_not_is_ruled_out(http: httpx.Client) -> None:
-    conversation = start(http)
-    say(http, conversation, "Hi, I need a BAA.")
-    reply = say(http, conversation, "I meant the API, not ChatGPT Enterprise.")
+    reply = answer(http, "I meant the API, not ChatGPT Enterprise.")
     assert steps(reply) == API_STEPS
     [decision] = [event for event in reply["events"] if event["kind"] == "decision"]
     assert (decision["option"], decision["ruled_out"]) == ("branch:2", ["branch:3"])
+
+
+def test_an_answer_that_needs_both_branches_runs_each_in_the_routines_order(http: httpx.Client) -> None:
+    reply = answer(http, "Our developers need one for the API, and our nurses for ChatGPT Enterprise.")
+    assert steps(reply) == [*API_STEPS[:-1], *ENTERPRISE_STEPS]
+    decisions = [event["option"] for event in reply["events"] if event["kind"] == "decision"]
+    assert decisions == ["branch:2", "branch:3"]
+
+
+def test_a_choice_taken_back_within_one_message_gives_way_to_the_last_one(http: httpx.Client) -> None:
+    reply = answer(http, "ChatGPT Enterprise, oops, I mean the API.")
+    assert steps(reply) == API_STEPS
+    [decision] = [event for event in reply["events"] if event["kind"] == "decision"]
+    assert (decision["option"], decision["ruled_out"]) == ("branch:2", ["branch:3"])
+
+
+@pytest.mark.parametrize("done", ["No, nada más, gracias.", "Non, c'est tout.", "Nein, danke, das ist alles.", "Não, só isso."])
+def test_saying_nothing_else_in_another_language_resolves_the_case(http: httpx.Client, done: str) -> None:
+    conversation = start(http)
+    say(http, conversation, "Hola, necesito un BAA.")
+    say(http, conversation, "Para la API.")
+    reply = say(http, conversation, done)
+    assert (steps(reply), reply["status"]) == (["6"], "resolved")
+
+
+def test_conversations_classify_on_the_multilingual_model_unless_told_otherwise(http: httpx.Client) -> None:
+    assert start(http)["embeddings_deployment"] == "multilingual-embeddings"
 
 
 def test_the_enterprise_branch_gives_the_configured_sales_contact(http: httpx.Client) -> None:
@@ -322,3 +358,11 @@ def test_include_evaluations_is_true_or_false(api: httpx.Client) -> None:
     response = api.get("/management/cases", params={"include_evaluations": "maybe"})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "include_evaluations"
+
+
+def test_a_routine_may_name_its_own_chat_deployment(tmp_path: Path) -> None:
+    deployments = [("gpt-4o", CHAT_MODEL, 100), ("larger", CHAT_MODEL, 100), ("text-embedding-3-small", EMBEDDING_MODEL, 100)]
+    with in_process(tmp_path, deployments, STOCKADE_ROUTINES__CHAT_DEPLOYMENTS='{"baa": "larger"}') as app, app.http() as http:
+        assert start(http)["deployment"] == "larger"
+        named = http.post("/routines/conversations", json={"routine": "baa", "deployment": "gpt-4o"})
+        assert named.json()["deployment"] == "gpt-4o"

@@ -90,3 +90,35 @@ def test_embeddings_on_a_chat_deployment_is_operation_not_supported(fake: App) -
     with pytest.raises(openai.BadRequestError) as caught:
         fake.azure().embeddings.create(model="gpt-4o", input="hi")
     assert caught.value.code == "OperationNotSupported"
+
+
+# -- the multilingual model ---------------------------------------------------------------------
+
+def test_the_multilingual_model_puts_a_translation_nearer_than_another_english_sentence(azure: AzureOpenAI) -> None:
+    data = azure.embeddings.create(
+        model="multilingual-embeddings",
+        input=["We need it for the API.", "Lo necesitamos para la API.", "Wir brauchen es für die API.",
+               "What is the weather like today?"],
+    ).data
+    english, spanish, german, unrelated = (np.array(item.embedding) for item in data)
+    assert len(english) == 512
+    assert np.linalg.norm(spanish) == pytest.approx(1.0, abs=1e-4)
+    assert min(english @ spanish, english @ german) > english @ unrelated + 0.3
+
+
+def test_the_multilingual_model_counts_the_tokens_it_is_billed_for(azure: AzureOpenAI) -> None:
+    one = azure.embeddings.create(model="multilingual-embeddings", input="hello").usage.prompt_tokens
+    two = azure.embeddings.create(model="multilingual-embeddings", input=["hello", "hello"]).usage.prompt_tokens
+    assert (one > 0, two) == (True, 2 * one)
+
+
+def test_the_multilingual_model_refuses_token_arrays_with_a_400(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        azure.embeddings.create(model="multilingual-embeddings", input=[[1, 2, 3]])
+    assert "text inputs only" in str(refused.value)
+
+
+def test_the_multilingual_model_refuses_an_overlong_input_with_a_400(azure: AzureOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        azure.embeddings.create(model="multilingual-embeddings", input="word " * 600)
+    assert refused.value.code == "context_length_exceeded"

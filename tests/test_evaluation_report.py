@@ -52,3 +52,11 @@ def test_a_set_without_a_set_key_is_named_after_its_file(tmp_path: Path) -> None
     script = tmp_path / "baa-extra.yaml"
     script.write_text(SCRIPT)
     assert load_script(script).name == "baa-extra"
+
+
+def test_a_set_is_a_test_unless_marked_held_out(tmp_path: Path) -> None:
+    script = tmp_path / "baa-extra.yaml"
+    script.write_text(SCRIPT)
+    assert load_script(script).held_out is False
+    script.write_text("held_out: true\n" + SCRIPT)
+    assert load_script(script).held_out is True

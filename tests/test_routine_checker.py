@@ -44,10 +44,27 @@ def test_a_sound_routine_has_no_findings() -> None:
 
 
 def test_baa_warns_only_about_the_unobservable_not_approved_branch() -> None:
-    findings = check(parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa"))
+    findings = [f for f in check(parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa"))
+                if f.severity is not Severity.NOTE]
     assert [(f.severity, f.step) for f in findings] == [(Severity.WARNING, "4")]
     assert "the customer is not approved" in findings[0].message
     assert "when the customer asks about it" in findings[0].message
+
+
+def test_branches_on_different_facts_after_one_question_are_independent() -> None:
+    findings = check(parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa"))
+    notes = [(f.step, f.message) for f in findings if f.severity is Severity.NOTE]
+    assert notes == [("1a", "branches 2 and 3 are independent: an answer that satisfies both runs 2, then 3")]
+
+
+def test_a_branch_and_its_denial_exclude_each_other() -> None:
+    denied = ROUTINE.replace("3. Ask the customer if", """3. If the customer does not confirm the charge is recent, then:
+   - a. Inform the customer: "Refunds cover the last 30 days only."
+
+4. Ask the customer if""").replace("4. Call the `case_resolution`", "5. Call the `case_resolution`")
+    notes = [(step, message) for severity, step, message in findings_of(denied) if severity is Severity.NOTE]
+    assert notes == [("1", "branches 2 and 3 exclude each other (one denies the other's condition): "
+                           "an answer takes at most one of them")]
 
 
 def test_a_call_to_an_undefined_function_is_an_error() -> None:

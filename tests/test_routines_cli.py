@@ -30,8 +30,8 @@ def remote(server: Server, *args: str) -> list[str]:
 
 
 def test_the_development_set_of_baa_conversations_all_follow_the_routine(server: Server) -> None:
-    deployments = ["--deployment", "gpt-4o", "--embeddings-deployment", "text-embedding-3-small"]
-    args = ["routines", "eval", str(BUILTIN_DIRECTORY / "baa-dev.yaml"), "--runs", "1", *deployments]
+    # On the embeddings deployment routines choose by default: the multilingual model's.
+    args = ["routines", "eval", str(BUILTIN_DIRECTORY / "baa-dev.yaml"), "--runs", "1", "--deployment", "gpt-4o"]
     result = server.cli("--json", *remote(server, *args), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     (report,) = json.loads(result.stdout)["sets"]
@@ -155,6 +155,15 @@ def test_eval_prints_the_error_of_a_function_that_failed(fake: App, tmp_path: Pa
     result = fake.cli("routines", "eval", str(script), "--runs", "1", *ON_FAKES, check=False)
     assert result.returncode == 1
     assert f"`{UNIMPLEMENTED}` failed: no implementation is registered for `{UNIMPLEMENTED}`" in one_line(result.stdout)
+
+
+def test_a_held_out_set_that_fails_is_reported_without_failing_the_command(fake: App, tmp_path: Path) -> None:
+    script = failing_script(fake, tmp_path, "order-eval-held-out")
+    script.write_text("held_out: true\n" + script.read_text())
+    result = fake.cli("--json", "routines", "eval", str(script), "--runs", "2", *ON_FAKES, check=False)
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["sets"]
+    assert (report["held_out"], report["runs"], report["passed"], report["pass_k"]) == (True, 2, 0, 0.0)
 
 
 def test_eval_cases_are_left_out_of_cases_list_unless_asked_for(fake: App, tmp_path: Path) -> None:

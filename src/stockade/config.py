@@ -261,8 +261,14 @@ class RoutineSettings(BaseModel):
     chat_deployment: str | None = Field(
         None, description="The chat deployment conversations use unless one is named; default: the first"
     )
+    chat_deployments: dict[str, str] = Field(
+        default_factory=dict,
+        description="Routine name → the chat deployment its conversations use unless one is named: "
+                    "a larger model for tie-breaks and phrasing; before chat_deployment",
+    )
     embeddings_deployment: str | None = Field(
-        None, description="The embeddings deployment for classifying answers; default: the first"
+        None, description="The embeddings deployment for classifying answers; default: the first "
+                          "of universal-sentence-encoder-multilingual-v3, else the first"
     )
     keep_messages: bool = Field(
         False,

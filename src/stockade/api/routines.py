@@ -94,7 +94,7 @@ async def create_conversation(request: Request) -> Response:
 
 async def _create(principal: Principal, body: ConversationCreate, request: Request) -> Response:
     resource = resource_of(request)
-    chat, embeddings = resource.conversation_deployments(body.deployment, body.embeddings_deployment)
+    chat, embeddings = resource.conversation_deployments(body.routine, body.deployment, body.embeddings_deployment)
     require(principal, Permission.INFERENCE, chat, embeddings)
     if body.evaluation:
         # Case lists leave an evaluation's case out, so a customer-facing key (OpenAI User) must

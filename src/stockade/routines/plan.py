@@ -19,11 +19,12 @@ from stockade.routines.parser import CUSTOMER_STATEMENT
 UNCLEAR, OFF_TOPIC, HANDOFF, ABUSE = "unclear", "off_topic", "handoff", "abuse"
 DONE, MORE, ANSWERED, YES, NO = "done", "more", "answered", "yes", "no"
 BRANCH = "branch:"  # the prefix of a routine branch's option id, before the branch's step id
+BRANCHES = "branches:"  # the prefix of the option "all of them", before its branches' ids joined by +
 
 OFF_SCRIPT = {
     UNCLEAR: ("the reply does not say which option applies, or asks what the options mean", (
         "I'm not sure", "I don't know", "What's the difference?", "Can you explain the options?",
-        "Hmm, maybe", "Which one do I need?")),
+        "Hmm, maybe", "Which one do I need?", "?", "...", "Hmm")),
     OFF_TOPIC: ("the reply is about something else entirely", (
         "What's the weather like today?", "Tell me a joke", "How do I reset my password?",
         "Can you help me with my invoice?", "What is the capital of France?",
@@ -38,10 +39,14 @@ OFF_SCRIPT = {
 CLOSING = {
     DONE: ("the customer needs nothing more", (
         "No, that's all", "No thanks", "Nothing else, thank you", "That's everything, bye", "No",
-        "All good, thanks")),
+        "All good, thanks", "No, that's it", "That's all I needed, thank you", "No, we're all set",
+        "Thanks for your help")),
     MORE: ("the customer has something else but has not said what", (
         "Yes, I have another question", "Yes please", "Actually, one more thing", "Yes")),
 }
+# A bare acknowledgement answers "anything else?" (nothing more), but not a question that asks
+# which option applies.
+ACKNOWLEDGEMENTS = ("OK", "Okay", "Alright", "OK thanks")
 CONFIRMATION = {
     YES: ("the customer agrees", ("Yes", "Yes, go ahead", "Sure, do it", "OK, please do")),
     NO: ("the customer does not agree", ("No", "No, don't", "Stop, don't do that", "Cancel that")),
@@ -59,14 +64,56 @@ def _fixed(table: Mapping[str, tuple[str, tuple[str, ...]]]) -> list[Option]:
     return [Option(key, description, examples) for key, (description, examples) in table.items()]
 
 
+def _claim(branch: Step) -> str:
+    return CUSTOMER_STATEMENT.sub("", branch.condition or "").strip()
+
+
+def _purpose(claim: str) -> str | None:
+    """What a claim is for ("a BAA for the API" → "the API"), when it says."""
+    return claim[claim.rindex(" for ") + 5:] if " for " in claim else None
+
+
+def _acknowledged(option: Option, means: str) -> Option:
+    """``option`` with the bare acknowledgements among its examples, if it is the one they mean."""
+    if option.id != means:
+        return option
+    return Option(option.id, option.description, (*option.examples, *ACKNOWLEDGEMENTS))
+
+
 def _branch_option(branch: Step) -> Option:
     condition = branch.condition or ""
-    claim = CUSTOMER_STATEMENT.sub("", condition).strip()
+    claim = _claim(branch)
     examples = [condition, f"I need {claim}", claim]
-    if " for " in claim:
-        purpose = claim[claim.rindex(" for ") + 1:]
-        examples += [f"It's {purpose}", purpose.removeprefix("for ")]
+    if (purpose := _purpose(claim)) is not None:
+        examples += [f"It's for {purpose}", purpose]
     return Option(f"{BRANCH}{branch.id}", condition, tuple(examples))
+
+
+def _all_of_option(branches: tuple[Step, ...]) -> Option:
+    claims = [_claim(branch) for branch in branches]
+    purposes = [_purpose(claim) or claim for claim in claims]
+    together = f"{', '.join(purposes[:-1])} and {purposes[-1]}"
+    examples = ("Both", "Both of them", "I need both", "All of them", "Both, please",
+                f"I need {', '.join(claims[:-1])} and {claims[-1]}", f"For {together}", together)
+    return Option(f"{BRANCHES}{'+'.join(branch.id for branch in branches)}",
+                  f"the customer needs all of: {'; '.join(claims)}", examples)
+
+
+_DENIAL = re.compile(r"\b(?:not|no|never|do|does|did)\b|n't\b", re.IGNORECASE)
+
+
+def _affirmed(condition: str) -> list[str]:
+    """A condition without its denial, its verbs reduced ("does not confirm" → "confirm")."""
+    return [word.removesuffix("s") for word in _DENIAL.sub(" ", condition).lower().split()]
+
+
+def exclusive(one: Step, other: Step) -> bool:
+    """Whether two branches of one question exclude each other: one's condition denies the other's
+    ("the customer confirms the charge", "the customer does not confirm the charge"). Conditions
+    on different facts ("requires a BAA for the API", "… for ChatGPT Enterprise") are independent:
+    one answer may satisfy both, and both branches run."""
+    first, second = one.condition or "", other.condition or ""
+    return first != second and _affirmed(first) == _affirmed(second)
 
 
 def _topic_option(branch: Step) -> Option:
@@ -117,18 +164,26 @@ class Plan:
     def branches(self) -> list[Step]:
         return [branch for group in self.decisions.values() for branch in group]
 
+    def in_order(self, ids: list[str]) -> list[Step]:
+        """The branches in the routine's order, each once."""
+        return [branch for branch in self.branches() if branch.id in ids]
+
     def options(self, ask: str) -> list[Option]:
         """What an answer to the question ``ask`` may do."""
         options = [_topic_option(topic) for topic in self.topics]
         if ask in self.decisions:
-            options += [_branch_option(branch) for branch in self.decisions[ask]]
-        elif ask == self.closing:
+            branches = self.decisions[ask]
+            options += [_branch_option(branch) for branch in branches]
+            if len(branches) > 1 and not any(exclusive(a, b) for a, b in itertools.combinations(branches, 2)):
+                options.append(_all_of_option(branches))
+        if ask == self.closing:
             # A customer who changes their mind, or also needs the other branch, may say so here.
             options += [_branch_option(branch) for branch in self.branches()]
-            options += _fixed(CLOSING)
-        else:
+            options += [_acknowledged(option, DONE) for option in _fixed(CLOSING)]
+            return options + _fixed(OFF_SCRIPT)
+        if ask not in self.decisions:
             options.append(Option(ANSWERED, "the customer answers the question", ()))
-        return options + _fixed(OFF_SCRIPT)
+        return options + [_acknowledged(option, UNCLEAR) for option in _fixed(OFF_SCRIPT)]
 
     @staticmethod
     def confirmation_options() -> list[Option]:

@@ -45,8 +45,8 @@ TURN_SHUTDOWN_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
 
-# (chat deployment, embeddings deployment) for a conversation that names neither.
-DefaultDeployments = Callable[[str | None, str | None], tuple[str, str]]
+# (routine, chat, embeddings) → the deployments its conversation uses, each defaulted and checked.
+DefaultDeployments = Callable[[str, str | None, str | None], tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ class Conversations:
         evaluation: bool = False,
     ) -> Conversation:
         routine = await asyncio.to_thread(self.catalogue.get, routine_name)
-        chat, embeddings = self.defaults(deployment, embeddings_deployment)
+        chat, embeddings = self.defaults(routine.name, deployment, embeddings_deployment)
         now = time.time()
         conversation = Conversation(
             id=uuid.uuid4().hex,
