@@ -39,7 +39,7 @@ def play(http: httpx.Client, script: Script, timings: dict[str, list[float]]) ->
             elapsed = (time.perf_counter() - started) * 1000
             reply.raise_for_status()
             decision = next((e for e in reply.json()["events"] if e["kind"] == "decision"), None)
-            timings[decision["stage"] if decision else "opening"].append(elapsed)
+            timings.setdefault(decision["stage"] if decision else "opening", []).append(elapsed)
 
 
 def main() -> None:

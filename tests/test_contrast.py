@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stockade.routines.contrast import denied_clauses, joined_parts, withdrawal
+from stockade.routines.contrast import denied_clauses, joined_parts, opening_polarity, withdrawal
 
 
 @pytest.mark.parametrize(
@@ -102,3 +102,19 @@ def test_a_message_that_joins_nothing_has_no_parts(message: str) -> None:
 
 def test_a_contrast_in_another_language_denies_its_negated_clause() -> None:
     assert denied_clauses("Para la API, no para ChatGPT Enterprise") == ["para ChatGPT Enterprise"]
+
+
+# -- a yes/no reply's opening word ---------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("message", "polarity"),
+    [("Nope, all sorted", "no"), ("nah im good", "no"), ("Nein danke", "no"), ("Não, tudo certo", "no"),
+     ("Yes, one thing", "yes"), ("Sí, una cosa más", "yes"), ("Oui, encore une question", "yes")],
+)
+def test_a_reply_that_opens_with_yes_or_no_answers_so(message: str, polarity: str) -> None:
+    assert opening_polarity(message) == polarity
+
+
+@pytest.mark.parametrize("message", ["That's all", "Nothing more", "k", "...", ""])
+def test_a_reply_that_opens_otherwise_has_no_polarity(message: str) -> None:
+    assert opening_polarity(message) is None

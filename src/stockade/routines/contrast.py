@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from typing import Literal
 
 _CLAUSE_BREAK = re.compile(r"[,;:.!?\u2026\u2014\u2013]+|\s-\s|\bbut\b|\bpero\b|\bmais\b|\baber\b|\bmas\b", re.IGNORECASE)
 _INSTEAD = re.compile(
@@ -62,6 +63,9 @@ _ADDING = (
     "as duas",
 )
 _SENTENCE_END = re.compile(r"[.!?;\u2026]+(?:\s+|$)")
+# The words a reply to a yes/no question opens with when it answers it outright.
+_OPENING_NO = ("no", "nope", "nop", "nah", "nein", "nee", "non", "nao", "nada", "negative")
+_OPENING_YES = ("yes", "yeah", "yep", "yup", "yess", "si", "oui", "ja", "jawohl", "sim", "claro")
 _JOINING = re.compile(r"\b(?:and|as well as|plus|y|e|et|und|sowie)\b|&", re.IGNORECASE)
 _FUZZY = 0.85  # how alike a misspelt one-word marker must be ("actualy", "acutally")
 
@@ -84,11 +88,19 @@ def _markers(folded: str) -> list[tuple[int, int]]:
     """Where withdrawing markers stand in ``folded``: exact, bare "no"s, and misspelt one-word ones."""
     found = [(m.start(), m.end()) for m in _WITHDRAWING_RE.finditer(folded)]
     found += [(m.start(), m.end()) for m in _BARE_NO.finditer(folded)]
-    for word in re.finditer(r"\w{6,}", folded):
-        if any(difflib.SequenceMatcher(None, word.group(), marker).ratio() >= _FUZZY
-               for marker in _ONE_WORD_MARKERS):
-            found.append((word.start(), word.end()))
+    misspelt = {word for word in set(re.findall(r"\w{6,}", folded)) if _misspelt_marker(word)}
+    found += [(m.start(), m.end()) for m in re.finditer(r"\w{6,}", folded) if m.group() in misspelt]
     return sorted(found)
+
+
+def _misspelt_marker(word: str) -> bool:
+    # Cheap bounds first: a message may hold hundreds of words, and this runs in the event loop.
+    return any(
+        abs(len(word) - len(marker)) <= 2 and word[0] == marker[0]
+        and (matcher := difflib.SequenceMatcher(None, word, marker)).quick_ratio() >= _FUZZY
+        and matcher.ratio() >= _FUZZY
+        for marker in _ONE_WORD_MARKERS
+    )
 
 
 def withdrawal(message: str) -> tuple[str, str] | None:
@@ -103,6 +115,18 @@ def withdrawal(message: str) -> tuple[str, str] | None:
             return None  # "…, actually we also need…" adds a need; it takes nothing back
         return withdrawn.strip(" ,;:.!?-\u2014\u2013\u2026"), standing.strip(" ,;:.!?-\u2014\u2013\u2026")
     return None
+
+
+def opening_polarity(message: str) -> Literal["yes", "no"] | None:
+    """"no" or "yes" when the message opens by answering a yes/no question so ("No, con eso me
+    basta", "nop", "Ja, noch eine Frage"); None when it opens otherwise."""
+    first = re.match(r"\W*(\w+)", _fold(message))
+    if first is None:
+        return None
+    word = first.group(1)
+    if word in _OPENING_NO:
+        return "no"
+    return "yes" if word in _OPENING_YES else None
 
 
 def joined_parts(message: str) -> list[str]:

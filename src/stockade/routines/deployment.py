@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 from openai import AsyncOpenAI
 
-from stockade.routines.contrast import denied_clauses, joined_parts, withdrawal
+from stockade.routines.contrast import denied_clauses, joined_parts, opening_polarity, withdrawal
 from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, Option
 
 # The embeddings model the thresholds below suit, and the one conversations use unless told
@@ -41,7 +41,7 @@ MAX_PHRASE_TOKENS = 60
 class Decision:
     option: str
     confidence: float
-    stage: str  # "embeddings" or "model"
+    stage: str  # "embeddings", "polarity" (a yes/no reply's opening word) or "model"
     ruled_out: tuple[str, ...] = ()  # branches the customer said it was not, or withdrew
     also: tuple[Decision, ...] = ()  # further independent branches the same answer takes
 
@@ -189,11 +189,17 @@ class DeploymentModel:
             return Decision(default.id, 1 - best, "embeddings", ruled_out)
         if best < FLOOR and any(option.id == OFF_TOPIC for option in options):
             return Decision(OFF_TOPIC, 1 - best, "embeddings", ruled_out)
+        # A near-tie between the yes and the no of a yes/no question ("anything else?", "shall I
+        # proceed?") is settled by a reply that opens with its answer: "No, con eso me basta".
+        polarity = opening_polarity(message)
+        if polarity is not None and {option.polarity for _, option in scored[:2]} == {"yes", "no"}:
+            score, option = next(pair for pair in scored[:2] if pair[1].polarity == polarity)
+            return Decision(option.id, score, "polarity", ruled_out)
         # Two branches (and their calls) are taken only on clear evidence, never on a guess.
         shortlist = [option for _, option in scored if not option.id.startswith(BRANCHES)][:SHORTLIST]
         choice = await self._choose(message, question, shortlist)
-        chosen = next((score, option) for score, option in scored if option.id == choice)
-        return _expanded(chosen[1], chosen[0], "model", ruled_out)
+        confidence = next(score for score, option in scored if option.id == choice)
+        return Decision(choice, confidence, "model", ruled_out)
 
     async def _json(self, instructions: str, message: str, schema: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.chat.completions.create(

@@ -12,6 +12,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from stockade.routines.model import Kind, Routine, Step
 from stockade.routines.parser import CUSTOMER_STATEMENT
@@ -53,15 +54,22 @@ CONFIRMATION = {
 }
 
 
+Polarity = Literal["yes", "no"]
+POLARITY: dict[str, Polarity] = {DONE: "no", MORE: "yes", YES: "yes", NO: "no"}
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     id: str
     description: str  # for the chat model's choice
     examples: tuple[str, ...]  # phrasings the embeddings stage compares with
+    # The answer to a yes/no question this option is ("anything else?": done is no, more is yes).
+    polarity: Polarity | None = None
+
 
 
 def _fixed(table: Mapping[str, tuple[str, tuple[str, ...]]]) -> list[Option]:
-    return [Option(key, description, examples) for key, (description, examples) in table.items()]
+    return [Option(key, description, examples, POLARITY.get(key)) for key, (description, examples) in table.items()]
 
 
 def _claim(branch: Step) -> str:
@@ -77,7 +85,7 @@ def _acknowledged(option: Option, means: str) -> Option:
     """``option`` with the bare acknowledgements among its examples, if it is the one they mean."""
     if option.id != means:
         return option
-    return Option(option.id, option.description, (*option.examples, *ACKNOWLEDGEMENTS))
+    return Option(option.id, option.description, (*option.examples, *ACKNOWLEDGEMENTS), option.polarity)
 
 
 def _branch_option(branch: Step) -> Option:
