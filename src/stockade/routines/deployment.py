@@ -15,12 +15,13 @@ from typing import Any, Protocol
 import numpy as np
 from openai import AsyncOpenAI
 
+from stockade.backends.local import MULTILINGUAL
 from stockade.routines.contrast import denied_clauses, joined_parts, opening_polarity, withdrawal
 from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, Option
 
 # The embeddings model the thresholds below suit, and the one conversations use unless told
 # otherwise: multilingual, so that an answer is placed whatever language it is written in.
-CLASSIFIER_MODEL = "universal-sentence-encoder-multilingual-v3"
+CLASSIFIER_MODEL = MULTILINGUAL
 
 # Cosine similarities of sentence embeddings (Universal Sentence Encoder Multilingual; first set
 # for all-MiniLM-L6-v2, whose scores fall in the same range). The nearest option is taken
@@ -81,13 +82,13 @@ def _takes_any(option: Option, branches: tuple[str, ...]) -> bool:
     return option.id in branches
 
 
-def _expanded(option: Option, confidence: float, stage: str, ruled_out: tuple[str, ...]) -> Decision:
-    """The decision for ``option``: for "all of them", one decision per branch."""
+def _expanded(option: Option, confidence: float, ruled_out: tuple[str, ...]) -> Decision:
+    """The embeddings stage's decision for ``option``: for "all of them", one per branch."""
     if not option.id.startswith(BRANCHES):
-        return Decision(option.id, confidence, stage, ruled_out)
+        return Decision(option.id, confidence, "embeddings", ruled_out)
     first, *rest = (f"{BRANCH}{branch}" for branch in option.id.removeprefix(BRANCHES).split("+"))
-    return Decision(first, confidence, stage, ruled_out,
-                    also=tuple(Decision(branch, confidence, stage) for branch in rest))
+    return Decision(first, confidence, "embeddings", ruled_out,
+                    also=tuple(Decision(branch, confidence, "embeddings") for branch in rest))
 
 
 def _clear_winner(scored: Scored) -> tuple[float, Option] | None:
@@ -149,20 +150,17 @@ class DeploymentModel:
         correction = withdrawal(message)
         if correction is not None:
             withdrawn, standing = correction
-            decision = await self._classify(standing, question, options, withdrawn=withdrawn)
-            if decision is not None:
-                return decision
-        decision = await self._classify(message, question, options, settle=True)
-        assert decision is not None
-        return decision
+            clear, _, _ = await self._embedded(standing, options, withdrawn)
+            if clear is not None:
+                return clear
+        clear, scored, ruled_out = await self._embedded(message, options)
+        return clear or await self._undecided(message, question, options, scored, ruled_out)
 
-    async def _classify(
-        self, message: str, question: str, options: list[Option], *, withdrawn: str | None = None,
-        settle: bool = False,
-    ) -> Decision | None:
-        """The option ``message`` takes; None, unless ``settle``, when no option is clearly ahead."""
-        # An option without examples is the default: any answer that is not clearly another one.
-        default = next((option for option in options if not option.examples), None)
+    async def _embedded(
+        self, message: str, options: list[Option], withdrawn: str | None = None
+    ) -> tuple[Decision | None, Scored, tuple[str, ...]]:
+        """The option the embeddings clearly place ``message`` in, if any; and the options by
+        score without the branches it denies or withdraws, which are returned too."""
         denied = [*denied_clauses(message), *([withdrawn] if withdrawn else [])]
         parts = joined_parts(message)
         scored, *others = await self.scores(
@@ -176,15 +174,17 @@ class DeploymentModel:
             and (named is None or named[1].id != clear[1].id)  # said again after being taken back
         }))
         scored = [(score, option) for score, option in scored if not _takes_any(option, ruled_out)]
-        joint = _joint(part_scores, options, ruled_out)
-        if joint is not None:
-            return _expanded(joint[1], joint[0], "embeddings", ruled_out)
-        clear = _clear_winner(scored)
-        if clear is not None:
-            return _expanded(clear[1], clear[0], "embeddings", ruled_out)
-        if not settle:
-            return None
+        chosen = _joint(part_scores, options, ruled_out) or _clear_winner(scored)
+        decision = _expanded(chosen[1], chosen[0], ruled_out) if chosen is not None else None
+        return decision, scored, ruled_out
+
+    async def _undecided(
+        self, message: str, question: str, options: list[Option], scored: Scored, ruled_out: tuple[str, ...]
+    ) -> Decision:
+        """The decision for a message no option is clearly ahead for."""
         best = scored[0][0]
+        # An option without examples is the default: any answer that is not clearly another one.
+        default = next((option for option in options if not option.examples), None)
         if default is not None:
             return Decision(default.id, 1 - best, "embeddings", ruled_out)
         if best < FLOOR and any(option.id == OFF_TOPIC for option in options):

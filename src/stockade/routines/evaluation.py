@@ -246,21 +246,20 @@ def run_conversation(
     return outcome
 
 
-
 def evaluate(
     script: Script,
     runs: int,
     functions: list[Function],
     request: Request,
-    started: Callable[[Scripted], None] = lambda scripted: None,
+    ran: Callable[[Scripted], None] = lambda scripted: None,
     **create: Any,
 ) -> Report:
-    """Every conversation of ``script``, ``runs`` times over (``started`` is told of each)."""
+    """Every conversation of ``script``, ``runs`` times over (``ran`` is told as each ends)."""
     report = Report(script.name, [], script.held_out)
     for _ in range(runs):
         run = []
         for scripted in script.conversations:
-            started(scripted)
             run.append(run_conversation(scripted, script.routine, functions, request, **create))
+            ran(scripted)
         report.runs.append(run)
     return report

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from stockade.routines.model import Kind, Routine, Step
@@ -46,7 +46,7 @@ CLOSING = {
         "Yes, I have another question", "Yes please", "Actually, one more thing", "Yes")),
 }
 # A bare acknowledgement answers "anything else?" (nothing more), but not a question that asks
-# which option applies.
+# which option applies: Plan.options adds them to the examples of the one they mean.
 ACKNOWLEDGEMENTS = ("OK", "Okay", "Alright", "OK thanks")
 CONFIRMATION = {
     YES: ("the customer agrees", ("Yes", "Yes, go ahead", "Sure, do it", "OK, please do")),
@@ -67,7 +67,6 @@ class Option:
     polarity: Polarity | None = None
 
 
-
 def _fixed(table: Mapping[str, tuple[str, tuple[str, ...]]]) -> list[Option]:
     return [Option(key, description, examples, POLARITY.get(key)) for key, (description, examples) in table.items()]
 
@@ -83,9 +82,7 @@ def _purpose(claim: str) -> str | None:
 
 def _acknowledged(option: Option, means: str) -> Option:
     """``option`` with the bare acknowledgements among its examples, if it is the one they mean."""
-    if option.id != means:
-        return option
-    return Option(option.id, option.description, (*option.examples, *ACKNOWLEDGEMENTS), option.polarity)
+    return replace(option, examples=(*option.examples, *ACKNOWLEDGEMENTS)) if option.id == means else option
 
 
 def _branch_option(branch: Step) -> Option:
@@ -179,19 +176,20 @@ class Plan:
     def options(self, ask: str) -> list[Option]:
         """What an answer to the question ``ask`` may do."""
         options = [_topic_option(topic) for topic in self.topics]
+        # A bare acknowledgement means "nothing more" to the closing question, and nothing to any other.
+        acknowledgement_means = DONE if ask == self.closing else UNCLEAR
         if ask in self.decisions:
             branches = self.decisions[ask]
             options += [_branch_option(branch) for branch in branches]
             if len(branches) > 1 and not any(exclusive(a, b) for a, b in itertools.combinations(branches, 2)):
                 options.append(_all_of_option(branches))
-        if ask == self.closing:
+        elif ask == self.closing:
             # A customer who changes their mind, or also needs the other branch, may say so here.
             options += [_branch_option(branch) for branch in self.branches()]
-            options += [_acknowledged(option, DONE) for option in _fixed(CLOSING)]
-            return options + _fixed(OFF_SCRIPT)
-        if ask not in self.decisions:
+            options += _fixed(CLOSING)
+        else:
             options.append(Option(ANSWERED, "the customer answers the question", ()))
-        return options + [_acknowledged(option, UNCLEAR) for option in _fixed(OFF_SCRIPT)]
+        return [_acknowledged(option, acknowledgement_means) for option in options + _fixed(OFF_SCRIPT)]
 
     @staticmethod
     def confirmation_options() -> list[Option]:
