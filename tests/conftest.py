@@ -46,6 +46,8 @@ TESTS = Path(__file__).resolve().parent
 
 
 SALES_CONTACT = "sales@stockade.test, +1 555 0100"
+# The session server replies in the customer's language in conversations of this routine only.
+TRANSLATING_ROUTINE = "baa-translated"
 # The session server sends this routine function to a webhook the routines tests serve here.
 WEBHOOK_FUNCTION = "delete_payment_method"
 
@@ -338,6 +340,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # Many tests send wrong keys on purpose; test_identity.py covers the limit itself.
         STOCKADE_AUTH__FAILED_ATTEMPTS_PER_MINUTE="10000",
         STOCKADE_ROUTINES__SALES_CONTACT=SALES_CONTACT,
+        STOCKADE_ROUTINES__REPLY_IN_CUSTOMER_LANGUAGE=json.dumps([TRANSLATING_ROUTINE]),
         STOCKADE_ROUTINES__WEBHOOKS=json.dumps({WEBHOOK_FUNCTION: f"http://127.0.0.1:{WEBHOOK_PORT}/hook"}),
     )
     deployments = [

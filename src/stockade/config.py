@@ -270,6 +270,12 @@ class RoutineSettings(BaseModel):
         None, description="The embeddings deployment for classifying answers; default: the first "
                           "of universal-sentence-encoder-multilingual-v3, else the first"
     )
+    reply_in_customer_language: list[str] = Field(
+        default_factory=list,
+        description="Routines whose messages also go out translated into the customer's language "
+                    "(Spanish, French, German or Portuguese) by their chat deployment, beside the "
+                    "routine's own words; off for every routine by default",
+    )
     keep_messages: bool = Field(
         False,
         description="Store conversations' message text. Off, only the step trace (no text) is kept",

@@ -143,7 +143,12 @@ async def post_message(request: Request) -> Response:
 
 
 def _message(event: Event) -> dict[str, Any]:
-    return {"step": event.step, "text": event.text, "source": event.detail.get("source")}
+    message = {"step": event.step, "text": event.text, "source": event.detail.get("source")}
+    shown = event.to_dict()
+    for key in ("translation", "translation_blocked"):
+        if key in shown:
+            message[key] = shown[key]
+    return message
 
 
 async def _chained(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[dict[str, Any]]:

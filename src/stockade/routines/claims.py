@@ -5,6 +5,11 @@ been submitted", "the case is now closed", "here is the list…"). Each claim is
 routine's functions by the words of their names and purposes; it is backed only if a matching
 function ran, successfully, in the same turn. A claim that matches no function at all is never
 backed: the agent has no way to do what it says.
+
+A translation of a message (language.py) is held to the message: it may claim no more than the
+message does. The patterns for Spanish, French, German and Portuguese are those languages' ways of
+reporting something as done (the perfect, the passive of a past participle, "here is"), broad on
+purpose: a translation they over-read is not sent, and the customer still has the message.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ DONE_VERBS = (
     r"cancell?ed|processed|refunded|scheduled|filed|opened|attached|shared|provided|approved|"
     r"signed|registered|added|changed|completed|notified|contacted|issued|reset|verified|booked"
 )
-CLAIM = re.compile(
+_ENGLISH = re.compile(
     rf"\b(?:(?:I|we)(?:'ve| have| just| already)+\s+(?:\w+\s+)?(?:{DONE_VERBS})"
     rf"|(?:has|have) (?:now |already )?been (?:{DONE_VERBS})"
     rf"|(?:is|are) now (?:{DONE_VERBS})"
@@ -27,6 +32,43 @@ CLAIM = re.compile(
     rf"|I (?:{DONE_VERBS})\b)",
     re.IGNORECASE,
 )
+_PARTICIPLE = {  # of the past participles, the endings each language gives them
+    "es": r"(?:\w+(?:ad|id)[oa]s?|\w*(?:ch|biert|escrit|puest|vuelt|hech)[oa]s?)",
+    "fr": r"(?:\w+(?:é|ée|és|ées|is|ise|it|ite|ert|erte))",
+    "pt": r"(?:\w+(?:ad|id)[oa]s?|\w*(?:abert|escrit|feit|post)[oa]s?)",
+}
+CLAIMS = {
+    "en": _ENGLISH,
+    "es": re.compile(
+        rf"\b(?:he|hemos|ha|han|hube)\s+(?:\w+\s+){{0,2}}?{_PARTICIPLE['es']}\b"
+        rf"|\b(?:fue|fueron)\s+{_PARTICIPLE['es']}\b"
+        rf"|\b(?:(?:ya|ahora)\s+(?:está|están|queda|quedan)|(?:está|están|queda|quedan)\s+(?:ya|ahora))"
+        rf"\s+{_PARTICIPLE['es']}\b"
+        r"|^aquí (?:está|están|tiene|tienes)\b",
+        re.IGNORECASE,
+    ),
+    "fr": re.compile(
+        rf"\b(?:j[\u2019']ai|nous avons|on a|a|ont|avons)\s+(?:\w+\s+){{0,2}}?{_PARTICIPLE['fr']}\b"
+        rf"|\b(?:a|ont) été\b|\b(?:est|sont) (?:maintenant|désormais|déjà) {_PARTICIPLE['fr']}\b"
+        r"|^(?:voici|voilà)\b",
+        re.IGNORECASE,
+    ),
+    "de": re.compile(
+        r"\b(?:habe|haben|hat|hab|wurde|wurden)\b[^.!?]*?\b(?:\w*ge\w+(?:t|en)|\w+iert)\b"
+        r"|\b(?:ist|sind)\s+(?:jetzt|nun|bereits|schon)\b[^.!?]*?\b(?:\w*ge\w+(?:t|en)|\w+iert)\b"
+        r"|^hier (?:ist|sind)\b",
+        re.IGNORECASE,
+    ),
+    "pt": re.compile(
+        rf"\b(?:tenho|temos|tem|têm)\s+(?:\w+\s+){{0,2}}?{_PARTICIPLE['pt']}\b"
+        rf"|\b(?:foi|foram)\s+{_PARTICIPLE['pt']}\b"
+        rf"|\b(?:(?:já|agora)\s+(?:está|estão|fica|ficam)|(?:está|estão|fica|ficam)\s+(?:já|agora))"
+        rf"\s+{_PARTICIPLE['pt']}\b"
+        r"|\b\w{3,}ei\b|\b(?:já|acabei de|acabamos de)\s+\w+(?:ei|amos|emos|imos)\b"
+        r"|^aqui (?:está|estão)\b",
+        re.IGNORECASE,
+    ),
+}
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 WORD = re.compile(r"[a-z]+")
 STOP_WORDS = frozenset(
@@ -38,9 +80,10 @@ def _keywords(text: str) -> set[str]:
     return {word for word in WORD.findall(text.lower().replace("_", " ")) if word not in STOP_WORDS}
 
 
-def claims(text: str) -> list[str]:
-    """The sentences of a message that report an action as done."""
-    return [sentence for sentence in SENTENCE.split(text) if CLAIM.search(sentence.strip())]
+def claims(text: str, language: str = "en") -> list[str]:
+    """The sentences of a message in ``language`` (a key of CLAIMS) that report an action as done."""
+    claim = CLAIMS[language]
+    return [sentence for sentence in SENTENCE.split(text) if claim.search(sentence.strip())]
 
 
 def unbacked_claims(text: str, functions: Iterable[Function], called: set[str]) -> list[str]:

@@ -17,6 +17,7 @@ from openai import AsyncOpenAI
 
 from stockade.backends.local import MULTILINGUAL
 from stockade.routines.contrast import denied_clauses, joined_parts, opening_polarity, withdrawal
+from stockade.routines.language import TRANSLATED
 from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, Option
 
 # The embeddings model the thresholds below suit, and the one conversations use unless told
@@ -36,6 +37,7 @@ SHORTLIST = 3
 EXAMPLES_SHOWN = 2  # per option, to show a small model what each option sounds like
 MAX_JSON_TOKENS = 200
 MAX_PHRASE_TOKENS = 60
+TRANSLATIONS_KEPT = 512  # the agent's messages recur across conversations; a customer's never pass here
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,10 @@ class AgentModel(Protocol):
 
     async def arguments(self, purpose: str, parameters: dict[str, Any], message: str) -> dict[str, Any]: ...
 
+    async def translate(self, text: str, language: str) -> str: ...  # language: ISO 639-1
+
+    async def similarity(self, text: str, other: str) -> float: ...
+
 
 def _unit(vector: list[float]) -> np.ndarray:
     array = np.asarray(vector, dtype=np.float32)
@@ -122,6 +128,7 @@ class DeploymentModel:
         self.chat_deployment = chat_deployment
         self.embeddings_deployment = embeddings_deployment
         self._vectors: dict[str, np.ndarray] = {}  # unit vectors of examples, never of a message
+        self._translations: dict[tuple[str, str], str] = {}  # of the agent's messages, in memory only
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         response = await self.client.embeddings.create(model=self.embeddings_deployment, input=texts)
@@ -233,6 +240,32 @@ class DeploymentModel:
             max_tokens=MAX_PHRASE_TOKENS,
         )
         return (response.choices[0].message.content or "").strip()
+
+    async def similarity(self, text: str, other: str) -> float:
+        first, second = await self._embed([text, other])
+        return float(np.dot(_unit(first), _unit(second)))
+
+    async def translate(self, text: str, language: str) -> str:
+        key = (text, language)
+        if key not in self._translations:
+            response = await self.client.chat.completions.create(
+                model=self.chat_deployment,
+                messages=[
+                    {"role": "system", "content": (
+                        f"Translate the customer support agent's message into {TRANSLATED[language]}. Keep "
+                        "product names, email addresses and links exactly as they are. Answer with "
+                        "the translation only."
+                    )},
+                    {"role": "user", "content": text},
+                ],
+                temperature=0,
+                # A translation runs a little longer than its text; a runaway one is cut off.
+                max_tokens=len(text) // 2 + 32,
+            )
+            if len(self._translations) >= TRANSLATIONS_KEPT:
+                self._translations.pop(next(iter(self._translations)))
+            self._translations[key] = (response.choices[0].message.content or "").strip()
+        return self._translations[key]
 
     async def arguments(self, purpose: str, parameters: dict[str, Any], message: str) -> dict[str, Any]:
         return await self._json(

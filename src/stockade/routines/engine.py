@@ -6,17 +6,21 @@ Each turn classifies the message among the options the current question allows (
 runs steps until the next question: quoted messages word for word, functions through their
 registered implementations, and model-phrased text only where the routine quotes nothing, checked
 so that it never claims an action that was not taken.
+
+A routine may also reply in the customer's language (language.py): each message is then sent
+as the routine says it, with a translation beside it that claims no more than it does.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from stockade.routines.claims import unbacked_claims
+from stockade.routines.claims import claims, unbacked_claims
 from stockade.routines.deployment import AgentModel
 from stockade.routines.functions import FunctionFailed, Functions
+from stockade.routines.language import TRANSLATED, detect_async, unfaithful
 from stockade.routines.model import Kind, Step
 from stockade.routines.plan import (
     ABUSE,
@@ -50,6 +54,7 @@ class State:
     started: bool = False
     unclear: int = 0
     status: str = OPEN
+    language: str | None = None  # the customer's, as last clearly detected (when replies are translated)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +65,12 @@ class State:
 
 
 @dataclass(frozen=True, slots=True)
+class Translation:
+    language: str  # ISO 639-1
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One thing a turn did. Only ``message`` events carry text, and the trace drops it."""
 
@@ -67,11 +78,16 @@ class Event:
     step: str | None = None
     text: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    translation: Translation | None = None  # of a message's text, into the customer's language
 
     def to_dict(self, *, with_text: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "step": self.step, **self.detail}
         if with_text and self.text is not None:
             data["text"] = self.text
+        if self.translation is not None:
+            data["translated"] = self.translation.language
+            if with_text:
+                data["translation"] = {"language": self.translation.language, "text": self.translation.text}
         return data
 
 
@@ -80,20 +96,42 @@ class ConversationClosed(Exception):
 
 
 class Engine:
-    def __init__(self, plan: Plan, model: AgentModel, functions: Functions) -> None:
+    def __init__(
+        self, plan: Plan, model: AgentModel, functions: Functions, *, reply_in_customer_language: bool = False
+    ) -> None:
         self.plan = plan
         self.routine = plan.routine
         self.model = model
         self.functions = functions
+        self.reply_in_customer_language = reply_in_customer_language
 
     async def turn(
         self, state: State, message: str, *, conversation: str, case: str
     ) -> AsyncIterator[Event]:
         if state.status != OPEN:
             raise ConversationClosed(state.status)
+        if self.reply_in_customer_language:
+            # "ok" or "vale" says no language: the conversation keeps the one it had.
+            state.language = await detect_async(message) or state.language
         turn = _Turn(self, state, message, conversation, case)
         async for event in turn.run():
+            if event.kind == "message" and event.text and state.language in TRANSLATED:
+                event = await self._translated(event, state.language)
             yield event
+
+    async def _translated(self, event: Event, language: str) -> Event:
+        """``event`` with its text's translation, unless the translation is not faithful to the
+        text or claims more than it does; the trace then records why it was held back."""
+        assert event.text is not None
+        translation = await self.model.translate(event.text, language)
+        held_back = "empty" if not translation else unfaithful(
+            event.text, translation, language, await self.model.similarity(event.text, translation)
+        )
+        if held_back is None and len(claims(translation, language)) > len(claims(event.text)):
+            held_back = "claims"
+        if held_back is not None:
+            return replace(event, detail={**event.detail, "translation_blocked": held_back})
+        return replace(event, translation=Translation(language, translation))
 
 
 class _Turn:

@@ -222,6 +222,7 @@ class Conversations:
                 self._plan(routine),
                 self._model(conversation.deployment, conversation.embeddings_deployment),
                 self.functions,
+                reply_in_customer_language=routine.name in self.settings.routines.reply_in_customer_language,
             )
             state = State.from_dict(conversation.state)
             events: list[Event] = []
@@ -266,9 +267,12 @@ class Conversations:
         ]
         messages: list[tuple[str, str]] = []
         if self.settings.routines.keep_messages:
-            messages = [("customer", message)] + [
-                ("agent", event.text) for event in events if event.text is not None
-            ]
+            messages = [("customer", message)]
+            for event in events:
+                if event.text is not None:
+                    messages.append(("agent", event.text))
+                if event.translation is not None:  # what the customer read beside it
+                    messages.append(("translation", event.translation.text))
         if not self.store.save_turn(conversation, state.to_dict(), state.status, trace, messages):
             raise Conflict("Another turn of this conversation was stored first; send the message again.")
 

@@ -76,8 +76,16 @@ function append(list, className, text) {
   return item;
 }
 
-function say(role, text) {
-  append("transcript", role, text);
+function say(role, text, translation) {
+  const item = append("transcript", role, text);
+  if (translation) {
+    // Beside the routine's own words, never instead of them: those are what the routine says.
+    const translated = document.createElement("span");
+    translated.className = "translation";
+    translated.lang = translation.language;
+    translated.textContent = translation.text;
+    item.append(translated);
+  }
 }
 
 function describe(event) {
@@ -92,7 +100,7 @@ function describe(event) {
     case "function":
       return `${at}called ${event.function}: ${event.ok ? "done" : `failed, ${event.error}`}`;
     case "message":
-      return `${at}said a message from the ${event.source}`;
+      return `${at}said a message from the ${event.source}${event.translated ? `, translated (${event.translated})` : ""}`;
     case "status":
       return `${at}${event.status}${event.reason ? ` (${event.reason})` : ""}`;
     default:
@@ -115,7 +123,7 @@ function apply(event) {
   // Azure's error envelope ends the stream; a failed function's event has an error string.
   if (typeof event.error === "object" && event.error !== null) throw new Error(event.error.message);
   append("trace", event.kind, describe(event));
-  if (event.kind === "message") say("agent", event.text);
+  if (event.kind === "message") say("agent", event.text, event.translation);
   if (event.kind === "status") {
     conversation.status = event.status;
     summarise();
