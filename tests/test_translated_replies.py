@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from stockade.routines.deployment import Decision
+import httpx
+from openai import AsyncOpenAI
+
+from stockade.routines.deployment import Decision, DeploymentModel
 from stockade.routines.engine import ANYTHING_ELSE, Engine, Event, State
 from stockade.routines.functions import FunctionResult
 from stockade.routines.parser import parse_routine
@@ -27,7 +30,7 @@ TRANSLATIONS = {  # as a faithful translator would put the agent's messages
 class Translator:
     """Classifies every answer as "more"; translates as the test says, with the similarity it says."""
 
-    def __init__(self, translate: Any = lambda text: TRANSLATIONS[text], similarity: float = 0.9) -> None:
+    def __init__(self, translate: Any = lambda text: TRANSLATIONS[text], similarity: float | None = 0.9) -> None:
         self._translate = translate
         self._similarity = similarity
         self.asked: list[str] = []
@@ -41,11 +44,12 @@ class Translator:
     async def arguments(self, purpose: str, parameters: dict[str, Any], message: str) -> dict[str, Any]:
         return {}
 
-    async def translate(self, text: str, language: str) -> str:
+    async def translate(self, text: str, language: str) -> str | None:
         self.asked.append(language)
-        return str(self._translate(text))
+        translation: str | None = self._translate(text)
+        return translation
 
-    async def similarity(self, text: str, other: str) -> float:
+    async def similarity(self, text: str, other: str) -> float | None:
         return self._similarity
 
 
@@ -140,7 +144,13 @@ def test_a_translation_whose_meaning_drifted_from_its_message_is_held_back() -> 
 
 
 def test_an_empty_translation_is_held_back() -> None:
-    assert held_back(Translator(lambda text: "")) == "empty"
+    assert held_back(Translator(lambda text: "")) == "unavailable"
+
+
+def test_a_refused_translation_is_held_back_and_the_turn_goes_on() -> None:
+    # Refused, as by a rate limit: the turn may already have run a function, so it must not fail.
+    assert held_back(Translator(lambda text: None)) == "unavailable"
+    assert held_back(Translator(similarity=None)) == "unavailable"
 
 
 def test_the_trace_records_that_a_message_was_translated_but_not_the_translation() -> None:
@@ -150,3 +160,18 @@ def test_the_trace_records_that_a_message_was_translated_but_not_the_translation
     assert traced["translated"] == "es"
     assert "translation" not in traced and "text" not in traced
     assert question.to_dict()["translation"] == {"language": "es", "text": TRANSLATIONS[QUESTION]}
+
+
+def test_the_deployment_model_answers_none_when_its_deployments_refuse() -> None:
+    refusing = httpx.MockTransport(lambda request: httpx.Response(
+        429, headers={"retry-after": "10"},
+        json={"error": {"code": "429", "message": "Requests to this deployment are over its limit."}},
+    ))
+    client = AsyncOpenAI(api_key="k", base_url="http://stockade.test/openai/v1", max_retries=0,
+                         http_client=httpx.AsyncClient(transport=refusing))
+    model = DeploymentModel(client, "chat", "embeddings")
+
+    async def both() -> tuple[str | None, float | None]:
+        return await model.translate(QUESTION or "", "es"), await model.similarity("a", "b")
+
+    assert asyncio.run(both()) == (None, None)

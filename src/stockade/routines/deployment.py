@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, OpenAIError
 
 from stockade.backends.local import MULTILINGUAL
 from stockade.routines.contrast import denied_clauses, joined_parts, opening_polarity, withdrawal
@@ -111,9 +111,11 @@ class AgentModel(Protocol):
 
     async def arguments(self, purpose: str, parameters: dict[str, Any], message: str) -> dict[str, Any]: ...
 
-    async def translate(self, text: str, language: str) -> str: ...  # language: ISO 639-1
+    # A translation is optional: these answer None, rather than fail the turn, when the deployments
+    # refuse (a rate limit, a budget, an error), since the turn may already have run a function.
+    async def translate(self, text: str, language: str) -> str | None: ...  # language: ISO 639-1
 
-    async def similarity(self, text: str, other: str) -> float: ...
+    async def similarity(self, text: str, other: str) -> float | None: ...
 
 
 def _unit(vector: list[float]) -> np.ndarray:
@@ -241,27 +243,33 @@ class DeploymentModel:
         )
         return (response.choices[0].message.content or "").strip()
 
-    async def similarity(self, text: str, other: str) -> float:
-        first, second = await self._embed([text, other])
+    async def similarity(self, text: str, other: str) -> float | None:
+        try:
+            first, second = await self._embed([text, other])
+        except OpenAIError:
+            return None
         return float(np.dot(_unit(first), _unit(second)))
 
-    async def translate(self, text: str, language: str) -> str:
+    async def translate(self, text: str, language: str) -> str | None:
         key = (text, language)
         if key not in self._translations:
-            response = await self.client.chat.completions.create(
-                model=self.chat_deployment,
-                messages=[
-                    {"role": "system", "content": (
-                        f"Translate the customer support agent's message into {TRANSLATED[language]}. Keep "
-                        "product names, email addresses and links exactly as they are. Answer with "
-                        "the translation only."
-                    )},
-                    {"role": "user", "content": text},
-                ],
-                temperature=0,
-                # A translation runs a little longer than its text; a runaway one is cut off.
-                max_tokens=len(text) // 2 + 32,
-            )
+            try:
+                response = await self.client.chat.completions.create(
+                    model=self.chat_deployment,
+                    messages=[
+                        {"role": "system", "content": (
+                            f"Translate the customer support agent's message into {TRANSLATED[language]}. "
+                            "Keep product names, email addresses and links exactly as they are. Answer "
+                            "with the translation only."
+                        )},
+                        {"role": "user", "content": text},
+                    ],
+                    temperature=0,
+                    # A translation runs a little longer than its text; a runaway one is cut off.
+                    max_tokens=len(text) // 2 + 32,
+                )
+            except OpenAIError:
+                return None
             if len(self._translations) >= TRANSLATIONS_KEPT:
                 self._translations.pop(next(iter(self._translations)))
             self._translations[key] = (response.choices[0].message.content or "").strip()

@@ -120,15 +120,15 @@ class Engine:
             yield event
 
     async def _translated(self, event: Event, language: str) -> Event:
-        """``event`` with its text's translation, unless the translation is not faithful to the
-        text or claims more than it does; the trace then records why it was held back."""
+        """``event`` with its text's translation, unless none could be had, or it is not faithful to
+        the text or claims more than it does; the trace then records why it was held back."""
         assert event.text is not None
-        translation = await self.model.translate(event.text, language)
-        held_back = "empty" if not translation else unfaithful(
-            event.text, translation, language, await self.model.similarity(event.text, translation)
+        translation = await self.model.translate(event.text, language) or ""
+        similarity = await self.model.similarity(event.text, translation) if translation else None
+        held_back = "unavailable" if similarity is None else (
+            unfaithful(event.text, translation, language, similarity)
+            or ("claims" if len(claims(translation, language)) > len(claims(event.text)) else None)
         )
-        if held_back is None and len(claims(translation, language)) > len(claims(event.text)):
-            held_back = "claims"
         if held_back is not None:
             return replace(event, detail={**event.detail, "translation_blocked": held_back})
         return replace(event, translation=Translation(language, translation))
