@@ -13,6 +13,7 @@ as the routine says it, with a translation beside it that claims no more than it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -126,7 +127,8 @@ class Engine:
         translation = await self.model.translate(event.text, language) or ""
         similarity = await self.model.similarity(event.text, translation) if translation else None
         held_back = "unavailable" if similarity is None else (
-            unfaithful(event.text, translation, language, similarity)
+            # Off the event loop: detecting the translation's language may load lingua's models.
+            await asyncio.to_thread(unfaithful, event.text, translation, language, similarity)
             or ("claims" if len(claims(translation, language)) > len(claims(event.text)) else None)
         )
         if held_back is not None:
