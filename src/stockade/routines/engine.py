@@ -21,7 +21,7 @@ from typing import Any
 from stockade.routines.claims import claims, unbacked_claims
 from stockade.routines.deployment import AgentModel
 from stockade.routines.functions import FunctionFailed, Functions
-from stockade.routines.language import TRANSLATED, detect_async, unfaithful
+from stockade.routines.language import TRANSLATED, detect, unfaithful
 from stockade.routines.model import Kind, Step
 from stockade.routines.plan import (
     ABUSE,
@@ -112,8 +112,9 @@ class Engine:
         if state.status != OPEN:
             raise ConversationClosed(state.status)
         if self.reply_in_customer_language:
-            # "ok" or "vale" says no language: the conversation keeps the one it had.
-            state.language = await detect_async(message) or state.language
+            # "ok" or "vale" says no language: the conversation keeps the one it had. Off the event
+            # loop, as the checks of a translation below: lingua loads its models on first use.
+            state.language = await asyncio.to_thread(detect, message) or state.language
         turn = _Turn(self, state, message, conversation, case)
         async for event in turn.run():
             if event.kind == "message" and event.text and state.language in TRANSLATED:
@@ -127,7 +128,6 @@ class Engine:
         translation = await self.model.translate(event.text, language) or ""
         similarity = await self.model.similarity(event.text, translation) if translation else None
         held_back = "unavailable" if similarity is None else (
-            # Off the event loop: detecting the translation's language may load lingua's models.
             await asyncio.to_thread(unfaithful, event.text, translation, language, similarity)
             or ("claims" if len(claims(translation, language)) > len(claims(event.text)) else None)
         )

@@ -21,7 +21,6 @@ language it had.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 
@@ -43,8 +42,8 @@ _KEPT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://\S+|(?<!\w)/[\w{}/.-]
 
 @functools.cache
 def _detector() -> LanguageDetector:
-    # Each language's models load when a message first needs them: a second or so, then a fraction
-    # of a millisecond per message. Latin script never consults the others' models.
+    # Each language's models load when a message first needs them (seconds: callers run this off
+    # the event loop), then a fraction of a millisecond per message. Latin script never consults the others' models.
     codes = [getattr(IsoCode639_1, code.upper()) for code in _DETECTED]
     return (
         LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
@@ -58,10 +57,6 @@ def detect(text: str) -> str | None:
     language = _detector().detect_language_of(text)
     return language.iso_code_639_1.name.lower() if language is not None else None
 
-
-async def detect_async(text: str) -> str | None:
-    """``detect`` off the event loop: the first call loads the models."""
-    return await asyncio.to_thread(detect, text)
 
 
 def _kept(text: str) -> set[str]:
