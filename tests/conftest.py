@@ -41,6 +41,8 @@ from stockade.quotas import Limiter, LocalLimiter
 from stockade.safety import Classifier
 
 API_VERSION = "2024-10-21"
+# The first api-version whose classic routes have the Responses API.
+RESPONSES_API_VERSION = "2025-03-01-preview"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TESTS = Path(__file__).resolve().parent
 
@@ -423,10 +425,10 @@ class App:
     def azure(self, key: str | None = None, max_retries: int = 0) -> AzureOpenAI:
         return self.sdk(api_key=key or self.key, max_retries=max_retries)
 
-    def sdk(self, **options: Any) -> AzureOpenAI:
+    def sdk(self, api_version: str = API_VERSION, **options: Any) -> AzureOpenAI:
         """The openai SDK on the app, with the credential (and other options) given."""
         return AzureOpenAI(
-            azure_endpoint=str(self.client.base_url), api_version=API_VERSION, http_client=self.client,
+            azure_endpoint=str(self.client.base_url), api_version=api_version, http_client=self.client,
             **{"max_retries": 0, **options},
         )
 

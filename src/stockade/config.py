@@ -252,6 +252,19 @@ class BatchSettings(BaseModel):
         return keys
 
 
+class ResponsesSettings(BaseModel):
+    """The Responses API's stored responses (docs/responses.md)."""
+
+    retention_days: float = Field(
+        30.0, gt=0,
+        description="How long a stored response (`store`, the default) is kept, sealed, before it "
+        "is purged (Azure: 30 days). Zero-retention deployments store none",
+    )
+    longest_chain: int = Field(
+        1000, ge=1, description="Most stored responses a previous_response_id chain may hold",
+    )
+
+
 class RoutineSettings(BaseModel):
     """Support agents that follow routines (docs/routines.md)."""
 
@@ -398,6 +411,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     routines: RoutineSettings = RoutineSettings()
     batch: BatchSettings = BatchSettings()
+    responses: ResponsesSettings = ResponsesSettings()
     billing: BillingSettings = BillingSettings()
     safety: SafetySettings = SafetySettings()
     telemetry: TelemetrySettings = TelemetrySettings()

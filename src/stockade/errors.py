@@ -275,6 +275,7 @@ class ContentFiltered(ServiceError):
         super().__init__(f"{CONTENT_FILTER_MESSAGE} (Stockade: {why})", param=param)
         self.results = results
         self.spelling = WIRE_SPELLING
+        self.responses_shape = False
 
     @classmethod
     def by_policy(cls, results: dict[str, Any], policy: str, deployment: str) -> ContentFiltered:
@@ -295,8 +296,24 @@ class ContentFiltered(ServiceError):
             param="content",
         )
 
+    def as_responses(self, spelling: InnerErrorSpelling) -> ContentFiltered:
+        """Shaped as the Responses API sends it (the wire reference's addendum, A1): ``type`` a
+        string, no ``status``, the curly apostrophe, and no results inside; the inner error's
+        code only where ``spelling`` is the v1 API's."""
+        self.spelling = spelling
+        self.responses_shape = True
+        self.message = self.message.replace("Azure OpenAI's", "Azure OpenAI\u2019s", 1)
+        return self
+
     def body(self) -> dict[str, Any]:
         spelling = self.spelling
+        if self.responses_shape:
+            error: dict[str, Any] = {
+                "message": self.message, "type": "invalid_request_error", "param": self.param, "code": self.code,
+            }
+            if spelling is V1_SPELLING:
+                error["innererror"] = {"code": spelling.code}
+            return {"error": error}
         return {
             "error": {
                 "message": self.message,

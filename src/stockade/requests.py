@@ -55,7 +55,7 @@ Json = Annotated[Any, AfterValidator(_fits_64_bits)]
 JsonObject = dict[str, Json]
 
 
-class _Open(BaseModel):
+class BodyPart(BaseModel):
     """A part of a request body: strict types, unknown fields kept (and checked as free JSON)."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
@@ -67,13 +67,13 @@ class _Open(BaseModel):
         return self
 
 
-class _Body(_Open):
+class _Body(BodyPart):
     # Routing key on /v1 routes; ignored on deployment routes, where LangChain sends null.
     model: str | None = None
     user: str | None = None
 
 
-class _Message(_Open):
+class _Message(BodyPart):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[JsonObject] | None = None
     name: str | None = None
@@ -107,26 +107,26 @@ class _Message(_Open):
         return "".join(parts)
 
 
-class _Function(_Open):
+class _Function(BodyPart):
     name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
     description: str | None = None
     parameters: JsonObject | None = None
     strict: bool | None = None
 
 
-class _Tool(_Open):
+class _Tool(BodyPart):
     type: Literal["function"]
     function: _Function
 
 
-class _JsonSchemaFormat(_Open):
+class _JsonSchemaFormat(BodyPart):
     name: str
     description: str | None = None
     schema_: Annotated[JsonObject | None, Field(alias="schema")] = None
     strict: bool | None = None
 
 
-class _ResponseFormat(_Open):
+class _ResponseFormat(BodyPart):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: _JsonSchemaFormat | None = None
 
@@ -137,7 +137,7 @@ class _ResponseFormat(_Open):
         return self
 
 
-class _StreamOptions(_Open):
+class _StreamOptions(BodyPart):
     include_usage: bool | None = None
 
 
@@ -147,11 +147,11 @@ def _token_id(key: str) -> str:
     return key
 
 
-class _FunctionName(_Open):
+class _FunctionName(BodyPart):
     name: str
 
 
-class _NamedToolChoice(_Open):
+class _NamedToolChoice(BodyPart):
     type: Literal["function"]
     function: _FunctionName
 
@@ -267,10 +267,10 @@ def parse(body_type: type[BaseModel], raw: bytes) -> Any:
     try:
         return body_type.model_validate_json(raw)
     except ValidationError as exc:
-        raise _as_invalid_request(exc) from None
+        raise invalid_request(exc) from None
 
 
-def _as_invalid_request(exc: ValidationError) -> InvalidRequest:
+def invalid_request(exc: ValidationError) -> InvalidRequest:
     errors = exc.errors(include_url=False)
     first = errors[0]
     if first["type"] == "json_invalid":

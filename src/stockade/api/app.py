@@ -27,6 +27,7 @@ from stockade.api import (
     openapi,
     pages,
     routines,
+    stored_responses,
     token_service,
     usage,
 )
@@ -118,6 +119,7 @@ def create_app(
             *inference.routes(),
             *batches.routes(),
             *files.routes(),
+            *stored_responses.routes(),
             *management.routes(),
             *usage.routes(),
             *budgets.routes(),

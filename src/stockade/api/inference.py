@@ -28,32 +28,39 @@ from stockade.core import Resource
 from stockade.core.inference import Answer
 from stockade.errors import ContentFiltered, InvalidRequest, ResourceNotFound, ServiceError, shown
 from stockade.requests import ChatRequest, CompletionRequest, EmbeddingRequest, parse
+from stockade.responses.request import ResponseRequest, parse_request
 
+RESPONSES = "Responses_Create"
 # operation id (as Azure names it in errors and logs) -> request type
 OPERATIONS: dict[str, type[Any]] = {
     "ChatCompletions_Create": ChatRequest,
     "Completions_Create": CompletionRequest,
     "Embeddings_Create": EmbeddingRequest,
+    RESPONSES: ResponseRequest,
 }
+# The first api-version the classic /openai/responses route takes, as on Azure.
+RESPONSES_API_VERSION = "2025-03-01-preview"
 
 
-# Path under a prefix -> operation id. The classic routes name the deployment in the path; the v1
-# routes name it in the body's "model".
-_OPERATION_PATHS = {
+# Path under a prefix -> operation id. The classic deployment routes name the deployment in the
+# path; the v1 routes and the classic resource-level ones name it in the body's "model".
+_DEPLOYMENT_PATHS = {
     "chat/completions": "ChatCompletions_Create",
     "completions": "Completions_Create",
     "embeddings": "Embeddings_Create",
 }
 _CLASSIC = re.compile(r"/openai/deployments/([^/]+)/(chat/completions|completions|embeddings)")
+_CLASSIC_RESOURCE = {"/openai/responses": RESPONSES}
 _V1 = {
     f"{prefix}/{path}": operation
     for prefix in ("/openai/v1", "/v1")
-    for path, operation in _OPERATION_PATHS.items()
+    for path, operation in {**_DEPLOYMENT_PATHS, "responses": RESPONSES}.items()
 }
 # The routes this module serves, as the router would list them (for the route walk in the tests
 # and the OpenAPI document), with their operation ids.
 PATH_OPERATIONS = {
-    **{f"/openai/deployments/{{deployment}}/{path}": op for path, op in _OPERATION_PATHS.items()},
+    **{f"/openai/deployments/{{deployment}}/{path}": op for path, op in _DEPLOYMENT_PATHS.items()},
+    **_CLASSIC_RESOURCE,
     **_V1,
 }
 PATHS = list(PATH_OPERATIONS)
@@ -73,22 +80,27 @@ class InferenceRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
-            operation, deployment = _V1.get(path), None
-            if operation is None and (match := _CLASSIC.fullmatch(path)) is not None:
-                deployment, operation = match[1], _OPERATION_PATHS[match[2]]
+            operation, deployment, classic = _V1.get(path), None, False
+            if operation is None:
+                classic = True
+                if (match := _CLASSIC.fullmatch(path)) is not None:
+                    deployment, operation = match[1], _DEPLOYMENT_PATHS[match[2]]
+                else:
+                    operation = _CLASSIC_RESOURCE.get(path)
             if operation is not None:
-                await self._serve(operation, deployment, scope, receive, send)
+                await self._serve(operation, deployment, classic, scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
     async def _serve(
-        self, operation: str, deployment: str | None, scope: Scope, receive: Receive, send: Send
+        self, operation: str, deployment: str | None, classic: bool, scope: Scope, receive: Receive,
+        send: Send,
     ) -> None:
         if scope["method"] != "POST":
             await http_error_response(405, "Method Not Allowed", {"Allow": "POST"})(scope, receive, send)
             return
         try:
-            answer = await self._call(operation, deployment, Request(scope, receive))
+            answer = await self._call(operation, deployment, classic, Request(scope, receive))
         except ServiceError as error:
             if isinstance(error, ContentFiltered):
                 error.spelling = filter_error_spelling(api_version(scope["query_string"]))
@@ -99,16 +111,26 @@ class InferenceRoutes:
         if isinstance(answer.content, dict):
             await send_json(send, answer.content, headers)
         else:
-            await event_stream(answer.content, headers)(scope, receive, send)
+            await event_stream(answer.content, headers, typed=operation == RESPONSES)(scope, receive, send)
 
-    async def _call(self, operation: str, path_deployment: str | None, request: Request) -> Answer:
+    async def _call(
+        self, operation: str, path_deployment: str | None, classic: bool, request: Request
+    ) -> Answer:
         call = request.scope["state"]["call"]
         call.operation = operation
-        classic = path_deployment is not None
-        check_api_version(request.scope["query_string"], classic)
+        query = request.scope["query_string"]
+        check_api_version(query, classic)
+        if classic and operation == RESPONSES and (api_version(query) or "") < RESPONSES_API_VERSION:
+            raise InvalidRequest(
+                f"Azure OpenAI Responses API is enabled only for api-version {RESPONSES_API_VERSION} "
+                f"and later. Send ?api-version={RESPONSES_API_VERSION} or later, or use the v1 "
+                "route, /openai/v1/responses.",
+                code="unsupported_api_version", param="api-version",
+            )
         principal = await identify(request)
         body_type = OPERATIONS[operation]
-        body = parse(body_type, await read_body(request, self.resource.settings.max_body_bytes))
+        raw = await read_body(request, self.resource.settings.max_body_bytes)
+        body = parse_request(raw) if body_type is ResponseRequest else parse(body_type, raw)
         if path_deployment is not None:
             name = path_deployment
         elif body.model:
@@ -123,7 +145,12 @@ class InferenceRoutes:
         call.deployment, call.model = deployment.name, deployment.model
         require(principal, Permission.INFERENCE, deployment.name)
         screen = self.resource.safety.screen(deployment)
-        if body_type is EmbeddingRequest:
+        if isinstance(body, ResponseRequest):
+            return await self.resource.responses.create(
+                deployment, body, call, principal, screen, spelling=filter_error_spelling(api_version(query)),
+                may_read=lambda name: require(principal, Permission.INFERENCE, name),
+            )
+        if isinstance(body, EmbeddingRequest):
             return await self.resource.inference.embed(deployment, body, call, principal, screen)
         return await self.resource.inference.generate(deployment, body, call, principal, screen)
 

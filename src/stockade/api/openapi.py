@@ -29,6 +29,7 @@ from stockade.api import (
     inference,
     management,
     routines,
+    stored_responses,
     usage,
 )
 from stockade.api.api_versions import SUPPORTED_API_VERSIONS, V1_API_VERSIONS
@@ -84,9 +85,10 @@ def _inference() -> dict[tuple[str, str], Operation]:
         "ChatCompletions_Create": "Create a chat completion (JSON, or SSE with stream)",
         "Completions_Create": "Create a text completion (legacy)",
         "Embeddings_Create": "Create embeddings",
+        inference.RESPONSES: "Create a response (Responses API; JSON, or SSE with stream)",
     }
     for path, operation_id in inference.PATH_OPERATIONS.items():
-        classic = path.startswith("/openai/deployments/")
+        classic = not path.startswith(("/openai/v1/", "/v1/"))
         prefix = "" if classic else ("OpenAIV1_" if path.startswith("/openai/v1") else "V1_")
         operations[("POST", path)] = Operation(
             prefix + operation_id, summaries[operation_id], "inference",
@@ -137,6 +139,30 @@ def _files() -> dict[tuple[str, str], Operation]:
             ("GET", f"{one}/content"): Operation(
                 f"{name}_GetContent", "A file's bytes", "files", query=(version,),
                 media_type="application/octet-stream"),
+        }
+    return operations
+
+
+def _stored_responses() -> dict[tuple[str, str], Operation]:
+    operations: dict[tuple[str, str], Operation] = {}
+    items = (
+        Query("limit", {"type": "integer", "minimum": 1, "maximum": stored_responses.LIST_LIMIT,
+                        "default": stored_responses.LIST_DEFAULT}),
+        Query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}),
+        Query("after", {"type": "string"}, description="The id of the last item of the page before"),
+        Query("before", {"type": "string"}, description="The id of the first item of the page after"),
+    )
+    for prefix, version, name in (("/openai", _CLASSIC_VERSION, "Responses"),
+                                  ("/openai/v1", _V1_VERSION, "OpenAIV1_Responses"),
+                                  ("/v1", _V1_VERSION, "V1_Responses")):
+        one = f"{prefix}/responses/{{response_id}}"
+        operations |= {
+            ("GET", one): Operation(f"{name}_Get", "A stored response", "responses", query=(version,)),
+            ("DELETE", one): Operation(f"{name}_Delete", "Delete a stored response", "responses",
+                                       query=(version,)),
+            ("GET", f"{one}/input_items"): Operation(
+                f"{name}_ListInputItems", "A stored response's input items, a page at a time", "responses",
+                query=(version, *items)),
         }
     return operations
 
@@ -200,6 +226,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     **_inference(),
     **_batches(),
     **_files(),
+    **_stored_responses(),
     **_budgets(),
     ("POST", f"{_M}/files/rekey"): Operation(
         "Files_Rekey", "Reseal files and batches sealed with an older key with the first", "management"),

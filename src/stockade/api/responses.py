@@ -69,10 +69,14 @@ def rate_limit_headers(remaining: Remaining) -> dict[str, str]:
 
 
 def event_stream(
-    chunks: AsyncIterator[dict[str, Any]], headers: dict[str, str] | None = None
+    chunks: AsyncIterator[dict[str, Any]], headers: dict[str, str] | None = None, *, typed: bool = False
 ) -> StreamingResponse:
+    """Server-sent events of ``chunks``. ``typed``: the Responses API's events, each named by its
+    ``type`` in an ``event:`` line and with no ``[DONE]`` after the last (its terminal events end
+    it); they report their own errors."""
     return StreamingResponse(
-        _sse(chunks), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
+        _typed_sse(chunks) if typed else _sse(chunks), media_type="text/event-stream",
+        headers={**SSE_HEADERS, **(headers or {})},
     )
 
 
@@ -87,3 +91,12 @@ async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
     yield b"data: [DONE]\n\n"
+
+
+async def _typed_sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            yield (b"event: " + event["type"].encode() + b"\ndata: "
+                   + orjson.dumps(event, option=_JSON_OPTIONS) + b"\n\n")
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]

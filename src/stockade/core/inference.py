@@ -6,11 +6,12 @@ import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from stockade.access import Principal
 from stockade.backends.base import (
     ChatModel,
+    Completion,
     Delta,
     EmbeddingModel,
     Events,
@@ -32,6 +33,7 @@ from stockade.telemetry import Call, metrics, tracing
 from stockade.telemetry.tracing import Tracing
 
 Chunks = AsyncIterator[dict[str, Any]]
+T = TypeVar("T")
 
 
 def buckets(deployment: Deployment, principal: Principal) -> tuple[Bucket, ...]:
@@ -110,6 +112,30 @@ class Answer:
 
     content: dict[str, Any] | Chunks
     remaining: Remaining
+
+
+Screenable = AsyncIterator[Delta | Usage | Screened | Annotation]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A completion on its way: the model's events (metered, PHI restored), the filters that
+    screen them, and the prompt's filter results. Read once, as a stream or whole."""
+
+    events: Events
+    filtering: Filtering | None
+    prompt_results: list[bodies.FilterResults] | None
+    remaining: Remaining
+
+    def screened(self) -> Screenable:
+        """The events as the completion's filters release them, window by window."""
+        return self.events if self.filtering is None else self.filtering.stream(self.events)
+
+    async def whole(self) -> tuple[Completion, dict[int, bodies.FilterResults] | None]:
+        """The whole completion, screened, and each choice's filter results."""
+        completion = await collect(self.events)
+        results = None if self.filtering is None else await self.filtering.completion(completion)
+        return completion, results
 
 
 class Inference:
@@ -193,21 +219,22 @@ class Inference:
         if reservation.budget is not None and self.spending is not None:
             await self.spending.settle(reservation.budget, call.prompt_tokens, call.completion_tokens)
 
-    async def generate(
+    async def run(
         self,
         deployment: Deployment,
         request: ChatRequest | CompletionRequest,
         call: Call,
         principal: Principal,
         screen: Screen,
-    ) -> Answer:
-        """A chat or text completion: the whole body, or its chunks when the request streams.
-        Both come from the model's one stream of events. ``screen`` is the deployment's content
-        filter: the prompt is screened before the model runs, the completion before it is sent."""
+        operation: str | None = None,
+    ) -> Run:
+        """A chat or text completion admitted and started: the model's one stream of events,
+        which every answer's shape (chat, text, Responses) is built from. ``screen`` is the
+        deployment's content filter: the prompt is screened here, before the model runs; the
+        completion as the caller reads the run. ``operation`` names the call in errors."""
         chat = isinstance(request, ChatRequest)
-        model = cast(
-            ChatModel, await self._model(deployment, "chat", "chatCompletion" if chat else "completion")
-        )
+        kind = operation or ("chatCompletion" if chat else "completion")
+        model = cast(ChatModel, await self._model(deployment, "chat", kind))
         prepared = await model.prepare(request)
         reservation = await self._admit(prepared, deployment, request, call, principal)
         # Screened after admission, so that rate limits protect the filters as well as the model.
@@ -232,18 +259,27 @@ class Inference:
         events = self._metered(generated, call, reservation)
         if protection is not None:  # the values back in the reply before the filters see it
             events = protection.stream(events)
+        return Run(events, filtering, prompt_results, reservation.remaining)
+
+    async def generate(
+        self,
+        deployment: Deployment,
+        request: ChatRequest | CompletionRequest,
+        call: Call,
+        principal: Principal,
+        screen: Screen,
+    ) -> Answer:
+        """A chat or text completion: the whole body, or its chunks when the request streams."""
+        chat = isinstance(request, ChatRequest)
+        run = await self.run(deployment, request, call, principal, screen)
         if request.stream:
             writer = bodies.ChunkWriter(deployment.model, chat=chat, include_usage=request.include_usage)
-            screened = events if filtering is None else filtering.stream(events)
             # As Azure: the prompt's annotations come first, in an event of their own.
-            opening = None if prompt_results is None else writer.prompt_filter_results(prompt_results)
-            return Answer(await _primed(_chunks(screened, writer), opening), reservation.remaining)
-        completion = await collect(events)
-        choice_results = None if filtering is None else await filtering.completion(completion)
+            opening = None if run.prompt_results is None else writer.prompt_filter_results(run.prompt_results)
+            return Answer(await primed(_chunks(run.screened(), writer), opening), run.remaining)
+        completion, choice_results = await run.whole()
         build = bodies.chat_completion if chat else bodies.text_completion
-        return Answer(
-            build(completion, deployment.model, prompt_results, choice_results), reservation.remaining
-        )
+        return Answer(build(completion, deployment.model, run.prompt_results, choice_results), run.remaining)
 
     async def embed(
         self, deployment: Deployment, request: EmbeddingRequest, call: Call, principal: Principal,
@@ -295,9 +331,7 @@ class Inference:
                 metrics.generation_timed(call.deployment, call.model, first - call.started, per_token)
 
 
-async def _chunks(
-    events: AsyncIterator[Delta | Usage | Screened | Annotation], writer: bodies.ChunkWriter
-) -> Chunks:
+async def _chunks(events: Screenable, writer: bodies.ChunkWriter) -> Chunks:
     try:
         async for item in events:
             if isinstance(item, Usage):
@@ -314,15 +348,15 @@ async def _chunks(
         await events.aclose()  # type: ignore[attr-defined]
 
 
-async def _primed(chunks: Chunks, opening: dict[str, Any] | None = None) -> Chunks:
-    """Run a stream up to its first chunk, so that errors surface before any byte is sent;
+async def primed(chunks: AsyncIterator[T], opening: T | None = None) -> AsyncIterator[T]:
+    """Run a stream up to its first item, so that errors surface before any byte is sent;
     ``opening``, if given, is sent ahead of it."""
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         first = None
 
-    async def replay() -> Chunks:
+    async def replay() -> AsyncIterator[T]:
         try:
             if opening is not None:
                 yield opening

@@ -29,6 +29,7 @@ from stockade.billing.prices import STANDARD, Price, combined
 from stockade.config import Settings
 from stockade.core.guard import guard_classifier
 from stockade.core.inference import Inference
+from stockade.core.responses import Responses
 from stockade.core.safety import ContentSafety
 from stockade.errors import (
     Conflict,
@@ -41,6 +42,7 @@ from stockade.errors import (
 from stockade.names import DEPLOYMENT_NAME_RULE, NAME, check_name
 from stockade.private import write_private_file
 from stockade.quotas import Limit, Limiter, create_limiter
+from stockade.responses.stored import StoredResponses
 from stockade.routines.deployment import CLASSIFIER_MODEL
 from stockade.routines.service import Conversations
 from stockade.safety.base import Classifier
@@ -166,14 +168,16 @@ class Resource:
         self.access = Access(settings, self.store, changed=self.refresh)
         self.safety = ContentSafety(self.store, self.refresh, classifier or configured_classifier(settings, self))
         self.routines = Conversations(settings, self.store, self.conversation_deployments)
-        self.files = Files(self.store, Sealer.from_settings(settings), settings)
+        sealer = Sealer.from_settings(settings)
+        self.files = Files(self.store, sealer, settings)
+        self.responses = Responses(self.inference, StoredResponses(self.store, sealer, settings.responses))
         self.batches = Batches(self)
         self.batch_runner: BatchRunner | None = None
         self._deployments: dict[str, Deployment] = {}
         self._revision = -1
         self._refreshing = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
-        self._purger: asyncio.Task[None] | None = None
+        self._purgers: list[asyncio.Task[None]] = []
         self._starts_models = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -185,12 +189,17 @@ class Resource:
         await asyncio.to_thread(self.access.prepare)
         await self.refresh()
         if background:
-            await self.files.purge()  # what expired while no server ran
+            # What expired while no server ran.
+            await self.files.purge()
+            await self.responses.stored.purge()
             self.usage.start()
             if self.diagnostics is not None:
                 self.diagnostics.start()
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
-            self._purger = asyncio.get_running_loop().create_task(self.files.purge_forever())
+            self._purgers = [
+                asyncio.get_running_loop().create_task(purge())
+                for purge in (self.files.purge_forever, self.responses.stored.purge_forever)
+            ]
         return created
 
     async def close(self) -> None:
@@ -198,7 +207,7 @@ class Resource:
         await self.routines.close()
         if self.batch_runner is not None:
             await self.batch_runner.stop()
-        for task in (self._refresher, self._purger):
+        for task in (self._refresher, *self._purgers):
             if task is not None:
                 task.cancel()
         await self.usage.stop()

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 
 from stockade.store.paging import page_rows
 from stockade.store.records import FileRecord
-from stockade.store.tables import batch_lines, file_chunks, files
+from stockade.store.tables import batch_lines, file_chunks, files, responses
 
 UPLOADING = "uploading"
 # Every column holding sealed data, which rekeying reseals.
-SEALED_COLUMNS = (file_chunks.c.data, batch_lines.c.request, batch_lines.c.result)
+SEALED_COLUMNS = (file_chunks.c.data, batch_lines.c.request, batch_lines.c.result, responses.c.data)
 RESEAL_PAGE = 64
 
 

@@ -45,6 +45,7 @@ from stockade.store.records import (
     TraceEvent,
     UsageRecord,
 )
+from stockade.store.responses import ResponseStore
 from stockade.store.tables import (
     api_keys,
     audit_events,
@@ -161,6 +162,10 @@ class Store:
     @functools.cached_property
     def files(self) -> FileStore:
         return FileStore(self.engine)
+
+    @functools.cached_property
+    def responses(self) -> ResponseStore:
+        return ResponseStore(self.engine)
 
     @functools.cached_property
     def usage(self) -> UsageStore:

@@ -397,3 +397,17 @@ budget_alerts = sa.Table(
     sa.Column("spent", sa.Float, nullable=False),
     sa.Column("fired_at", sa.Float, nullable=False),
 )
+
+# Stored responses (the Responses API's `store`): the response object and its input items, sealed
+# together as JSON, kept until expires_at (responses.retention_days after creation). The chain a
+# previous_response_id starts is walked through previous_response_id.
+responses = sa.Table(
+    "responses",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("deployment", sa.String(64), nullable=False),
+    sa.Column("previous_response_id", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # sealed {"response", "input"}
+)
