@@ -406,6 +406,35 @@ def test_a_batch_of_embeddings_lines_runs_on_an_embeddings_deployment(app: App) 
     assert output["response"]["body"]["data"][0]["object"] == "embedding"
 
 
+def response_line(custom_id: str, **body: Any) -> dict[str, Any]:
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/responses",
+            "body": {"model": "gpt-4o", "input": "Hello", **body}}
+
+
+def test_a_batch_of_responses_lines_writes_a_response_object_for_each(app: App) -> None:
+    view = create(app, upload(app, [response_line("r-1"), response_line("r-2", max_output_tokens=3)]),
+                  endpoint="/v1/responses")
+    done = run_to_end(app, runner(app), view.record.id)
+    outputs = {line["custom_id"]: line["response"] for line in contents(app, done["output_file_id"])}
+    assert outputs["r-1"]["body"]["object"] == "response" and outputs["r-1"]["body"]["status"] == "completed"
+    assert outputs["r-2"]["body"]["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+def test_a_responses_batch_line_is_not_stored_a_second_time(app: App) -> None:
+    view = create(app, upload(app, [response_line("r-1")]), endpoint="/v1/responses")
+    done = run_to_end(app, runner(app), view.record.id)
+    [output] = contents(app, done["output_file_id"])
+    assert output["response"]["body"]["store"] is False
+    with pytest.raises(ServiceError):
+        app.call(app.resource.responses.stored.get, output["response"]["body"]["id"])
+
+
+def test_a_responses_line_asking_for_a_built_in_tool_is_refused_at_upload(app: App) -> None:
+    with pytest.raises(ServiceError) as caught:
+        upload(app, [response_line("r-1", tools=[{"type": "web_search"}])])
+    assert "tools[0].type" in caught.value.message
+
+
 def test_a_batch_whose_input_file_is_deleted_before_it_starts_fails_saying_so(app: App) -> None:
     file_id = upload(app, [line("a")])
     view = create(app, file_id)

@@ -352,6 +352,17 @@ def test_an_unsupported_feature_is_a_400_naming_its_parameter(app: App, body: di
     assert error_of(response)["code"] == "unsupported_parameter"
 
 
+@pytest.mark.parametrize(("item", "param"), [
+    ({"type": "function_call", "name": "f", "arguments": "{}"}, "input[0].call_id"),
+    ({"role": "robot", "content": "Hi"}, "input[0].role"),
+    ({"role": "user"}, "input[0].content"),
+    ({"type": "function_call_output", "call_id": "c", "output": 5}, "input[0].output"),
+])
+def test_a_malformed_input_item_is_a_400_naming_its_field(app: App, item: dict[str, Any], param: str) -> None:
+    response = post(app, {"input": [item]})
+    assert response.status_code == 400 and error_of(response)["param"] == param
+
+
 def test_codex_s_requests_are_accepted(app: App) -> None:
     # What Codex CLI 0.171 sends beside its input: accepted, since none of it asks for a feature
     # that would be silently missing.

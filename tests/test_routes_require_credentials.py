@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_VERSION, App
+from conftest import RESPONSES_API_VERSION, App
 from stockade.api import create_app, openapi
 from stockade.config import Settings
 from stockade.core import Resource
@@ -48,7 +48,8 @@ def test_every_route_but_the_public_ones_needs_a_credential(fake: App, tmp_path:
             if path in PUBLIC:
                 continue
             response = http.request(
-                method, concrete(path), params={"api-version": API_VERSION}, json={"model": "gpt-4o"}
+                # A version every classic route takes, the Responses API's among them.
+                method, concrete(path), params={"api-version": RESPONSES_API_VERSION}, json={"model": "gpt-4o"}
             )
             if path in TOKEN_ENDPOINTS:
                 assert response.status_code in (400, 403), (method, path, response.text)

@@ -17,13 +17,19 @@ from pydantic import ValidationError
 from stockade.errors import InvalidRequest, shown
 from stockade.quotas.estimate import approximate_prompt_tokens, reserved_tokens
 from stockade.requests import ChatRequest, EmbeddingRequest
+from stockade.responses.conversation import chat_request
+from stockade.responses.objects import input_items
+from stockade.responses.request import ResponseRequest
 
+RequestType = type[ChatRequest] | type[EmbeddingRequest] | type[ResponseRequest]
 # The urls a line may call, each spelling Azure's and OpenAI's examples use.
-REQUEST_TYPES: dict[str, type[ChatRequest] | type[EmbeddingRequest]] = {
+REQUEST_TYPES: dict[str, RequestType] = {
     "/chat/completions": ChatRequest,
     "/v1/chat/completions": ChatRequest,
     "/embeddings": EmbeddingRequest,
     "/v1/embeddings": EmbeddingRequest,
+    "/responses": ResponseRequest,
+    "/v1/responses": ResponseRequest,
 }
 BOM = b"\xef\xbb\xbf"
 # Problems named in the error's message; the rest are counted. A file with a systematic mistake
@@ -188,13 +194,20 @@ class InputChecker:
                 f"{self._deployment[1]}; every line of a batch names the same deployment",
             )
 
-    def _reservation(self, request_type: type[ChatRequest] | type[EmbeddingRequest], body: dict[str, Any]) -> int:
+    def _reservation(self, request_type: RequestType, body: dict[str, Any]) -> int:
         try:
             request = request_type.model_validate(body)
+            if isinstance(request, ResponseRequest):
+                request.check()
+                # Estimated as the chat it runs as; a chain's earlier responses are not counted.
+                request, _ = chat_request(request, [], input_items(request), local=False)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(part) for part in first["loc"])
             self._problem("invalid_request", f"body.{where}: {first['msg']}" if where else f"body: {first['msg']}")
+            return 0
+        except InvalidRequest as refused:
+            self._problem("invalid_request", f"body.{refused.param}: {refused.message}" if refused.param else refused.message)
             return 0
         try:
             prompt = approximate_prompt_tokens(request)

@@ -38,6 +38,7 @@ from stockade.errors import (
     TooManyRequests,
 )
 from stockade.requests import ChatRequest, EmbeddingRequest, parse
+from stockade.responses.request import ResponseRequest, parse_request
 from stockade.store import BatchRecord
 from stockade.store.batches import (
     CANCELLED,
@@ -320,17 +321,23 @@ class BatchRunner:
     async def _call(self, batch: BatchRecord, raw: bytes, call: Call, principal: Principal) -> dict[str, Any]:
         """What the data plane does for a call (api/inference.py), for a line: the answer's body."""
         request_type = REQUEST_TYPES[batch.endpoint]
-        call.operation = "Embeddings_Create" if request_type is EmbeddingRequest else "ChatCompletions_Create"
-        request = parse(request_type, raw)
+        call.operation = OPERATIONS[request_type]
+        request = parse_request(raw) if request_type is ResponseRequest else parse(request_type, raw)
         deployment = self.resource.deployment(batch.deployment)
         call.deployment, call.model = deployment.name, deployment.model
-        if not principal.allows(Permission.INFERENCE, deployment.name):
-            raise PermissionDenied()
+        _may_call(principal, deployment.name)
+        if getattr(request, "stream", None):
+            raise InvalidRequest("A batch line cannot stream; leave stream out.", param="stream")
         screen = self.resource.safety.screen(deployment)
         inference = self.resource.inference
-        if isinstance(request, ChatRequest):
-            if request.stream:
-                raise InvalidRequest("A batch line cannot stream; leave stream out.", param="stream")
+        if isinstance(request, ResponseRequest):
+            # The output file holds the response: a batch line's is not stored a second time.
+            answer = await self.resource.responses.create(
+                deployment, request.model_copy(update={"store": False}), call, principal, screen,
+                spelling=self.spelling(batch.api_version),
+                may_read=lambda name: _may_call(principal, name),
+            )
+        elif isinstance(request, ChatRequest):
             answer = await inference.generate(deployment, request, call, principal, screen)
         else:
             answer = await inference.embed(deployment, request, call, principal, screen)
@@ -354,6 +361,16 @@ class BatchRunner:
             assert record is not None, "a batch with lines is never deleted"
             self._batches[batch_id] = record
         return record
+
+
+# The operation each kind of line is metered as, as its data-plane call would be.
+OPERATIONS = {ChatRequest: "ChatCompletions_Create", EmbeddingRequest: "Embeddings_Create",
+              ResponseRequest: "Responses_Create"}
+
+
+def _may_call(principal: Principal, deployment: str) -> None:
+    if not principal.allows(Permission.INFERENCE, deployment):
+        raise PermissionDenied()
 
 
 def _output_line(custom_id: str, response: dict[str, Any] | None, error: dict[str, str] | None) -> bytes:

@@ -20,8 +20,10 @@ from stockade.errors import (
 from stockade.quotas import Remaining
 from stockade.requests import ChatRequest
 from stockade.responses.conversation import chat_request, responses_param
-from stockade.responses.objects import Event, Shell, StreamWriter, item_id, whole
-from stockade.responses.request import FunctionCall, FunctionCallOutput, Message, ResponseRequest, dumped
+from stockade.responses.objects import Event, Shell, StreamWriter, input_items, whole
+from stockade.responses.request import (
+    ResponseRequest,
+)
 from stockade.responses.stored import Kept, StoredResponses, history
 from stockade.safety.screen import Screen
 from stockade.store import Deployment
@@ -30,21 +32,6 @@ from stockade.telemetry import Call
 OPERATION = "responses"
 # Azure's code in the error event of a stream whose prompt its filters blocked (addendum, A2).
 STREAM_FILTERED_CODE = "content_policy_violation"
-_ITEM_PREFIXES = {FunctionCall: "fc", FunctionCallOutput: "fco"}
-
-
-def input_items(request: ResponseRequest) -> list[dict[str, Any]]:
-    """The request's input items as stored and listed: as sent, each with an id (the caller's,
-    or one given here)."""
-    items = []
-    for item in request.items():
-        dumped_item = {"type": item.type, **dumped(item)}
-        dumped_item.setdefault("id", item_id(_ITEM_PREFIXES.get(type(item), "msg")))
-        if isinstance(item, Message) and isinstance(item.content, str):  # listed as parts, as OpenAI's
-            part = "output_text" if item.role == "assistant" else "input_text"
-            dumped_item["content"] = [{"type": part, "text": item.content}]
-        items.append(dumped_item)
-    return items
 
 
 def _truncated(chat: ChatRequest) -> ChatRequest | None:

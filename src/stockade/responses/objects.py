@@ -17,9 +17,16 @@ from typing import Any
 from stockade.backends.base import Completion, Delta, Usage
 from stockade.core.filtering import FILTERED, Annotation, Screened
 from stockade.responses.conversation import Functions
-from stockade.responses.request import ResponseRequest, dumped
+from stockade.responses.request import (
+    FunctionCall,
+    FunctionCallOutput,
+    Message,
+    ResponseRequest,
+    dumped,
+)
 
 FilterResults = dict[str, Any]
+_ITEM_PREFIXES = {FunctionCall: "fc", FunctionCallOutput: "fco"}
 Event = dict[str, Any]
 
 
@@ -30,6 +37,20 @@ def response_id() -> str:
 
 def item_id(prefix: str) -> str:
     return f"{prefix}_{random.getrandbits(192):048x}"
+
+
+def input_items(request: ResponseRequest) -> list[dict[str, Any]]:
+    """The request's input items as stored and listed: as sent, each with an id (the caller's,
+    or one given here)."""
+    items = []
+    for item in request.items():
+        dumped_item = {"type": item.type, **dumped(item)}
+        dumped_item.setdefault("id", item_id(_ITEM_PREFIXES.get(type(item), "msg")))
+        if isinstance(item, Message) and isinstance(item.content, str):  # listed as parts, as OpenAI's
+            part = "output_text" if item.role == "assistant" else "input_text"
+            dumped_item["content"] = [{"type": part, "text": item.content}]
+        items.append(dumped_item)
+    return items
 
 
 def usage(value: Usage) -> dict[str, Any]:

@@ -52,7 +52,7 @@ class _Text(BodyPart):
 
 def _part_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return "text" if kind in ("input_text", "output_text", "text", "refusal") else "other"
+    return "_text" if kind in ("input_text", "output_text", "text", "refusal") else "_other"
 
 
 class _OtherPart(BodyPart):
@@ -60,15 +60,28 @@ class _OtherPart(BodyPart):
 
 
 Part = Annotated[
-    Annotated[_Text, Tag("text")] | Annotated[_OtherPart, Tag("other")], Discriminator(_part_tag)
+    Annotated[_Text, Tag("_text")] | Annotated[_OtherPart, Tag("_other")], Discriminator(_part_tag)
 ]
+
+
+def _text_or_list(value: Any) -> str:
+    return "_str" if isinstance(value, str) else "_list"
+
+
+def text_or(items: Any) -> Any:
+    """A string, or a list of ``items``: told apart by the JSON type, so that a bad list's error
+    names the item and field (``input[2].call_id``) rather than that it is not a string."""
+    return Annotated[
+        Annotated[str, Tag("_str")] | Annotated[list[items], Tag("_list")],  # type: ignore[valid-type]
+        Discriminator(_text_or_list),
+    ]
 
 
 class Message(BodyPart):
     type: Literal["message"] = "message"
     id: str | None = None
     role: Literal["user", "system", "developer", "assistant"]
-    content: str | list[Part]
+    content: text_or(Part)  # type: ignore[valid-type]
     status: str | None = None
 
     def text(self) -> str:
@@ -91,7 +104,7 @@ class FunctionCallOutput(BodyPart):
     type: Literal["function_call_output"]
     id: str | None = None
     call_id: Annotated[str, Field(min_length=1)]
-    output: str | list[Part]
+    output: text_or(Part)  # type: ignore[valid-type]
     status: str | None = None
 
     def text(self) -> str:
@@ -109,14 +122,14 @@ Item = Message | FunctionCall | FunctionCallOutput
 
 def _item_tag(value: Any) -> str:
     kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in ("message", "function_call", "function_call_output") else "other"
+    return f"_{kind}" if kind in ("message", "function_call", "function_call_output") else "_other"
 
 
 InputItem = Annotated[
-    Annotated[Message, Tag("message")]
-    | Annotated[FunctionCall, Tag("function_call")]
-    | Annotated[FunctionCallOutput, Tag("function_call_output")]
-    | Annotated[_OtherItem, Tag("other")],
+    Annotated[Message, Tag("_message")]
+    | Annotated[FunctionCall, Tag("_function_call")]
+    | Annotated[FunctionCallOutput, Tag("_function_call_output")]
+    | Annotated[_OtherItem, Tag("_other")],
     Discriminator(_item_tag),
 ]
 
@@ -144,13 +157,13 @@ class _OtherTool(BodyPart):
 
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in ("function", "namespace") else "other"
+    return f"_{kind}" if kind in ("function", "namespace") else "_other"
 
 
 Tool = Annotated[
-    Annotated[FunctionTool, Tag("function")]
-    | Annotated[NamespaceTool, Tag("namespace")]
-    | Annotated[_OtherTool, Tag("other")],
+    Annotated[FunctionTool, Tag("_function")]
+    | Annotated[NamespaceTool, Tag("_namespace")]
+    | Annotated[_OtherTool, Tag("_other")],
     Discriminator(_tool_tag),
 ]
 
@@ -187,7 +200,7 @@ class Reasoning(BodyPart):
 
 class ResponseRequest(BodyPart):
     model: str | None = None
-    input: str | list[InputItem] = Field(default_factory=list)
+    input: text_or(InputItem) = Field(default_factory=list)  # type: ignore[valid-type]
     instructions: str | None = None
     previous_response_id: str | None = None
     max_output_tokens: Count | None = None
