@@ -14,7 +14,7 @@ ifeq ($(shell uname -m),x86_64)
 LLAMA_CFLAGS := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 endif
 
-.PHONY: install browser codex serve test test-fast bench lint constraints clean
+.PHONY: install browser clients serve test test-fast bench lint constraints clean
 
 install: $(INSTALLED)
 
@@ -37,18 +37,20 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null \
 		|| (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
-# The Codex CLI, a Responses API client the suite runs against the server (tests/test_responses_clients.py),
-# from the npm registry: a small launcher and its platform binary, into the virtual environment.
-CODEX_VERSION := 0.171.0
-CODEX := $(VENV)/codex/node_modules/.bin/codex
+# The Codex and Copilot CLIs, Responses API clients the suite runs against the server
+# (tests/test_responses_clients.py), from the npm registry: each a launcher and its platform
+# binary, into the virtual environment.
+NPM_CLIENTS := @openai/codex@0.171.0 @github/copilot@1.0.102
+CLIENTS_STAMP := $(VENV)/clients/.installed
 
-codex: $(CODEX)
+clients: $(CLIENTS_STAMP)
 
-$(CODEX): | $(INSTALLED)
+$(CLIENTS_STAMP): Makefile | $(INSTALLED)
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
-	npm install --silent --no-audit --no-fund --prefix $(VENV)/codex @openai/codex@$(CODEX_VERSION)
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/clients $(NPM_CLIENTS)
+	touch $@
 
-test: install browser codex
+test: install browser clients
 	$(BIN)/python -m pytest
 
 # The in-process tier: no server process, model, Redis, PostgreSQL or browser (see the markers in

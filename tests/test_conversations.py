@@ -92,7 +92,7 @@ def test_the_zero_retention_list_is_the_services_own_and_excludes_batch_and_file
     reply = say(http, conversation, "For the API.")
     [call] = [e for e in reply["events"] if e["kind"] == "function"]
     listed = call["result"]["endpoints"]
-    assert listed == [f"{e.method} {e.path}" for e in eligible_endpoints()]
+    assert listed == [e.shown for e in eligible_endpoints()]
     assert not any("files" in e or "batches" in e for e in listed)
     assert all(endpoint in "\n".join(texts(reply)) for endpoint in listed)
 

@@ -330,6 +330,33 @@ def test_a_namespaced_call_sent_back_as_input_reaches_the_model(app: App) -> Non
     assert response.status_code == 200 and response.json()["status"] == "completed"
 
 
+PATCH = {"type": "custom", "name": "apply_patch", "description": "Edit files with a patch.",
+         "format": {"type": "grammar", "syntax": "lark", "definition": 'start: "*** Begin Patch" /(.|\\n)*/'}}
+
+
+def test_a_custom_tool_is_called_with_its_input_as_text(app: App) -> None:
+    response = post(app, {"input": "say:*** Begin Patch", "tools": [PATCH], "tool_choice": "required"})
+    [call] = response.json()["output"]
+    assert call["type"] == "custom_tool_call" and call["id"].startswith("ctc_")
+    assert (call["name"], call["input"]) == ("apply_patch", "*** Begin Patch")
+
+
+def test_a_streamed_custom_tool_call_sends_its_input_when_whole(app: App) -> None:
+    events = stream_events(app, {"input": "say:*** Begin|Patch", "tools": [PATCH], "tool_choice": "required"})
+    [done] = [e for e in events if e["type"] == "response.custom_tool_call_input.done"]
+    assert done["input"] == "*** BeginPatch"
+    assert not [e for e in events if e["type"].startswith("response.function_call_arguments")]
+
+
+def test_a_custom_tool_call_and_its_output_sent_back_reach_the_model(app: App) -> None:
+    response = post(app, {"tools": [PATCH], "input": [
+        {"role": "user", "content": "fix it"},
+        {"type": "custom_tool_call", "call_id": "call_9", "name": "apply_patch", "input": "*** Begin Patch"},
+        {"type": "custom_tool_call_output", "call_id": "call_9", "output": "Done!"},
+    ]})
+    assert response.status_code == 200 and response.json()["status"] == "completed"
+
+
 # -- what is refused --------------------------------------------------------------------------
 
 

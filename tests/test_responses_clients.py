@@ -16,7 +16,7 @@ import openai
 import pytest
 from openai import AzureOpenAI, OpenAI
 
-from conftest import RESPONSES_API_VERSION, Server
+from conftest import RESPONSES_API_VERSION, Server, server_env, serving
 
 DEPLOYMENT = "gpt-4o"  # the session server's SmolLM2-135M deployment
 WEATHER = {
@@ -25,8 +25,12 @@ WEATHER = {
     "description": "The weather in a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-# Installed by `make codex` (a part of `make test`) from the npm registry.
-CODEX = Path(sys.prefix) / "codex" / "node_modules" / ".bin" / "codex"
+# Installed by `make clients` (a part of `make test`) from the npm registry.
+CLIENTS = Path(sys.prefix) / "clients" / "node_modules" / ".bin"
+CODEX, COPILOT = CLIENTS / "codex", CLIENTS / "copilot"
+# The bundled model's own context (SmolLM2 was trained on 8,192 tokens): Copilot CLI's prompt,
+# with one tool, is about 3,700 tokens, beyond the session server's 2,048.
+COPILOT_CONTEXT_TOKENS = 8192
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +193,50 @@ stream_max_retries = 0
     )
 
 
+def installed(client: Path) -> None:
+    if not client.exists():
+        pytest.skip(f"{client.name} is not installed at {client}: `make clients` installs it")
+
+
 def test_codex_exec_completes_a_turn_with_stockade_as_its_model_provider(server: Server, tmp_path: Path) -> None:
-    if not CODEX.exists():
-        pytest.skip(f"the Codex CLI is not installed at {CODEX}: `make codex` installs it")
+    installed(CODEX)
     done = codex_exec(server, tmp_path, "Say hello")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), done.stderr  # the turn's last message
+
+
+@pytest.fixture(scope="module")
+def long_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose bundled model has its whole trained context."""
+    data_dir = tmp_path_factory.mktemp("long-context")
+    env = server_env(data_dir, STOCKADE_LOCAL__CONTEXT_TOKENS=str(COPILOT_CONTEXT_TOKENS))
+    with serving(env, data_dir, [(DEPLOYMENT, "smollm2-135m-instruct", 500)]) as running:
+        yield running
+
+
+def test_copilot_cli_completes_a_prompt_with_stockade_as_its_azure_provider(
+    long_context: Server, tmp_path: Path,
+) -> None:
+    installed(COPILOT)
+    # Copilot's bring-your-own-key mode, as docs/responses.md configures it: Azure's classic
+    # route and the Responses wire, no reasoning effort (the model has none), offline (no
+    # GitHub sign-in, no telemetry), and one tool of its own, apply_patch, a custom tool.
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "COPILOT_OFFLINE": "true",
+        "COPILOT_PROVIDER_TYPE": "azure",
+        "COPILOT_PROVIDER_BASE_URL": long_context.url,
+        "COPILOT_PROVIDER_API_KEY": long_context.key,
+        "COPILOT_PROVIDER_WIRE_API": "responses",
+        "COPILOT_PROVIDER_AZURE_API_VERSION": RESPONSES_API_VERSION,
+        "COPILOT_MODEL": DEPLOYMENT,
+    }
+    done = subprocess.run(
+        [str(COPILOT), "-p", "Say hello", "--no-color", "--reasoning-effort", "none", "--allow-all-tools",
+         "--available-tools", "apply_patch"],
+        env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    usage = long_context.cli_json("usage", "list")
+    assert any(record["operation"] == "Responses_Create" and record["status"] == 200 for record in usage)  # type: ignore[union-attr,index]

@@ -16,7 +16,7 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, in_process, run_cli, server_env, serving, with_store
+from conftest import API_VERSION, RESPONSES_API_VERSION, Server, in_process, run_cli, server_env, serving, with_store
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -108,6 +108,37 @@ def test_tool_calls_pass_through(client: AzureOpenAI) -> None:
         model="via-openai", messages=HELLO, tools=[tool], tool_choice="required", max_tokens=200, temperature=0
     )
     assert json.loads(response.choices[0].message.tool_calls[0].function.arguments)["q"] is not None
+
+
+@pytest.fixture(scope="module")
+def responses_client(gateway: Server) -> AzureOpenAI:
+    return AzureOpenAI(azure_endpoint=gateway.url + "/", api_key=gateway.key, api_version=RESPONSES_API_VERSION,
+                       max_retries=0)
+
+
+@pytest.mark.parametrize("deployment", ["via-openai", "via-azure"])
+def test_a_response_on_an_upstream_that_speaks_chat_is_translated(
+    responses_client: AzureOpenAI, deployment: str,
+) -> None:
+    response = responses_client.responses.create(model=deployment, input="Hello", max_output_tokens=4)
+    assert response.output_text and response.usage.output_tokens == 4  # type: ignore[union-attr]
+    assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"  # type: ignore[union-attr]
+
+
+def test_a_streamed_response_on_an_upstream_relays_its_deltas(responses_client: AzureOpenAI) -> None:
+    events = list(responses_client.responses.create(model="via-openai", input="Hello", max_output_tokens=6, stream=True))
+    text = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert text and events[-1].response.output_text == text  # type: ignore[union-attr]
+
+
+def test_a_function_call_on_an_upstream_comes_back_as_a_function_call_item(responses_client: AzureOpenAI) -> None:
+    tool = {"type": "function", "name": "lookup",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}
+    response = responses_client.responses.create(
+        model="via-openai", input="Hello", tools=[tool], tool_choice="required", max_output_tokens=200, temperature=0,  # type: ignore[list-item]
+    )
+    [call] = response.output
+    assert call.type == "function_call" and json.loads(call.arguments)["q"] is not None
 
 
 def test_embeddings_pass_through(client: AzureOpenAI) -> None:

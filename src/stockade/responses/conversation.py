@@ -9,6 +9,7 @@ for are mapped both ways: a function in a namespace is offered to the model as
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from stockade.errors import InvalidRequest
 from stockade.requests import ChatRequest, invalid_request
-from stockade.responses.request import FunctionTool, ResponseRequest, function_tools
+from stockade.responses.request import CustomTool, FunctionTool, ResponseRequest, callable_tools
 
 NAMESPACE_JOIN = "__"
 CHAT_NAME_MAX = 64
@@ -41,23 +42,38 @@ def responses_param(param: str | None) -> str | None:
     return param if renamed is None else f"{renamed}{index}{dot}{rest}"
 
 
+# A custom (freeform) tool is offered to the model as a function of one string, its input.
+CUSTOM_INPUT = "input"
+CUSTOM_PARAMETERS = {
+    "type": "object", "properties": {CUSTOM_INPUT: {"type": "string"}}, "required": [CUSTOM_INPUT],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Called:
+    """A tool the model called, as the Responses API names it."""
+
+    namespace: str | None
+    name: str
+    custom: bool  # a custom tool, whose input is text rather than JSON arguments
+
+
 @dataclass(slots=True)
 class Functions:
-    """The request's function tools under the names the model is offered."""
+    """The request's tools under the names the model is offered."""
 
-    by_chat_name: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    by_chat_name: dict[str, Called] = field(default_factory=dict)
 
     def chat_name(self, namespace: str | None, name: str) -> str:
         return name if namespace is None else f"{namespace}{NAMESPACE_JOIN}{name}"
 
-    def called(self, chat_name: str) -> tuple[str | None, str]:
-        """The (namespace, name) of a function the model called."""
-        return self.by_chat_name.get(chat_name, (None, chat_name))
+    def called(self, chat_name: str) -> Called:
+        return self.by_chat_name.get(chat_name, Called(None, chat_name, False))
 
 
 def _tools(request: ResponseRequest, functions: Functions) -> list[dict[str, Any]]:
     tools = []
-    for namespace, tool in function_tools(request):
+    for namespace, tool in callable_tools(request):
         chat_name = functions.chat_name(namespace, tool.name)
         if len(chat_name) > CHAT_NAME_MAX:
             raise InvalidRequest(
@@ -66,13 +82,22 @@ def _tools(request: ResponseRequest, functions: Functions) -> list[dict[str, Any
                 f"({CHAT_NAME_MAX}). Shorten the namespace or the function's name.",
                 code="invalid_value", param="tools",
             )
-        functions.by_chat_name[chat_name] = (namespace, tool.name)
+        functions.by_chat_name[chat_name] = Called(namespace, tool.name, isinstance(tool, CustomTool))
         tools.append({"type": "function", "function": _function(tool, chat_name)})
     return tools
 
 
-def _function(tool: FunctionTool, chat_name: str) -> dict[str, Any]:
+def _function(tool: FunctionTool | CustomTool, chat_name: str) -> dict[str, Any]:
     function: dict[str, Any] = {"name": chat_name}
+    if isinstance(tool, CustomTool):
+        # The grammar is told to the model, not enforced: the client checks the input it gets,
+        # as it checks a function's arguments (docs/responses.md, "Custom tools").
+        described = tool.description or ""
+        if tool.format is not None and tool.format.type == "grammar":
+            described += f"\n\nThe input must follow this {tool.format.syntax} grammar:\n{tool.format.definition}"
+        function["description"] = described.strip()
+        function["parameters"] = CUSTOM_PARAMETERS
+        return function
     if tool.description is not None:
         function["description"] = tool.description
     if tool.parameters is not None:
@@ -103,21 +128,19 @@ def messages(
         kind = item.get("type", "message")
         if kind == "message":
             result.append({"role": item["role"], "content": _text(item["content"])})
-        elif kind == "function_call":
+        elif kind in ("function_call", "custom_tool_call"):
+            arguments = item["arguments"] if kind == "function_call" else json.dumps({CUSTOM_INPUT: item["input"]})
             call = {
                 "id": item["call_id"],
                 "type": "function",
-                "function": {
-                    "name": functions.chat_name(item.get("namespace"), item["name"]),
-                    "arguments": item["arguments"],
-                },
+                "function": {"name": functions.chat_name(item.get("namespace"), item["name"]), "arguments": arguments},
             }
             previous = result[-1] if result else None
             if previous is not None and previous["role"] == "assistant" and "tool_calls" in previous:
                 previous["tool_calls"].append(call)
             else:
                 result.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             result.append({"role": "tool", "tool_call_id": item["call_id"], "content": _text(item["output"])})
     return result
 

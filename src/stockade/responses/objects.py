@@ -8,6 +8,7 @@ whether it was ``blocked``. It is there only when the deployment's policy ran a 
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import time
@@ -16,8 +17,10 @@ from typing import Any
 
 from stockade.backends.base import Completion, Delta, Usage
 from stockade.core.filtering import FILTERED, Annotation, Screened
-from stockade.responses.conversation import Functions
+from stockade.responses.conversation import CUSTOM_INPUT, Called, Functions
 from stockade.responses.request import (
+    CustomToolCall,
+    CustomToolCallOutput,
     FunctionCall,
     FunctionCallOutput,
     Message,
@@ -26,7 +29,7 @@ from stockade.responses.request import (
 )
 
 FilterResults = dict[str, Any]
-_ITEM_PREFIXES = {FunctionCall: "fc", FunctionCallOutput: "fco"}
+_ITEM_PREFIXES = {FunctionCall: "fc", FunctionCallOutput: "fco", CustomToolCall: "ctc", CustomToolCallOutput: "ctco"}
 Event = dict[str, Any]
 
 
@@ -109,21 +112,33 @@ def _output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def function_call_item(
-    call_id: str, chat_name: str, arguments: str, functions: Functions, status: str = "completed",
-    id: str | None = None,
-) -> dict[str, Any]:
-    namespace, name = functions.called(chat_name)
+def custom_input(arguments: str) -> str:
+    """A custom tool's input from the arguments the model wrote for the function standing in
+    for it; what is not that function's JSON is the input as written."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get(CUSTOM_INPUT), str):
+        return value[CUSTOM_INPUT]
+    return arguments
+
+
+def call_item(call_id: str, called: Called, arguments: str, status: str = "completed") -> dict[str, Any]:
+    """A function_call item, or a custom_tool_call for a custom tool (its input as text)."""
     item: dict[str, Any] = {
-        "id": id or item_id("fc"),
-        "type": "function_call",
+        "id": item_id("ctc" if called.custom else "fc"),
+        "type": "custom_tool_call" if called.custom else "function_call",
         "status": status,
         "call_id": call_id,
-        "name": name,
-        "arguments": arguments,
+        "name": called.name,
     }
-    if namespace is not None:
-        item["namespace"] = namespace
+    if called.custom:
+        item["input"] = custom_input(arguments) if arguments else ""
+    else:
+        item["arguments"] = arguments
+    if called.namespace is not None:
+        item["namespace"] = called.namespace
     return item
 
 
@@ -208,8 +223,8 @@ def whole(
         output.append(message_item(choice.text, "incomplete" if incomplete else "completed"))
     for call in (choice.tool_calls or ()) if choice is not None else ():
         function = call.get("function") or {}
-        output.append(function_call_item(
-            call.get("id") or item_id("call"), function.get("name", ""), function.get("arguments") or "", functions,
+        output.append(call_item(
+            call.get("id") or item_id("call"), functions.called(function.get("name", "")), function.get("arguments") or "",
         ))
     filters = content_filters(
         prompt_results, None if choice_results is None else choice_results.get(0, {}), finish == FILTERED,
@@ -223,6 +238,8 @@ def whole(
 class _OpenCall:
     output_index: int
     item: dict[str, Any]
+    custom: bool
+    arguments: str = ""  # as the model writes them: a custom tool's input is sent whole at the end
 
 
 class StreamWriter:
@@ -301,15 +318,17 @@ class StreamWriter:
         call = self._calls.get(index)
         if call is None:
             events += self._close_message()
-            item = function_call_item(fragment.get("id") or item_id("call"), function.get("name") or "", "",
-                                      self.functions, status="in_progress")
+            called = self.functions.called(function.get("name") or "")
+            item = call_item(fragment.get("id") or item_id("call"), called, "", status="in_progress")
             self.output.append(item)
-            call = self._calls[index] = _OpenCall(len(self.output) - 1, item)
+            call = self._calls[index] = _OpenCall(len(self.output) - 1, item, called.custom)
             events.append(self._event("response.output_item.added", output_index=call.output_index, item=dict(item)))
         if arguments := function.get("arguments"):
-            call.item["arguments"] += arguments
-            events.append(self._event("response.function_call_arguments.delta", item_id=call.item["id"],
-                                      output_index=call.output_index, delta=arguments))
+            call.arguments += arguments
+            if not call.custom:
+                call.item["arguments"] = call.arguments
+                events.append(self._event("response.function_call_arguments.delta", item_id=call.item["id"],
+                                          output_index=call.output_index, delta=arguments))
         return events
 
     def _close_message(self) -> list[Event]:
@@ -335,17 +354,23 @@ class StreamWriter:
         events = self._close_message()
         for call in self._calls.values():
             call.item["status"] = "completed"
-            events += [
-                self._event("response.function_call_arguments.done", item_id=call.item["id"],
-                            output_index=call.output_index, name=call.item["name"],
-                            arguments=call.item["arguments"]),
-                self._event("response.output_item.done", output_index=call.output_index, item=call.item),
-            ]
+            events += self._call_done(call)
         incomplete = _incomplete(self.finish)
         status = "incomplete" if incomplete else "completed"
         self.final = self.shell.body(status, self.output, self.usage, incomplete=incomplete, filters=self._filters())
         events.append(self._event(f"response.{status}", response=self.final))
         return events
+
+    def _call_done(self, call: _OpenCall) -> list[Event]:
+        where = {"item_id": call.item["id"], "output_index": call.output_index}
+        if call.custom:
+            text = call.item["input"] = custom_input(call.arguments)
+            done = [self._event("response.custom_tool_call_input.delta", **where, delta=text),
+                    self._event("response.custom_tool_call_input.done", **where, input=text)]
+        else:
+            done = [self._event("response.function_call_arguments.done", **where, name=call.item["name"],
+                                arguments=call.arguments)]
+        return [*done, self._event("response.output_item.done", output_index=call.output_index, item=call.item)]
 
     def failed(
         self, code: str, message: str, param: str | None = None, event_code: str | None = None,

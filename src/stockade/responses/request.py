@@ -33,8 +33,7 @@ UNSUPPORTED = {
 }
 BUILT_IN_TOOLS = (
     "web_search", "web_search_preview", "file_search", "code_interpreter", "computer_use_preview",
-    "computer", "image_generation", "mcp", "local_shell", "shell", "apply_patch", "custom",
-    "tool_search",
+    "computer", "image_generation", "mcp", "local_shell", "shell", "apply_patch", "tool_search",
 )
 
 
@@ -113,22 +112,45 @@ class FunctionCallOutput(BodyPart):
         return "".join(part.value for part in self.output if isinstance(part, _Text))
 
 
+class CustomToolCall(BodyPart):
+    """A call of a custom (freeform) tool: its input is text, not JSON arguments."""
+
+    type: Literal["custom_tool_call"]
+    id: str | None = None
+    call_id: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1)]
+    namespace: str | None = None
+    input: str
+    status: str | None = None
+
+
+class CustomToolCallOutput(BodyPart):
+    type: Literal["custom_tool_call_output"]
+    id: str | None = None
+    call_id: Annotated[str, Field(min_length=1)]
+    output: text_or(Part)  # type: ignore[valid-type]
+    status: str | None = None
+
+
 class _OtherItem(BodyPart):
     type: str
 
 
-Item = Message | FunctionCall | FunctionCallOutput
+Item = Message | FunctionCall | FunctionCallOutput | CustomToolCall | CustomToolCallOutput
+ITEM_TYPES = ("message", "function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output")
 
 
 def _item_tag(value: Any) -> str:
     kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", None)
-    return f"_{kind}" if kind in ("message", "function_call", "function_call_output") else "_other"
+    return f"_{kind}" if kind in ITEM_TYPES else "_other"
 
 
 InputItem = Annotated[
     Annotated[Message, Tag("_message")]
     | Annotated[FunctionCall, Tag("_function_call")]
     | Annotated[FunctionCallOutput, Tag("_function_call_output")]
+    | Annotated[CustomToolCall, Tag("_custom_tool_call")]
+    | Annotated[CustomToolCallOutput, Tag("_custom_tool_call_output")]
     | Annotated[_OtherItem, Tag("_other")],
     Discriminator(_item_tag),
 ]
@@ -140,6 +162,21 @@ class FunctionTool(BodyPart):
     description: str | None = None
     parameters: JsonObject | None = None
     strict: bool | None = None
+
+
+class CustomFormat(BodyPart):
+    type: Literal["text", "grammar"]
+    syntax: Literal["lark", "regex"] | None = None
+    definition: str | None = None
+
+
+class CustomTool(BodyPart):
+    """A freeform tool: the model writes its input as text (Codex's and Copilot's apply_patch)."""
+
+    type: Literal["custom"]
+    name: Annotated[str, Field(pattern=FUNCTION_NAME)]
+    description: str | None = None
+    format: CustomFormat | None = None
 
 
 class NamespaceTool(BodyPart):
@@ -157,11 +194,12 @@ class _OtherTool(BodyPart):
 
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return f"_{kind}" if kind in ("function", "namespace") else "_other"
+    return f"_{kind}" if kind in ("function", "custom", "namespace") else "_other"
 
 
 Tool = Annotated[
     Annotated[FunctionTool, Tag("_function")]
+    | Annotated[CustomTool, Tag("_custom")]
     | Annotated[NamespaceTool, Tag("_namespace")]
     | Annotated[_OtherTool, Tag("_other")],
     Discriminator(_tool_tag),
@@ -267,10 +305,10 @@ class ResponseRequest(BodyPart):
     def _check_named_choice(self) -> None:
         choice = self.tool_choice
         assert isinstance(choice, _NamedFunction)
-        if choice.type != "function":
+        if choice.type not in ("function", "custom"):
             raise _unsupported("tool_choice.type", f"{shown(choice.type)!r} names a built-in tool, "
                                "and built-in tools are not run here")
-        names = {tool.name for tool in self.tools or () if isinstance(tool, FunctionTool)}
+        names = {tool.name for tool in self.tools or () if isinstance(tool, FunctionTool | CustomTool)}
         if choice.name not in names:
             raise InvalidRequest(
                 f"Invalid value for 'tool_choice.name': function {shown(choice.name or '')!r} is "
@@ -286,10 +324,11 @@ def _check_item(item: Any, where: str) -> None:
     if isinstance(item, _OtherItem):
         raise _unsupported(
             f"{where}.type",
-            f"input items of type {shown(item.type)!r} are not taken here; send message, "
-            "function_call and function_call_output items",
+            f"input items of type {shown(item.type)!r} are not taken here; send {', '.join(ITEM_TYPES)} items",
         )
     parts = item.content if isinstance(item, Message) else getattr(item, "output", None)
+    if isinstance(parts, str):
+        return
     for number, part in enumerate(parts if isinstance(parts, list) else ()):
         if isinstance(part, _OtherPart):
             field = "content" if isinstance(item, Message) else "output"
@@ -305,18 +344,19 @@ def _check_tool(tool: Any, where: str) -> None:
         kind = "built-in tool" if tool.type in BUILT_IN_TOOLS else "tool type"
         raise _unsupported(
             f"{where}.type",
-            f"the {kind} {shown(tool.type)!r} is not run here: only function tools (and "
+            f"the {kind} {shown(tool.type)!r} is not run here: only function and custom tools (and "
             "namespaces of them) are; leave it out (Codex: web_search = \"disabled\")",
         )
     if isinstance(tool, NamespaceTool):
         for number, inner in enumerate(tool.tools):
-            if inner.get("type") != "function":
+            model = NAMESPACED.get(str(inner.get("type")))
+            if model is None:
                 raise _unsupported(
                     f"{where}.tools[{number}].type",
-                    f"a namespace here holds function tools only, not {shown(str(inner.get('type')))!r}",
+                    f"a namespace holds function and custom tools, not {shown(str(inner.get('type')))!r}",
                 )
             try:
-                FunctionTool.model_validate(inner)
+                model.model_validate(inner)
             except ValidationError as exc:
                 raise _renamed(invalid_request(exc), f"{where}.tools[{number}]") from None
 
@@ -337,14 +377,17 @@ def parse_request(raw: bytes) -> ResponseRequest:
     return request
 
 
-def function_tools(request: ResponseRequest) -> list[tuple[str | None, FunctionTool]]:
-    """The request's functions, each with its namespace (None at the top level)."""
-    found: list[tuple[str | None, FunctionTool]] = []
+NAMESPACED: dict[str, type[FunctionTool] | type[CustomTool]] = {"function": FunctionTool, "custom": CustomTool}
+
+
+def callable_tools(request: ResponseRequest) -> list[tuple[str | None, FunctionTool | CustomTool]]:
+    """The request's function and custom tools, each with its namespace (None at the top level)."""
+    found: list[tuple[str | None, FunctionTool | CustomTool]] = []
     for tool in request.tools or ():
-        if isinstance(tool, FunctionTool):
+        if isinstance(tool, FunctionTool | CustomTool):
             found.append((None, tool))
         elif isinstance(tool, NamespaceTool):
-            found.extend((tool.name, FunctionTool.model_validate(inner)) for inner in tool.tools)
+            found.extend((tool.name, NAMESPACED[inner["type"]].model_validate(inner)) for inner in tool.tools)
     return found
 
 

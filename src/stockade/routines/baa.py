@@ -11,7 +11,7 @@ SETTINGS_READ = {"provide_sales_contact_information": "sales_contact"}
 
 
 def provide_list_of_zero_retention_endpoints(call: FunctionCall) -> FunctionResult:
-    endpoints = [f"{endpoint.method} {endpoint.path}" for endpoint in eligible_endpoints()]
+    endpoints = [endpoint.shown for endpoint in eligible_endpoints()]
     lines = "\n".join(f"- {endpoint}" for endpoint in endpoints)
     return FunctionResult(
         f"These endpoints are eligible for zero data retention:\n{lines}",

@@ -2,7 +2,8 @@
 
 An endpoint is eligible for zero data retention when its request and response bodies exist only
 in memory for the length of the call. Endpoints that exist to store data (files, batch jobs) are
-not, whatever their retention settings.
+not, whatever their retention settings; the Responses API is, only where the request asks that
+nothing be stored (``store: false``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ class Endpoint:
     path: str
     eligible: bool
     why: str
+    condition: str = ""  # when the verdict holds, for an endpoint whose request decides it
+
+    @property
+    def shown(self) -> str:
+        return f"{self.method} {self.path}" + (f" {self.condition}" if self.condition else "")
 
 
 ZERO_RETENTION_ENDPOINTS: tuple[Endpoint, ...] = (
@@ -28,6 +34,10 @@ ZERO_RETENTION_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/openai/v1/chat/completions", True, "as the deployment route"),
     Endpoint("POST", "/openai/v1/completions", True, "as the deployment route"),
     Endpoint("POST", "/openai/v1/embeddings", True, "as the deployment route"),
+    Endpoint("POST", "/openai/v1/responses", True,
+             "bodies live in memory for the call only; a zero-retention deployment forces "
+             "`store: false`", condition="with store: false"),
+    Endpoint("POST", "/openai/responses", True, "as the v1 route", condition="with store: false"),
     Endpoint("POST", "/routines/conversations/{id}/messages", True,
              "the step trace holds no message text; text is kept only where "
              "`routines.keep_messages` is on"),
@@ -38,6 +48,11 @@ ZERO_RETENTION_ENDPOINTS: tuple[Endpoint, ...] = (
              "stores the batch's lines and its output and error files, sealed, until they are "
              "deleted or expire"),
     Endpoint("POST", "/openai/v1/batches", False, "as the classic route"),
+    Endpoint("POST", "/openai/v1/responses", False,
+             "stores the response and its input items, sealed, for `responses.retention_days` (30 "
+             "days by default) or until deleted", condition="with store left out or true (the default)"),
+    Endpoint("POST", "/openai/responses", False, "as the v1 route",
+             condition="with store left out or true (the default)"),
 )
 
 
@@ -50,5 +65,6 @@ def markdown_table() -> str:
     rows = ["| Endpoint | Zero data retention | Why |", "|---|---|---|"]
     for endpoint in ZERO_RETENTION_ENDPOINTS:
         verdict = "eligible" if endpoint.eligible else "**not eligible**"
-        rows.append(f"| `{endpoint.method} {endpoint.path}` | {verdict} | {endpoint.why} |")
+        condition = f" {endpoint.condition}" if endpoint.condition else ""
+        rows.append(f"| `{endpoint.method} {endpoint.path}`{condition} | {verdict} | {endpoint.why} |")
     return "\n".join(rows)

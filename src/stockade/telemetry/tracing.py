@@ -31,6 +31,7 @@ GENAI_OPERATIONS = {
     "ChatCompletions_Create": "chat",
     "Completions_Create": "text_completion",
     "Embeddings_Create": "embeddings",
+    "Responses_Create": "chat",  # a Responses call runs as chat underneath
 }
 _PROPAGATOR = TraceContextTextMapPropagator()
 
