@@ -16,7 +16,16 @@ import openai
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, RESPONSES_API_VERSION, Server, in_process, run_cli, server_env, serving, with_store
+from conftest import (
+    API_VERSION,
+    RESPONSES_API_VERSION,
+    Server,
+    in_process,
+    run_cli,
+    server_env,
+    serving,
+    with_store,
+)
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
