@@ -19,6 +19,9 @@ to what is measured. Nine legs, all against that one mock:
   its latency minus the unscreened leg's is what PHI redaction adds, analysis, replacement and
   restoring the reply (issue 15). At about 50 ms a request it is left out of the throughput
   runs, where 32 waiting connections would only measure the analyzer's queue;
+- Stockade's Responses API, `POST /openai/v1/responses` with the same one-line prompt, run on the
+  chat path underneath: with `store: false`, what building Responses objects adds; stored (the
+  default), what sealing and writing each response to the store adds too (issue 19);
 - Stockade with that 200-token prompt on the default policy, on a server whose
   `safety.classifier` is `local`: what turning the bundled classifier on would add to every
   deployment, the prompt and the canned reply both rated (issue 15).
@@ -41,11 +44,13 @@ far less than it stretches time: at 32 connections the passthrough's CPU per req
 Stockade's is the requests/s ratio a core of its own each would give, and at 1 connection
 Stockade's CPU per request minus the passthrough's is the computing part of its added latency.
 
-Run with `make bench`.
+Run with `make bench`; `--only TEXT…` measures only the legs whose names hold one of them (and
+the two references).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -92,6 +97,8 @@ IDENTIFIED = CLINICAL.replace(
     "The patient, John Smith (MRN 4417203, DOB 03/14/1967, phone 617-555-0143), is a 58-year-old man",
 )
 PHI_BODY = {"messages": [{"role": "user", "content": IDENTIFIED}], "max_tokens": MAX_TOKENS}
+RESPONSES_PATH = "/openai/v1/responses"
+RESPONSE_BODY = {"model": "bench", "input": "Hello", "max_output_tokens": MAX_TOKENS}
 # The screened policy: the profanity list and a custom blocklist of exact terms and patterns,
 # none of which the prompt or the canned reply contains, so every call is screened and passes.
 BLOCKLIST_TERMS = [f"project-codename-{n}" for n in range(20)]
@@ -108,6 +115,8 @@ SCREENED_PATH = "/openai/deployments/bench-screened/chat/completions?api-version
 PHI_PATH = "/openai/deployments/bench-phi/chat/completions?api-version=2024-10-21"
 PHI_LEG = "  ... PHI redacted"
 CLASSIFIED_LEG = "  ... local classifier"
+RESPONSES_LEG = "stockade, Responses API, store: false"
+STORED_LEG = "  ... stored"
 
 NGINX_CONFIG = """\
 worker_processes 1;
@@ -390,15 +399,19 @@ def report(measured: dict[str, Measured], direct: str, bare: str) -> None:
     print("  added: minus the mock direct's. Over bare: Stockade's added p50 minus the passthrough's, and\n"
           "  its CPU time per request (us) minus the passthrough's, the part of that spent computing")
     print("Goals (issue 12): Stockade >= 0.80 x the passthrough's requests/s; over bare <= 0.1 ms")
-    plain, screened = measured["stockade, 200-token prompt"], measured["  ... screened"]
-    print(f"Content filter (issue 15), screened minus unscreened 200-token prompt: p50 "
-          f"{screened.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
-          f"{screened.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
-          f"{screened.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
-    for what, leg in (("PHI redaction (issue 15), redacted", PHI_LEG),
-                      ("The local classifier on the default policy (issue 15), classified", CLASSIFIED_LEG)):
-        added = measured[leg]
-        print(f"{what} minus unscreened 200-token prompt: p50 "
+    compared = [
+        ("Content filter (issue 15), screened", "  ... screened", "stockade, 200-token prompt"),
+        ("PHI redaction (issue 15), redacted", PHI_LEG, "stockade, 200-token prompt"),
+        ("The local classifier on the default policy (issue 15), classified", CLASSIFIED_LEG,
+         "stockade, 200-token prompt"),
+        ("The Responses API (issue 19), store: false", RESPONSES_LEG, "stockade, api key"),
+        ("The Responses API (issue 19), stored", STORED_LEG, RESPONSES_LEG),
+    ]
+    for what, name, base in compared:
+        if name not in measured or base not in measured:  # left out by --only
+            continue
+        added, plain = measured[name], measured[base]
+        print(f"{what} minus {base.strip()}: p50 "
               f"{added.percentile(50) - plain.percentile(50):+.3f} ms, p99 "
               f"{added.percentile(99) - plain.percentile(99):+.3f} ms, CPU "
               f"{added.cpu_sequential.per_request_us - plain.cpu_sequential.per_request_us:+.1f} us/req")
@@ -452,6 +465,10 @@ def stockade_env(workdir: Path, upstream: str) -> dict[str, str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Gateway overhead against a fixed-cost mock.")
+    parser.add_argument("--only", nargs="+", default=[], metavar="TEXT",
+                        help="measure only the legs whose names hold one of these (and the two references)")
+    only = parser.parse_args().only
     for tool in ("wrk", "nginx", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed: apt-get install wrk nginx (make bench installs them)")
@@ -486,7 +503,11 @@ def main() -> None:
             Leg("  ... screened", gateway, SCREENED_PATH, {"api-key": key}, LONG_BODY),
             Leg(PHI_LEG, gateway, PHI_PATH, {"api-key": key}, PHI_BODY, throughput=False),
             Leg(CLASSIFIED_LEG, classified, CHAT_PATH, {"api-key": key}, LONG_BODY),
+            Leg(RESPONSES_LEG, gateway, RESPONSES_PATH, {"api-key": key}, {**RESPONSE_BODY, "store": False}),
+            Leg(STORED_LEG, gateway, RESPONSES_PATH, {"api-key": key}, RESPONSE_BODY),
         ]
+        if only:
+            legs = legs[:2] + [leg for leg in legs[2:] if any(text in leg.name for text in only)]
         measured = measure(legs, workdir)
     pinning = (f"gateways on CPU {gateway_core}; this client, wrk and the mock on CPU {client_core}"
                if client_core is not None else "one CPU: nothing pinned")

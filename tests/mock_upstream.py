@@ -24,7 +24,7 @@ JSON = [(b"content-type", b"application/json")]
 
 tally: list[tuple[float, int]] = []
 prompts: list[str] = []
-DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+DELAY = 0.0  # set from the command line when run as the mock
 
 
 def reply(completion_tokens: int) -> bytes:
@@ -84,5 +84,6 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
 
 
 if __name__ == "__main__":
+    DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
                 log_level="warning", access_log=False, lifespan="off")

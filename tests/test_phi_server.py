@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from openai import AzureOpenAI
 
-from conftest import API_VERSION, Server, server_env, serving
+from conftest import API_VERSION, RESPONSES_API_VERSION, Server, server_env, serving
 from json_server import serve
 
 pytestmark = [pytest.mark.server, pytest.mark.model]  # a server process, and Presidio's spaCy model
@@ -89,6 +89,17 @@ def test_a_streamed_reply_has_the_values_and_never_a_piece_of_a_placeholder(clie
     assert RECEIVED[-1] == REDACTED
     assert "".join(pieces) == PROMPT
     assert not any("<" in piece or ">" in piece or "_1" in piece for piece in pieces)
+
+
+def test_a_response_of_the_responses_api_is_protected_as_a_chat_completion_is(protected: Server) -> None:
+    client = AzureOpenAI(azure_endpoint=protected.url + "/", api_key=protected.key, api_version=RESPONSES_API_VERSION)
+    response = client.responses.create(model="clinic", input=PROMPT)
+    assert RECEIVED[-1] == REDACTED
+    assert response.output_text == PROMPT
+    events = list(client.responses.create(model="clinic", input=PROMPT, stream=True))
+    deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
+    assert RECEIVED[-1] == REDACTED
+    assert "".join(deltas) == PROMPT and not any("<" in delta or ">" in delta for delta in deltas)
 
 
 def streamed(client: AzureOpenAI, deployment: str, prompt: str) -> tuple[str, str | None]:

@@ -4,6 +4,7 @@ filters underneath. The real model, the Agents SDK and Codex are in test_respons
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -242,16 +243,29 @@ def test_a_stored_response_is_sealed_at_rest(app: App, azure: openai.AzureOpenAI
     assert b"gout" not in data and b"The sea" not in data
 
 
+@contextlib.contextmanager
+def past_retention(app: App) -> Iterator[None]:
+    """The stored responses' clock a second past the retention of those stored now."""
+    stored = app.resource.responses.stored
+    clock = stored.clock
+    stored.clock = lambda: clock() + app.settings.responses.retention_days * DAY + 1
+    try:
+        yield
+    finally:
+        stored.clock = clock
+
+
 def test_a_response_past_its_retention_is_purged(app: App, azure: openai.AzureOpenAI) -> None:
     created = azure.responses.create(model=DEPLOYMENT, input="Hello")
-    stored = app.resource.responses.stored
-    now = stored.clock()
-    stored.clock = lambda: now + app.settings.responses.retention_days * DAY + 1
-    try:
-        assert app.call(stored.purge) >= 1
-    finally:
-        stored.clock = lambda: now
+    with past_retention(app):
+        assert app.call(app.resource.responses.stored.purge) >= 1
     with pytest.raises(openai.NotFoundError):
+        azure.responses.retrieve(created.id)
+
+
+def test_a_response_past_its_retention_is_not_served_even_before_the_purge(app: App, azure: openai.AzureOpenAI) -> None:
+    created = azure.responses.create(model=DEPLOYMENT, input="Hello")
+    with past_retention(app), pytest.raises(openai.NotFoundError):
         azure.responses.retrieve(created.id)
 
 

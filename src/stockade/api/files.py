@@ -19,6 +19,7 @@ from stockade.api.api_versions import check_api_version
 from stockade.api.audit import audited_route
 from stockade.api.credentials import authorize
 from stockade.api.multipart import Field, FileStart, form_events
+from stockade.api.query import page_limit, page_order
 from stockade.api.responses import json_response
 from stockade.batch.files import Files, FileTooLarge, Upload, file_object
 from stockade.core import Resource
@@ -120,11 +121,9 @@ def _handlers(*, classic: bool):  # type: ignore[no-untyped-def]
         check_api_version(request.scope["query_string"], classic)
         await authorize(request, Permission.INFERENCE)
         query = request.query_params
-        order = query.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise InvalidRequest("order must be 'asc' or 'desc'.", code="invalid_value", param="order")
+        order = page_order(query.get("order"))
         records, has_more = await _files(request).list(
-            query.get("purpose"), _limit(query.get("limit")), query.get("after"), order
+            query.get("purpose"), page_limit(query.get("limit"), LIST_LIMIT, LIST_LIMIT), query.get("after"), order
         )
         return json_response({
             "object": "list",
@@ -169,16 +168,6 @@ async def _prefixed(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIte
         yield first
     async for chunk in rest:
         yield chunk
-
-
-def _limit(value: str | None) -> int:
-    if value is None:
-        return LIST_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= LIST_LIMIT:
-        raise InvalidRequest(
-            f"limit must be a whole number from 1 to {LIST_LIMIT}.", code="invalid_value", param="limit"
-        )
-    return int(value)
 
 
 async def rekey(request: Request) -> Response:

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from stockade.access import Permission
 from stockade.api.api_versions import check_api_version
 from stockade.api.credentials import identify, require
+from stockade.api.query import page_limit, page_order
 from stockade.api.responses import json_response
 from stockade.core import Resource
 from stockade.errors import InvalidRequest
@@ -26,16 +27,6 @@ async def _kept(request: Request, classic: bool) -> Kept:
     kept = await resource.responses.stored.get(request.path_params["response_id"])
     require(principal, Permission.INFERENCE, kept.deployment)
     return kept
-
-
-def _limit(value: str | None) -> int:
-    if value is None:
-        return LIST_DEFAULT
-    if not value.isdigit() or not 1 <= int(value) <= LIST_LIMIT:
-        raise InvalidRequest(
-            f"limit must be a whole number from 1 to {LIST_LIMIT}.", code="invalid_value", param="limit"
-        )
-    return int(value)
 
 
 def _handlers(*, classic: bool):  # type: ignore[no-untyped-def]
@@ -58,10 +49,8 @@ def _handlers(*, classic: bool):  # type: ignore[no-untyped-def]
     async def input_items(request: Request) -> Response:
         kept = await _kept(request, classic)
         query = request.query_params
-        order = query.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise InvalidRequest("order must be 'asc' or 'desc'.", code="invalid_value", param="order")
-        items, has_more = page(kept.input, _limit(query.get("limit")), order, query.get("after"), query.get("before"))
+        order = page_order(query.get("order"))
+        items, has_more = page(kept.input, page_limit(query.get("limit"), LIST_LIMIT, LIST_DEFAULT), order, query.get("after"), query.get("before"))
         return json_response({
             "object": "list",
             "data": items,

@@ -18,7 +18,7 @@ from stockade.config import Settings
 from stockade.errors import InvalidRequest, NotFound, shown
 from stockade.store import FileRecord, Store
 from stockade.store.files import UPLOADING
-from stockade.telemetry.outage import Outage
+from stockade.telemetry.outage import Outage, every
 
 log = logging.getLogger(__name__)
 
@@ -301,15 +301,7 @@ class Files:
     async def purge_forever(self) -> None:
         """Purge every minute. The expiries are in the store, so a file that expires while no
         server runs is deleted by the purge the next one runs as it starts."""
-        outage = Outage(log, "deleting expired files (they are deleted once it works again)")
-        while True:
-            await asyncio.sleep(PURGE_SECONDS)
-            try:
-                await self.purge()
-            except Exception:
-                outage.failed()
-            else:
-                outage.succeeded()
+        await every(PURGE_SECONDS, self.purge, Outage(log, "deleting expired files (they are deleted once it works again)"))
 
     # -- keys ------------------------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ from stockade.store import (
 )
 from stockade.telemetry import DiagnosticLog, UsageRecorder
 from stockade.telemetry.diagnostics import configured_log
-from stockade.telemetry.outage import Outage
+from stockade.telemetry.outage import Outage, every
 from stockade.telemetry.spool import Spool
 from stockade.telemetry.tracing import Tracing
 
@@ -258,14 +258,7 @@ class Resource:
 
     async def _refresh_forever(self) -> None:
         outage = Outage(log, "re-reading deployments and keys (the last copy is served meanwhile)")
-        while True:
-            await asyncio.sleep(self.settings.refresh_seconds)
-            try:
-                await self.refresh()
-            except Exception:
-                outage.failed()
-            else:
-                outage.succeeded()
+        await every(self.settings.refresh_seconds, self.refresh, outage)
 
     def start_models(self) -> None:
         """Start the deployed models in the background, now and whenever a deployment appears

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from stockade.access import Principal
+from stockade.backends.base import Delta, Usage
+from stockade.core.filtering import Annotation, Screened
 from stockade.core.inference import Answer, Inference, Run, primed
 from stockade.errors import (
     ContentFiltered,
@@ -135,7 +137,7 @@ class Responses:
                     opened = True
                     for event in writer.opening():
                         yield event
-                for event in writer.feed(item):
+                for event in _fed(writer, item):
                     yield event
             ending = writer.closing() if opened else [*writer.opening(), *writer.closing()]
         except ServiceError as error:
@@ -148,6 +150,20 @@ class Responses:
             await self.stored.save(deployment, writer.final, stored_items)
         for event in ending:
             yield event
+
+
+def _fed(writer: StreamWriter, item: Delta | Usage | Screened | Annotation) -> list[Event]:
+    """The events one of the model's (screened) events makes."""
+    if isinstance(item, Usage):
+        writer.used(item)
+        return []
+    if isinstance(item, Annotation):
+        writer.screened(item.results, item.offsets, item.finish_reason)
+        return []
+    if isinstance(item, Screened):
+        writer.screened(item.results)
+        item = item.delta
+    return writer.delta(item)
 
 
 async def _replayed(events: list[Event]) -> AsyncIterator[Event]:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.backends.base import Completion, Delta, Usage
-from stockade.core.filtering import FILTERED, Annotation, Screened
 from stockade.responses.conversation import CUSTOM_INPUT, Called, Functions
 from stockade.responses.request import (
     CustomToolCall,
@@ -29,6 +28,7 @@ from stockade.responses.request import (
 )
 
 FilterResults = dict[str, Any]
+FILTERED = "content_filter"  # the finish reason of a completion the filters blocked
 _ITEM_PREFIXES = {FunctionCall: "fc", FunctionCallOutput: "fco", CustomToolCall: "ctc", CustomToolCallOutput: "ctco"}
 Event = dict[str, Any]
 
@@ -273,19 +273,22 @@ class StreamWriter:
         return [self._event("response.created", response=response),
                 self._event("response.in_progress", response=response)]
 
-    def feed(self, item: Delta | Usage | Screened | Annotation) -> list[Event]:
-        if isinstance(item, Usage):
-            if item.final:
-                self.usage = item
-            return []
-        if isinstance(item, Annotation):
-            self.completion_results, self.offsets = item.results, item.offsets
-            if item.finish_reason:
-                self.finish = item.finish_reason
-            return []
-        if isinstance(item, Screened):
-            self.completion_results = item.results
-            item = item.delta
+    def used(self, usage_counts: Usage) -> None:
+        if usage_counts.final:
+            self.usage = usage_counts
+
+    def screened(
+        self, results: FilterResults, offsets: dict[str, int] | None = None, finish_reason: str | None = None,
+    ) -> None:
+        """The completion's latest filter results (with their offsets in asynchronous mode, and
+        content_filter if the check blocked)."""
+        self.completion_results = results
+        if offsets is not None:
+            self.offsets = offsets
+        if finish_reason:
+            self.finish = finish_reason
+
+    def delta(self, item: Delta) -> list[Event]:
         events: list[Event] = []
         if item.text:
             events += self._text_delta(item.text)

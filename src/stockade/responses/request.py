@@ -44,10 +44,6 @@ class _Text(BodyPart):
     text: str | None = None
     refusal: str | None = None
 
-    @property
-    def value(self) -> str:
-        return (self.refusal if self.type == "refusal" else self.text) or ""
-
 
 def _part_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
@@ -83,53 +79,44 @@ class Message(BodyPart):
     content: text_or(Part)  # type: ignore[valid-type]
     status: str | None = None
 
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.value for part in self.content if isinstance(part, _Text))
 
+class _Call(BodyPart):
+    """A call the model made of one of the caller's tools (``namespace``: the tool's group)."""
 
-class FunctionCall(BodyPart):
-    type: Literal["function_call"]
     id: str | None = None
     call_id: Annotated[str, Field(min_length=1)]
     name: Annotated[str, Field(min_length=1)]
     namespace: str | None = None
-    arguments: str
     status: str | None = None
 
 
-class FunctionCallOutput(BodyPart):
-    type: Literal["function_call_output"]
+class FunctionCall(_Call):
+    type: Literal["function_call"]
+    arguments: str
+
+
+class _CallOutput(BodyPart):
+    """What a tool the caller ran gave back, for the call ``call_id``."""
+
     id: str | None = None
     call_id: Annotated[str, Field(min_length=1)]
     output: text_or(Part)  # type: ignore[valid-type]
     status: str | None = None
 
-    def text(self) -> str:
-        if isinstance(self.output, str):
-            return self.output
-        return "".join(part.value for part in self.output if isinstance(part, _Text))
+
+class FunctionCallOutput(_CallOutput):
+    type: Literal["function_call_output"]
 
 
-class CustomToolCall(BodyPart):
+class CustomToolCall(_Call):
     """A call of a custom (freeform) tool: its input is text, not JSON arguments."""
 
     type: Literal["custom_tool_call"]
-    id: str | None = None
-    call_id: Annotated[str, Field(min_length=1)]
-    name: Annotated[str, Field(min_length=1)]
-    namespace: str | None = None
     input: str
-    status: str | None = None
 
 
-class CustomToolCallOutput(BodyPart):
+class CustomToolCallOutput(_CallOutput):
     type: Literal["custom_tool_call_output"]
-    id: str | None = None
-    call_id: Annotated[str, Field(min_length=1)]
-    output: text_or(Part)  # type: ignore[valid-type]
-    status: str | None = None
 
 
 class _OtherItem(BodyPart):

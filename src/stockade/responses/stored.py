@@ -17,7 +17,7 @@ from stockade.config import ResponsesSettings
 from stockade.errors import InvalidRequest, NotFound, shown
 from stockade.store import Store
 from stockade.store.responses import StoredResponse
-from stockade.telemetry.outage import Outage
+from stockade.telemetry.outage import Outage, every
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,7 @@ class StoredResponses:
     async def purge_forever(self) -> None:
         """Purge every minute; what expired while no server ran goes at the next start."""
         outage = Outage(log, "deleting expired stored responses (they are deleted once it works again)")
-        while True:
-            await asyncio.sleep(PURGE_SECONDS)
-            try:
-                await self.purge()
-            except Exception:
-                outage.failed()
-            else:
-                outage.succeeded()
+        await every(PURGE_SECONDS, self.purge, outage)
 
 
 def history(chain: list[Kept]) -> list[dict[str, Any]]:

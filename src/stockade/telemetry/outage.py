@@ -8,9 +8,11 @@ how long).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 class Outage:
@@ -37,3 +39,15 @@ class Outage:
                 self.what, self.failures, self._clock() - self._since, note,
             )
             self.failures = 0
+
+
+async def every(seconds: float, work: Callable[[], Awaitable[Any]], outage: Outage) -> None:
+    """Run ``work`` every ``seconds``, for ever, its failures logged once per ``outage``."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await work()
+        except Exception:
+            outage.failed()
+        else:
+            outage.succeeded()
