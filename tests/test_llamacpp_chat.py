@@ -165,3 +165,30 @@ def test_a_logit_bias_beyond_the_vocabulary_is_a_400(azure: AzureOpenAI) -> None
 def test_a_seed_beyond_32_bits_is_used(azure: AzureOpenAI) -> None:
     response = azure.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=2, seed=2**63 - 1)
     assert response.choices[0].message.content
+
+
+# The bundled vocabulary's token for the bytes F0 9F: the first half of a four-byte emoji. Biased
+# to be sampled at every step, it never completes a character.
+HALF_AN_EMOJI = "10813"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_stops_at_max_tokens_even_in_the_middle_of_a_character(azure: AzureOpenAI, stream: bool) -> None:
+    # llama.cpp's Python binding samples on past max_tokens until a character is whole; here
+    # that would be until the context is full.
+    reply = azure.chat.completions.create(
+        model="gpt-4o",
+        messages=HELLO,
+        max_tokens=3,
+        temperature=0,
+        logit_bias={HALF_AN_EMOJI: 100},
+        stream=stream,
+        **({"stream_options": {"include_usage": True}} if stream else {}),
+    )
+    if stream:
+        chunks = list(reply)
+        finish = next(c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason)
+        usage = chunks[-1].usage
+    else:
+        finish, usage = reply.choices[0].finish_reason, reply.usage
+    assert (finish, usage.completion_tokens) == ("length", 3)

@@ -321,6 +321,7 @@ class LlamaRunner:
         )
         self._grammars: dict[str, LlamaGrammar] = {}
         self._sampled = 0
+        self._most = 0
         self._generate = self.llm.generate
         self.llm.generate = self._count_sampled  # type: ignore[method-assign, assignment]
         self._vocab = self.llm._model.vocab
@@ -348,6 +349,7 @@ class LlamaRunner:
     def _sample(self, job: Job, seed: int | None) -> Iterator[tuple[str, Any]]:
         """Yields ("text", piece) items, then ("end", (finish_reason, completion_tokens))."""
         finish = "stop"
+        self._most = job.max_tokens
         stream = self.llm.create_completion(
             job.tokens,
             max_tokens=job.max_tokens,
@@ -371,11 +373,17 @@ class LlamaRunner:
         yield "end", (finish, self._sampled)
 
     def _count_sampled(self, *args: Any, **kwargs: Any) -> Iterator[int]:
-        """Wraps Llama.generate to count sampled tokens: streamed chunks are no measure, since
-        text that might begin a stop sequence is held back and merged."""
+        """Wraps Llama.generate to count sampled tokens and to stop at max_tokens.
+
+        Streamed chunks are no measure, since text that might begin a stop sequence is held back
+        and merged. The binding itself samples past max_tokens while a character is incomplete,
+        so a reply of half-characters would run until the context is full; ending the generator
+        here ends the reply with finish_reason "length", the incomplete bytes dropped."""
         self._sampled = 0
         for token in self._generate(*args, **kwargs):
             if not self._is_eog(self._vocab, token):  # the end-of-generation token is not part of the reply
+                if self._sampled == self._most:
+                    return
                 self._sampled += 1
             yield token
 
