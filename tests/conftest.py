@@ -200,6 +200,14 @@ def start_server(
     raise AssertionError(f"stockade serve did not start:\n{log_path.read_text()}")
 
 
+def children(pid: int) -> list[int]:
+    """The process's child processes, from every one of its threads."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:

@@ -1,7 +1,8 @@
 """Batch jobs on real servers in front of tests/mock_upstream.py, which records the prompt of
 every call it is sent: a server killed with SIGKILL mid-batch resumes after a restart with one
-output line per input line, and two replicas on one PostgreSQL store share a batch without
-sending any line upstream twice.
+output line per input line; a replica of several HTTP workers runs its lines in a batch process
+of lower priority, replaced when it dies; and two replicas on one PostgreSQL store share a batch
+without sending any line upstream twice.
 
 The batches are created by this process on the servers' store (the HTTP routes are tested
 elsewhere); the servers' runners do the rest.
@@ -14,8 +15,9 @@ import collections
 import json
 import os
 import signal
+import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ import pytest
 
 from conftest import (
     Server,
+    children,
     environment,
     free_port,
     mock_upstream,
@@ -144,6 +147,93 @@ def test_a_server_killed_mid_batch_resumes_after_a_restart_with_one_output_line_
     assert done["request_counts"] == {"total": 12, "completed": 12, "failed": 0}
     assert done["error_file_id"] is None
     assert sorted(item["custom_id"] for item in output) == sorted(f"r{i}" for i in range(12))
+
+
+def niceness(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+def lowered(server: subprocess.Popen[bytes]) -> list[int]:
+    """The server's child processes that run at a lower priority than it does."""
+    return [child for child in children(server.pid) if niceness(child) > niceness(server.pid)]
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[dict[str, str], str, subprocess.Popen[bytes]]]:
+    """A replica of two HTTP workers, its batch process and its key, in front of a slow upstream."""
+    with mock_upstream(delay=0.3) as upstream:
+        env = replica_env(tmp_path, f"sqlite:///{tmp_path / 'stockade.db'}", upstream, None,
+                          **RUNNER, STOCKADE_WORKERS="2")
+        deploy(env)
+        key = key1(env)
+        server = start_server(env, tmp_path / "server.log", free_port())
+        try:
+            yield env, key, server
+        finally:
+            stop(server)
+
+
+def test_a_replica_of_several_workers_runs_batch_lines_in_one_process_of_lower_priority(
+    two_workers: tuple[dict[str, str], str, subprocess.Popen[bytes]],
+) -> None:
+    env, key, server = two_workers
+    assert len(lowered(server)) == 1
+    store = Submitter(env)
+    try:
+        batch_id = store.submit(key, input_file(4))
+        done = store.wait_for(batch_id, lambda b: b["status"] == "completed")
+    finally:
+        store.close()
+    assert done["request_counts"] == {"total": 4, "completed": 4, "failed": 0}
+
+
+def test_a_batch_process_that_dies_is_replaced_and_its_batch_ends_with_one_line_per_input_line(
+    two_workers: tuple[dict[str, str], str, subprocess.Popen[bytes]],
+) -> None:
+    env, key, server = two_workers
+    store = Submitter(env)
+    try:
+        batch_id = store.submit(key, input_file(12))
+        store.wait_for(batch_id, lambda b: b["request_counts"]["completed"] >= 3)
+        (batches,) = lowered(server)
+        os.kill(batches, signal.SIGKILL)
+        done = store.wait_for(batch_id, lambda b: b["status"] == "completed")
+        output = store.output(done["output_file_id"])
+    finally:
+        store.close()
+    assert lowered(server) != [batches]
+    assert sorted(item["custom_id"] for item in output) == sorted(f"r{i}" for i in range(12))
+
+
+def ended(pid: int, timeout: float = 30) -> bool:
+    """Whether the process ends (exits, whether reaped or not) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if "zombie" in Path(f"/proc/{pid}/status").read_text():
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_stopping_the_replica_stops_its_batch_process(
+    two_workers: tuple[dict[str, str], str, subprocess.Popen[bytes]],
+) -> None:
+    _, _, server = two_workers
+    (batches,) = lowered(server)
+    stop(server)
+    assert server.returncode == 0 and ended(batches)
+
+
+def test_the_http_workers_and_batch_process_of_a_killed_replica_end(
+    two_workers: tuple[dict[str, str], str, subprocess.Popen[bytes]],
+) -> None:
+    _, _, server = two_workers
+    processes = children(server.pid)
+    server.kill()
+    assert [pid for pid in processes if not ended(pid)] == []
 
 
 @pytest.mark.postgres

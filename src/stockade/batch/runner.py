@@ -1,16 +1,18 @@
 """The replicas' batch worker: expands new batches into lines, runs the lines through the core as
 backfill on their deployment, and writes each batch's output and error files at its end.
 
-Every serving process runs one. All progress lives in the store, so any number of them share the
-work, and one that dies (SIGKILL included) loses nothing: its lines' leases run out and another
-runner, or this one restarted, claims them again. Each round claims up to
+Every replica runs one: in its one process, or with several HTTP workers in its batch process
+(replica/batches.py). All progress lives in the store, so any number of them share the work, and
+one that dies (SIGKILL included) loses nothing: its lines' leases run out and another runner, or
+this one restarted, claims them again. Each round claims up to
 ``batch.concurrency`` lines, runs them at once, keeps their leases alive while they run, and
 writes their results in one transaction.
 
 Batch lines run as backfill: the core admits them against their deployment's limit less
 ``batch.headroom`` (core/inference.py), so interactive calls always find room. A line refused
 with 429 is no failure: it goes back to wait, and its deployment's lines wait out the
-retry-after; so do they when an interactive call on the deployment is throttled.
+retry-after; so do they when an interactive call in the same process is throttled (elsewhere, the
+backfill limit, lower than the one that throttled it, refuses them on its own).
 """
 
 from __future__ import annotations

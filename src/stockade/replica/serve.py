@@ -1,10 +1,9 @@
-"""Running a replica: one process, or a main process (the hub) and N HTTP worker processes."""
+"""Running a replica: one process, or a main process (the hub), N HTTP worker processes and a
+batch process."""
 
 from __future__ import annotations
 
 import functools
-import gc
-import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -16,19 +15,21 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from stockade.api import create_app
-from stockade.config import LOG_FORMAT, Settings
+from stockade.config import Settings
 from stockade.core import Resource
 from stockade.core.resource import prepare_store
-from stockade.replica.client import HubClient, HubHost, HubLimiter
+from stockade.replica.batches import BatchProcess
 from stockade.replica.http_protocol import protocol_class
 from stockade.replica.hub import HubThread
+from stockade.replica.process import configure_logging, freeze_heap, hub_resource, started_child
 
 KeysCreated = Callable[[dict[str, str]], None]
 
 
 def serve(settings: Settings, on_keys_created: KeysCreated) -> None:
     """Serve until stopped. One worker is one process; with more, every worker accepts on the
-    same port and reaches the rate limits and the local models through this process's hub."""
+    same port, batch lines run in a process of their own, and all of them reach the rate limits
+    and the local models through this process's hub."""
     configure_logging(settings)
     options = _uvicorn_options(settings)
     workers = settings.workers
@@ -48,37 +49,24 @@ def serve(settings: Settings, on_keys_created: KeysCreated) -> None:
         Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
         hub = HubThread(path, settings.limits.window_seconds)
         hub.start()
+        batches = BatchProcess(settings, path)
+        batches.start()
         try:
-            factory = functools.partial(worker_app, settings, path)
+            factory = functools.partial(worker_app, settings, path, os.getpid())
             config = uvicorn.Config(factory, factory=True, workers=workers, **options)
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         finally:
+            batches.stop()
             hub.stop()
 
 
-def worker_app(settings: Settings, hub: Path) -> Starlette:
-    """The application of one HTTP worker process (uvicorn calls it in the worker)."""
+def worker_app(settings: Settings, hub: Path, main: int) -> Starlette:
+    """The application of one HTTP worker process (uvicorn calls it in the worker), whose main
+    process is ``main``; batch lines run in the batch process instead."""
     configure_logging(settings)
-    client = HubClient(hub)
-    # With Redis, limits are shared across replicas there, and so across this replica's workers.
-    limiter = None if settings.redis_url else HubLimiter(client, settings.limits.window_seconds)
-    resource = Resource(settings, limiter=limiter, host=HubHost(settings, client))
-    return create_app(resource, on_started=freeze_heap)
-
-
-def freeze_heap() -> None:
-    """Once started, exempt everything loaded so far (the modules, models' metadata, caches:
-    some 165,000 objects) from garbage collection. Collections then walk only what requests
-    allocate; a full collection of the start-up heap took over 100 ms, paid by whichever request
-    triggered it (16% less CPU per request in the gateway benchmark, docs/performance.md)."""
-    gc.collect()
-    gc.freeze()
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
-    # The routines' agents call the API in process through httpx; uvicorn logs those calls already.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return create_app(
+        hub_resource(settings, hub), on_started=functools.partial(started_child, main), run_batches=False
+    )
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
