@@ -1,7 +1,7 @@
 """Batch throughput against the deployment's limits, and what a running batch does to interactive
 latency.
 
-One `stockade serve` (one HTTP worker, the embedded SQLite store) in front of tests/mock_upstream.py
+One `stockade serve` (one HTTP worker per core, or `--workers N`; the embedded SQLite store) in front of tests/mock_upstream.py
 serves one deployment of capacity CAPACITY: CAPACITY x 6 calls and CAPACITY x 1,000 tokens a
 minute, enforced over 10-second windows. Each line (and each interactive call) asks for MAX_TOKENS,
 so calls, not tokens, bind; batch lines may use the limits less `batch.headroom`.
@@ -49,6 +49,9 @@ PAUSE = 0.25  # between interactive calls: under 4 a second, within the headroom
 SAMPLE = 0.25
 DEPLOYMENT = "bench-batch"
 MESSAGES = [{"role": "user", "content": "Hello"}]
+# HTTP workers: `stockade serve`'s default, one per core. With two or more, batch lines run in the
+# replica's batch process; `--workers 1` runs them in its one process.
+WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else os.cpu_count() or 1
 
 
 def input_file() -> bytes:
@@ -126,7 +129,8 @@ def main() -> None:
         config = workdir / "stockade.toml"
         config.write_text(f'[upstreams.mock]\nurl = "{upstream}/v1"\nmodels = ["mock-model"]\n')
         env = server_env(workdir, STOCKADE_CONFIG=str(config), STOCKADE_TELEMETRY__DIAGNOSTIC_LOG="off",
-                         STOCKADE_BATCH__POLL_SECONDS="0.2", STOCKADE_BATCH__HEADROOM=str(HEADROOM))
+                         STOCKADE_BATCH__POLL_SECONDS="0.2", STOCKADE_BATCH__HEADROOM=str(HEADROOM),
+                         STOCKADE_WORKERS=str(WORKERS))
         run_cli(env, "deployments", "create", "--name", DEPLOYMENT, "--model", "mock-model",
                 "--capacity", str(CAPACITY))
         server = launch(env, workdir)
@@ -140,6 +144,7 @@ def main() -> None:
             stop(server.process)
     allowed = (1 - HEADROOM) * RPM / 60
     rate, windows = whole_window_rate(samples)
+    print(f"replica: {WORKERS} HTTP worker(s), batch lines in {'its batch process' if WORKERS > 1 else 'its one process'}")
     print(f"deployment: {RPM:,} RPM, {CAPACITY * 1000:,} TPM, 10-second windows; headroom {HEADROOM:.0%}")
     print(f"batch: {LINES:,} lines, status {batch['status']}, counts {batch['request_counts']}")
     print(f"batch lines/s over {windows} whole windows: {rate:.1f}; allowed {allowed:.1f}; "

@@ -95,10 +95,18 @@ def create(app: App, file_id: str, *, batches: Batches | None = None, principal:
     return app.call(make)
 
 
+async def time_stands_still(_: float) -> None:
+    """A runner's sleep on a clock that only the test moves: lines paced over a window start at
+    once, and the limiter alone decides which of them run."""
+
+
 def runner(app: App, clock: Callable[[], float] | None = None, **batch: Any) -> BatchRunner:
     if batch:
         app.resource.settings.batch = app.resource.settings.batch.model_copy(update=batch)
-    made = BatchRunner(app.resource, filter_error_spelling, clock or time.time)
+    if clock is None:
+        made = BatchRunner(app.resource, filter_error_spelling)
+    else:
+        made = BatchRunner(app.resource, filter_error_spelling, clock, time_stands_still)
     app.resource.inference.on_throttled = made.pause
     return made
 
@@ -349,6 +357,26 @@ def test_batch_lines_leave_the_headroom_to_interactive_calls(limited: tuple[App,
     window.next_window(WINDOW)
     app.call(work.step)
     assert status(app, view.record.id)["request_counts"]["completed"] == 6
+
+
+def test_a_windows_batch_lines_are_spread_over_it_not_sent_at_its_start(limited: tuple[App, ManualClock]) -> None:
+    app, window = limited
+    seconds = on(window)
+    view = create(app, upload(app, [line(f"r{i}", max_tokens=50) for i in range(3)]),
+                  batches=Batches(app.resource, seconds))
+    waited: list[float] = []
+
+    async def wait(delay: float) -> None:
+        waited.append(delay)
+        window.sleep(delay)
+
+    app.resource.settings.batch = app.resource.settings.batch.model_copy(update={"concurrency": 1})
+    work = BatchRunner(app.resource, filter_error_spelling, seconds, wait)
+    for _ in range(3):
+        app.call(work.step)
+    # The batch's share is 3 calls a window: after the first, the other two share its 10 seconds.
+    assert waited == [5.0, 5.0]
+    assert status(app, view.record.id)["request_counts"]["completed"] == 3
 
 
 def test_an_interactive_call_throttled_holds_the_batch_lines_of_its_deployment(

@@ -12,7 +12,8 @@ Batch lines run as backfill: the core admits them against their deployment's lim
 ``batch.headroom`` (core/inference.py), so interactive calls always find room. A line refused
 with 429 is no failure: it goes back to wait, and its deployment's lines wait out the
 retry-after; so do they when an interactive call in the same process is throttled (elsewhere, the
-backfill limit, lower than the one that throttled it, refuses them on its own).
+backfill limit, lower than the one that throttled it, refuses them on its own). Lines admitted are
+spread over each window rather than sent at its start (batch/pacing.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -31,6 +32,7 @@ import orjson
 from stockade.access import Permission, Principal
 from stockade.backends.registry import LOCAL
 from stockade.batch.jsonl import REQUEST_TYPES
+from stockade.batch.pacing import Pacer
 from stockade.errors import (
     ContentFiltered,
     InnerErrorSpelling,
@@ -64,6 +66,7 @@ from stockade.telemetry.outage import Outage
 from stockade.tracebacks import without_messages
 
 if TYPE_CHECKING:
+    from stockade.core.inference import Answer
     from stockade.core.resource import Resource
 
 log = logging.getLogger(__name__)
@@ -88,9 +91,11 @@ class BatchRunner:
         resource: Resource,
         spelling: Callable[[str | None], InnerErrorSpelling],
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """``spelling`` says how a content-filtered line's error is spelled for the api-version
-        its batch was created with (the web layer knows which)."""
+        its batch was created with (the web layer knows which); ``sleep`` is how lines wait for
+        their turn in a window (``clock``'s time, when tests set it)."""
         self.resource = resource
         self.spelling = spelling
         self.store = resource.store.batches
@@ -102,6 +107,7 @@ class BatchRunner:
         self._task: asyncio.Task[None] | None = None
         self._next_tend = 0.0
         self._ran = 0  # lines the last round ran
+        self._pacer = Pacer(resource.settings.limits.window_seconds, clock, sleep)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run_forever())
@@ -279,7 +285,8 @@ class BatchRunner:
                 if not room:
                     self.pause(batch.deployment, TAKEN_MODEL_WAIT_MS)
                     return None
-                body = await self._call(batch, self.resource.files.sealer.open(line.request), call, principal)
+                await self._pacer.wait(batch.deployment)
+                answer = await self._call(batch, self.resource.files.sealer.open(line.request), call, principal)
         except TooManyRequests as refused:
             self.pause(batch.deployment, refused.retry_after_ms)
             return None
@@ -294,8 +301,10 @@ class BatchRunner:
                 f"The server had an error while running this request (request id "
                 f"{call.request_id}). Its log has the details; report the request id if it persists."
             ))
+        self._pacer.admitted(batch.deployment, answer.remaining, call.prompt_tokens + call.completion_tokens)
+        assert isinstance(answer.content, dict), "a call that does not stream"
         self.resource.usage.add(call.record(200))
-        response = {"status_code": 200, "request_id": call.request_id, "body": body}
+        response = {"status_code": 200, "request_id": call.request_id, "body": answer.content}
         return self._result(line, LINE_COMPLETED, _output_line(line.custom_id, response, None))
 
     @contextlib.asynccontextmanager
@@ -320,8 +329,8 @@ class BatchRunner:
         finally:
             self._on_local_model[name] -= 1
 
-    async def _call(self, batch: BatchRecord, raw: bytes, call: Call, principal: Principal) -> dict[str, Any]:
-        """What the data plane does for a call (api/inference.py), for a line: the answer's body."""
+    async def _call(self, batch: BatchRecord, raw: bytes, call: Call, principal: Principal) -> Answer:
+        """What the data plane does for a call (api/inference.py), for a line."""
         request_type = REQUEST_TYPES[batch.endpoint]
         call.operation = OPERATIONS[request_type]
         request = parse_request(raw) if request_type is ResponseRequest else parse(request_type, raw)
@@ -343,8 +352,7 @@ class BatchRunner:
             answer = await inference.generate(deployment, request, call, principal, screen)
         else:
             answer = await inference.embed(deployment, request, call, principal, screen)
-        assert isinstance(answer.content, dict), "a call that does not stream"
-        return answer.content
+        return answer
 
     def _failed(self, line: ClaimedLine, call: Call, error: ServiceError) -> LineResult:
         """A failure at the HTTP level: its status and body, in the response as a caller of the
