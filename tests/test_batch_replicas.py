@@ -158,6 +158,17 @@ def lowered(server: subprocess.Popen[bytes]) -> list[int]:
     return [child for child in children(server.pid) if niceness(child) > niceness(server.pid)]
 
 
+def batch_process(server: subprocess.Popen[bytes], timeout: float = 60) -> int:
+    """The server's one lower-priority child, once it has started: it lowers its priority as it
+    starts, which may be after the HTTP workers answer."""
+    deadline = time.monotonic() + timeout
+    while not (found := lowered(server)):
+        assert time.monotonic() < deadline, "no batch process started"
+        time.sleep(0.1)
+    assert len(found) == 1, f"more than one batch process: {found}"
+    return found[0]
+
+
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[dict[str, str], str, subprocess.Popen[bytes]]]:
     """A replica of two HTTP workers, its batch process and its key, in front of a slow upstream."""
@@ -177,7 +188,7 @@ def test_a_replica_of_several_workers_runs_batch_lines_in_one_process_of_lower_p
     two_workers: tuple[dict[str, str], str, subprocess.Popen[bytes]],
 ) -> None:
     env, key, server = two_workers
-    assert len(lowered(server)) == 1
+    batch_process(server)
     store = Submitter(env)
     try:
         batch_id = store.submit(key, input_file(4))
@@ -195,13 +206,13 @@ def test_a_batch_process_that_dies_is_replaced_and_its_batch_ends_with_one_line_
     try:
         batch_id = store.submit(key, input_file(12))
         store.wait_for(batch_id, lambda b: b["request_counts"]["completed"] >= 3)
-        (batches,) = lowered(server)
+        batches = batch_process(server)
         os.kill(batches, signal.SIGKILL)
         done = store.wait_for(batch_id, lambda b: b["status"] == "completed")
         output = store.output(done["output_file_id"])
     finally:
         store.close()
-    assert lowered(server) != [batches]
+    assert batch_process(server) != batches
     assert sorted(item["custom_id"] for item in output) == sorted(f"r{i}" for i in range(12))
 
 
@@ -222,7 +233,7 @@ def test_stopping_the_replica_stops_its_batch_process(
     two_workers: tuple[dict[str, str], str, subprocess.Popen[bytes]],
 ) -> None:
     _, _, server = two_workers
-    (batches,) = lowered(server)
+    batches = batch_process(server)
     stop(server)
     assert server.returncode == 0 and ended(batches)
 
@@ -231,6 +242,7 @@ def test_the_http_workers_and_batch_process_of_a_killed_replica_end(
     two_workers: tuple[dict[str, str], str, subprocess.Popen[bytes]],
 ) -> None:
     _, _, server = two_workers
+    batch_process(server)
     processes = children(server.pid)
     server.kill()
     assert [pid for pid in processes if not ended(pid)] == []
