@@ -51,7 +51,8 @@ async def _run_batches(resource: Resource, main: int) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     await resource.open()
     try:
-        resource.start_models()
+        # No start_models: the HTTP workers start the deployed models in the hub, and a model or
+        # PHI protection that only a batch line needs is loaded by its first line.
         resource.start_batch_runner(filter_error_spelling)
         started_child(main)
         log.info("batch lines run in process %d, at nice +%d", os.getpid(), NICENESS)
