@@ -34,7 +34,20 @@ def check(routine: Routine) -> list[Finding]:
     findings += _branches(routine)
     findings += _alternatives(routine)
     findings += _ending(routine)
+    findings += _examples(routine)
     return findings
+
+
+def _examples(routine: Routine) -> list[Finding]:
+    """An examples file's ids must name branches: phrasings of a step no answer is classified
+    into would be silently ignored."""
+    branches = {step.id for step in routine.walk() if step.kind is Kind.BRANCH}
+    return [
+        Finding(Severity.ERROR, step_id,
+                f"the examples file gives phrasings for step {step_id}, which is not a branch; "
+                f"examples are for branches ({', '.join(sorted(branches)) or 'this routine has none'})")
+        for step_id in routine.examples if step_id not in branches
+    ]
 
 
 def has_errors(findings: list[Finding]) -> bool:

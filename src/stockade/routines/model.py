@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,11 +85,16 @@ class Routine:
     source: str = field(repr=False)
     steps: tuple[Step, ...]
     functions: dict[str, Function]
+    # Branch step id → how customers say that branch applies, in their own words: the routine's
+    # examples file (parser.py), which the classifier compares answers with.
+    examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
-        """The source's digest: a trace names exactly the text the conversation followed."""
-        return hashlib.sha256(self.source.encode()).hexdigest()[:12]
+        """The digest of the source and examples: a trace names exactly what the conversation
+        followed."""
+        examples = json.dumps(self.examples, sort_keys=True, ensure_ascii=False) if self.examples else ""
+        return hashlib.sha256((self.source + examples).encode()).hexdigest()[:12]
 
     def walk(self) -> list[Step]:
         """Every step, branches before their own steps, in the routine's order."""
@@ -111,4 +117,5 @@ class Routine:
             "version": self.version,
             "steps": [step.to_dict() for step in self.steps],
             "functions": [function.schema() for function in self.functions.values()],
+            "examples": {step_id: list(phrasings) for step_id, phrasings in self.examples.items()},
         }

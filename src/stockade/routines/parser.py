@@ -5,14 +5,20 @@ opens a branch; a quoted message is said word for word (asked, if it ends with "
 name in a "call" line is a function call. After "Function Definitions", each backticked name
 starts a function with its **Purpose**, **Parameters** and optionally **Effect** (read or write)
 and **Confirmation** (required or not).
+
+Beside ``NAME.md``, an optional ``NAME.examples.yaml`` gives, for branches, how customers say they
+apply in their own words ("we call your models from our backend" for "a BAA for the API"): the
+routine's condition alone names a product, and customers often describe it instead.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from stockade.routines.model import RESOLUTION_FUNCTION, Effect, Function, Kind, Routine, Step
 
@@ -25,6 +31,7 @@ FIELD = re.compile(r"^\*\*(\w+)\*\*:?\s*(.*)$")
 PARAMETER = re.compile(r"^`(\w+)`\s*(?:\(([^)]*)\))?\s*:?\s*(.*)$")
 DEFINITIONS = re.compile(r"function definitions", re.IGNORECASE)
 SECTION_END = re.compile(r"^\\?-{3,}\s*$")
+EXAMPLES_SUFFIX = ".examples.yaml"
 JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 
 # Conditions on what the customer tells the agent are decidable from the conversation; anything
@@ -77,12 +84,47 @@ def parse_routine(source: str, name: str) -> Routine:
     return Routine(name=name, title=title, source=source, steps=tuple(steps), functions=functions)
 
 
+def examples_path(path: Path) -> Path:
+    """Where a routine's examples file sits: ``baa.md`` → ``baa.examples.yaml``."""
+    return path.with_suffix(EXAMPLES_SUFFIX)
+
+
 def load_routine(path: Path) -> Routine:
+    """The routine in ``path``, with the phrasings of its examples file if it has one."""
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RoutineSyntaxError(f"cannot read {path}: {exc}") from None
-    return parse_routine(source, path.stem)
+    routine = parse_routine(source, path.stem)
+    examples = examples_path(path)
+    if not examples.exists():
+        return routine
+    try:
+        text = examples.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RoutineSyntaxError(f"cannot read {examples}: {exc}") from None
+    return replace(routine, examples=parse_examples(text, examples.name))
+
+
+def parse_examples(text: str, name: str) -> dict[str, tuple[str, ...]]:
+    """An examples file: ``branches:`` mapping a branch's step id to the phrasings customers use
+    when it applies. Which ids name branches is the checker's business (checker.py)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RoutineSyntaxError(f"{name} is not valid YAML: {exc}") from None
+    branches = data.get("branches") if isinstance(data, dict) else None
+    if not isinstance(branches, dict) or set(data) != {"branches"}:
+        raise RoutineSyntaxError(
+            f"{name} must hold one mapping, `branches:`, from a branch's step id to a list of "
+            "phrasings"
+        )
+    examples: dict[str, tuple[str, ...]] = {}
+    for step_id, phrasings in branches.items():
+        if not isinstance(phrasings, list) or not all(isinstance(p, str) and p.strip() for p in phrasings):
+            raise RoutineSyntaxError(f"{name}: branch {step_id!r} must list phrasings, each a non-empty string")
+        examples[str(step_id)] = tuple(p.strip() for p in phrasings)
+    return examples
 
 
 def _drafts(lines: list[str], start: int, end: int) -> list[_Draft]:

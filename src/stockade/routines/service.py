@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -34,7 +35,7 @@ from stockade.routines.deployment import DeploymentModel
 from stockade.routines.engine import OPEN, ConversationClosed, Engine, Event, State
 from stockade.routines.functions import Functions
 from stockade.routines.model import Routine
-from stockade.routines.parser import RoutineSyntaxError, load_routine
+from stockade.routines.parser import RoutineSyntaxError, examples_path, load_routine
 from stockade.routines.plan import Plan
 from stockade.store import Case, Conversation, Store, TraceEvent
 
@@ -65,7 +66,8 @@ class Catalogue:
 
     def __init__(self, directory: Path | None) -> None:
         self.directories = [BUILTIN_DIRECTORY, *([directory] if directory else [])]
-        self._read: dict[Path, tuple[tuple[int, int], Offered]] = {}
+        # A routine's file → the (mtime, size) of it and of its examples file, and what was read.
+        self._read: dict[Path, tuple[tuple[tuple[int, int] | None, ...], Offered]] = {}
 
     def scan(self) -> dict[str, Offered]:
         offered: dict[str, Offered] = {}
@@ -77,8 +79,10 @@ class Catalogue:
         return offered
 
     def _load(self, path: Path) -> Offered:
-        stat = path.stat()
-        version = (stat.st_mtime_ns, stat.st_size)
+        version = tuple(
+            (stat.st_mtime_ns, stat.st_size) if (stat := _stat(file)) else None
+            for file in (path, examples_path(path))
+        )
         cached = self._read.get(path)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -300,6 +304,13 @@ class Conversations:
         if case is None:
             raise NotFound(f"There is no case {case_id!r}.")
         return case
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
 
 
 def _log_failure(turn: asyncio.Task[None]) -> None:
