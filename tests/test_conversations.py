@@ -28,11 +28,11 @@ from conftest import (
 )
 from fake_model import CHAT_MODEL, EMBEDDING_MODEL
 from json_server import serve_json
-from stockade.routines.parser import parse_routine
+from stockade.routines.parser import load_routine
 from stockade.routines.retention import eligible_endpoints
 from stockade.routines.service import BUILTIN_DIRECTORY
 
-BAA = parse_routine((BUILTIN_DIRECTORY / "baa.md").read_text(), "baa")
+BAA = load_routine(BUILTIN_DIRECTORY / "baa.md")  # with its examples file, as served
 API_STEPS = ["2", "2a", "2b", "2c", "2d", "2e", "2i", "2f", "5.1"]
 ENTERPRISE_STEPS = ["3", "3a", "3i", "5.1"]
 

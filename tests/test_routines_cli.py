@@ -18,11 +18,11 @@ from conftest import (
     server_env,
     with_store,
 )
-from stockade.routines.parser import parse_routine
+from stockade.routines.parser import load_routine, parse_routine
 from stockade.routines.service import BUILTIN_DIRECTORY
 
 BAA_FILE = BUILTIN_DIRECTORY / "baa.md"
-BAA = parse_routine(BAA_FILE.read_text(), "baa")
+BAA = load_routine(BAA_FILE)  # with its examples file, as served
 
 
 def remote(server: Server, *args: str) -> list[str]:
