@@ -97,10 +97,10 @@ def load_routine(path: Path) -> Routine:
         raise RoutineSyntaxError(f"cannot read {path}: {exc}") from None
     routine = parse_routine(source, path.stem)
     examples = examples_path(path)
-    if not examples.exists():
-        return routine
     try:
         text = examples.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return routine  # the file is optional
     except (OSError, UnicodeDecodeError) as exc:
         raise RoutineSyntaxError(f"cannot read {examples}: {exc}") from None
     return replace(routine, examples=parse_examples(text, examples.name))

@@ -85,15 +85,15 @@ def _acknowledged(option: Option, means: str) -> Option:
     return replace(option, examples=(*option.examples, *ACKNOWLEDGEMENTS)) if option.id == means else option
 
 
-def _branch_option(branch: Step, phrasings: tuple[str, ...]) -> Option:
+def _branch_option(branch: Step, phrasings: Mapping[str, tuple[str, ...]]) -> Option:
     """A branch as an option: its condition in the customer's words, and the routine's own
-    phrasings of it (its examples file)."""
+    phrasings of it (``phrasings``, its examples file, by step id)."""
     condition = branch.condition or ""
     claim = _claim(branch)
     examples = [condition, f"I need {claim}", claim]
     if (purpose := _purpose(claim)) is not None:
         examples += [f"It's for {purpose}", purpose]
-    return Option(f"{BRANCH}{branch.id}", condition, (*examples, *phrasings))
+    return Option(f"{BRANCH}{branch.id}", condition, (*examples, *phrasings.get(branch.id, ())))
 
 
 def _all_of_option(branches: tuple[Step, ...]) -> Option:
@@ -123,7 +123,7 @@ def exclusive(one: Step, other: Step) -> bool:
     return first != second and _affirmed(first) == _affirmed(second)
 
 
-def _topic_option(branch: Step, phrasings: tuple[str, ...]) -> Option:
+def _topic_option(branch: Step, phrasings: Mapping[str, tuple[str, ...]]) -> Option:
     condition = branch.condition or ""
     first_person = re.sub(r"^the customer is\b", "I am", condition, flags=re.IGNORECASE)
     first_person = re.sub(r"^the customer\b", "I", first_person, flags=re.IGNORECASE)
@@ -133,7 +133,7 @@ def _topic_option(branch: Step, phrasings: tuple[str, ...]) -> Option:
         examples += [f"What if my request is {state.group(1) or ''}{state.group(2)}?",
                      f"Will I be {state.group(2)}?"]
     return Option(f"topic:{branch.id}", f"the customer asks what happens if {condition}",
-                  (*examples, *phrasings))
+                  (*examples, *phrasings.get(branch.id, ())))
 
 
 @dataclass(frozen=True)
@@ -178,17 +178,17 @@ class Plan:
     def options(self, ask: str) -> list[Option]:
         """What an answer to the question ``ask`` may do."""
         phrasings = self.routine.examples
-        options = [_topic_option(topic, phrasings.get(topic.id, ())) for topic in self.topics]
+        options = [_topic_option(topic, phrasings) for topic in self.topics]
         # A bare acknowledgement means "nothing more" to the closing question, and nothing to any other.
         acknowledgement_means = DONE if ask == self.closing else UNCLEAR
         if ask in self.decisions:
             branches = self.decisions[ask]
-            options += [_branch_option(branch, phrasings.get(branch.id, ())) for branch in branches]
+            options += [_branch_option(branch, phrasings) for branch in branches]
             if len(branches) > 1 and not any(exclusive(a, b) for a, b in itertools.combinations(branches, 2)):
                 options.append(_all_of_option(branches))
         elif ask == self.closing:
             # A customer who changes their mind, or also needs the other branch, may say so here.
-            options += [_branch_option(branch, phrasings.get(branch.id, ())) for branch in self.branches()]
+            options += [_branch_option(branch, phrasings) for branch in self.branches()]
             options += _fixed(CLOSING)
         else:
             options.append(Option(ANSWERED, "the customer answers the question", ()))
