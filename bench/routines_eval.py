@@ -2,7 +2,8 @@
 development and held-out sets, k runs each, on the bundled models or on a second chat model.
 
     .venv/bin/python bench/routines_eval.py                    # bundled models, k = 3
-    .venv/bin/python bench/routines_eval.py --chat-gguf FILE   # a larger GGUF for tie-breaks and phrasing
+    .venv/bin/python bench/routines_eval.py --chat-gguf FILE   # a larger GGUF for phrasing
+    .venv/bin/python bench/routines_eval.py --chat-gguf FILE --model-tie-breaks   # … and near-ties
     .venv/bin/python bench/routines_eval.py --embeddings all-minilm-l6-v2
 
 The GGUF docs/routines.md measured with (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M) is on PyPI in 22
@@ -30,9 +31,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--chat-gguf", type=Path, help="a GGUF chat model to use instead of SmolLM2-135M")
     parser.add_argument("--embeddings", default=CLASSIFIER_MODEL, help="the embeddings model")
+    parser.add_argument("--model-tie-breaks", action="store_true", help="the chat model settles near-ties")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="stockade-routines-eval-"))
-    env = server_env(data_dir, STOCKADE_ROUTINES__SALES_CONTACT="sales@example.com")
+    env = server_env(
+        data_dir,
+        STOCKADE_ROUTINES__SALES_CONTACT="sales@example.com",
+        STOCKADE_ROUTINES__MODEL_TIE_BREAKS='["baa"]' if args.model_tie_breaks else "[]",
+    )
     chat = "smollm2-135m-instruct"
     if args.chat_gguf:
         chat = "second-chat-model"
@@ -43,7 +49,8 @@ def main() -> None:
             "routines", "eval", *map(str, args.scripts), "--runs", str(args.runs),
             "--deployment", "chat", "--embeddings-deployment", "embeddings",
         ]
-        print(f"chat model {chat}, embeddings model {args.embeddings}, k = {args.runs}", flush=True)
+        near_ties = "the chat model" if args.model_tie_breaks else "the nearest option"
+        print(f"chat model {chat}, embeddings model {args.embeddings}, near-ties to {near_ties}, k = {args.runs}", flush=True)
         sys.exit(subprocess.run(command, env=env).returncode)
 
 

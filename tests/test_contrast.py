@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stockade.routines.contrast import denied_clauses, joined_parts, opening_polarity, withdrawal
+from stockade.routines.contrast import denied_clauses, joined_parts, polarity, withdrawal
 
 
 @pytest.mark.parametrize(
@@ -61,6 +61,7 @@ def test_a_message_without_negation_denies_nothing(message: str) -> None:
         ("Pour l'API, enfin non, en fait pour ChatGPT Enterprise", "Pour l'API, enfin non", "pour ChatGPT Enterprise"),
         ("Für die API, ich meine für ChatGPT Enterprise", "Für die API", "für ChatGPT Enterprise"),
         ("Para a API, ou melhor, para o ChatGPT Enterprise", "Para a API", "para o ChatGPT Enterprise"),
+        ("Per l'API, anzi no, per ChatGPT Enterprise", "Per l'API, anzi", "per ChatGPT Enterprise"),
         ("API actualy its enterprise", "API", "its enterprise"),  # a misspelt marker
     ],
 )
@@ -89,6 +90,8 @@ def test_a_message_that_takes_nothing_back_has_no_withdrawal(message: str) -> No
         ("For the API and for ChatGPT Enterprise.", ["For the API", "for ChatGPT Enterprise"]),
         ("Les deux : l'API et ChatGPT Enterprise", ["Les deux", "l'API", "ChatGPT Enterprise"]),
         ("la API y también ChatGPT Enterprise", ["la API", "también ChatGPT Enterprise"]),
+        ("api for the portal + enterprise seats for HR", ["api for the portal", "enterprise seats for HR"]),
+        ("Entrambi: l'API ed Enterprise", ["Entrambi", "l'API", "Enterprise"]),
     ],
 )
 def test_a_message_that_joins_needs_is_split_into_its_parts(message: str, parts: list[str]) -> None:
@@ -100,21 +103,34 @@ def test_a_message_that_joins_nothing_has_no_parts(message: str) -> None:
     assert joined_parts(message) == []
 
 
-def test_a_contrast_in_another_language_denies_its_negated_clause() -> None:
-    assert denied_clauses("Para la API, no para ChatGPT Enterprise") == ["para ChatGPT Enterprise"]
+@pytest.mark.parametrize(
+    ("message", "denied"),
+    [("Para la API, no para ChatGPT Enterprise", ["para ChatGPT Enterprise"]),
+     ("Per ChatGPT Enterprise, non per l'API", ["per l'API"])],
+)
+def test_a_contrast_in_another_language_denies_its_negated_clause(message: str, denied: list[str]) -> None:
+    assert denied_clauses(message) == denied
 
 
-# -- a yes/no reply's opening word ---------------------------------------------------------------
+# -- a yes/no reply's answer ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    ("message", "polarity"),
+    ("message", "answer"),
     [("Nope, all sorted", "no"), ("nah im good", "no"), ("Nein danke", "no"), ("Não, tudo certo", "no"),
-     ("Yes, one thing", "yes"), ("Sí, una cosa más", "yes"), ("Oui, encore une question", "yes")],
+     ("Yes, one thing", "yes"), ("Sí, una cosa más", "yes"), ("Oui, encore une question", "yes"),
+     ("Yes, nothing urgent though", "yes")],
 )
-def test_a_reply_that_opens_with_yes_or_no_answers_so(message: str, polarity: str) -> None:
-    assert opening_polarity(message) == polarity
+def test_a_reply_that_opens_with_yes_or_no_answers_so(message: str, answer: str) -> None:
+    assert polarity(message) == answer
 
 
-@pytest.mark.parametrize("message", ["That's all", "Nothing more", "k", "...", ""])
-def test_a_reply_that_opens_otherwise_has_no_polarity(message: str) -> None:
-    assert opening_polarity(message) is None
+@pytest.mark.parametrize(
+    "message", ["Nothing more", "Right, nothing else from me", "Vale, nada más", "Gut, sonst nichts", "Perfetto, niente altro"]
+)
+def test_a_reply_that_says_there_is_nothing_answers_no(message: str) -> None:
+    assert polarity(message) == "no"
+
+
+@pytest.mark.parametrize("message", ["That's all", "k", "...", ""])
+def test_a_reply_that_gives_no_answer_in_its_words_has_no_polarity(message: str) -> None:
+    assert polarity(message) is None

@@ -118,8 +118,13 @@ def test_a_choice_taken_back_within_one_message_gives_way_to_the_last_one(http: 
     assert (decision["option"], decision["ruled_out"]) == ("branch:2", ["branch:3"])
 
 
-@pytest.mark.parametrize("done", ["No, nada más, gracias.", "Non, c'est tout.", "Nein, danke, das ist alles.", "Não, só isso."])
-def test_saying_nothing_else_in_another_language_resolves_the_case(http: httpx.Client, done: str) -> None:
+@pytest.mark.parametrize(
+    "done",
+    ["No, nada más, gracias.", "Non, c'est tout.", "Nein, danke, das ist alles.", "Não, só isso.",
+     # neither opens with a no: their "nothing" answers the question
+     "Perfetto, niente altro. Arrivederci!", "Right, got it. Nothing else from me."],
+)
+def test_saying_nothing_else_in_another_language_or_without_a_no_resolves_the_case(http: httpx.Client, done: str) -> None:
     conversation = start(http)
     say(http, conversation, "Hola, necesito un BAA.")
     say(http, conversation, "Para la API.")
@@ -385,3 +390,13 @@ def test_a_routine_may_name_its_own_chat_deployment(tmp_path: Path) -> None:
         assert start(http)["deployment"] == "larger"
         named = http.post("/routines/conversations", json={"routine": "baa", "deployment": "gpt-4o"})
         assert named.json()["deployment"] == "gpt-4o"
+
+
+@pytest.mark.parametrize(("setting", "stage"), [("[]", "nearest"), ('["baa"]', "model")])
+def test_a_routine_may_have_its_chat_deployment_settle_near_ties(tmp_path: Path, setting: str, stage: str) -> None:
+    # On the fake embeddings, "hmm" is near several options and clearly near none.
+    with in_process(tmp_path, STOCKADE_ROUTINES__MODEL_TIE_BREAKS=setting) as app, app.http() as http:
+        conversation = start(http)
+        say(http, conversation, "Hi, I need a BAA.")
+        [decision] = [event for event in say(http, conversation, "hmm")["events"] if event["kind"] == "decision"]
+        assert decision["stage"] == stage

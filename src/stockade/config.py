@@ -286,6 +286,12 @@ class RoutineSettings(BaseModel):
         description="Routine name → the chat deployment its conversations use unless one is named: "
                     "a larger model for tie-breaks and phrasing; before chat_deployment",
     )
+    model_tie_breaks: list[str] = Field(
+        default_factory=list,
+        description="Routines whose near-ties between options their chat deployment settles, instead "
+                    "of the nearest option; for a chat model larger than the bundled one, which "
+                    "chose worse than the nearest option (docs/routines.md)",
+    )
     embeddings_deployment: str | None = Field(
         None, description="The embeddings deployment for classifying answers; default: the first "
                           "of universal-sentence-encoder-multilingual-v3, else the first"

@@ -15,7 +15,8 @@ customer who joins two needs ("the API and Enterprise", "les deux") may need two
 so the joined parts are returned to be classified each on its own.
 
 The markers below are the discourse markers by which people take back or join what they said, in
-the languages the held-out evaluation covers (English, Spanish, French, German, Portuguese),
+the languages the held-out evaluation covers (English, Spanish, French, German, Portuguese,
+Italian),
 compared without case or accents. They are words of each language, not phrasings of a test set.
 """
 
@@ -26,13 +27,13 @@ import re
 import unicodedata
 from typing import Literal
 
-_CLAUSE_BREAK = re.compile(r"[,;:.!?\u2026\u2014\u2013]+|\s-\s|\bbut\b|\bpero\b|\bmais\b|\baber\b|\bmas\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[,;:.!?\u2026\u2014\u2013]+|\s-\s|\bbut\b|\bpero\b|\bmais\b|\baber\b|\bmas\b|\bma\b", re.IGNORECASE)
 _INSTEAD = re.compile(
     r"\b(?:rather than|instead of|en lugar de|en vez de|au lieu de|plut[o\u00f4]t que|statt|anstatt|"
-    r"em vez de|ao inv[e\u00e9]s de)\b", re.IGNORECASE,
+    r"em vez de|ao inv[e\u00e9]s de|invece di|anzich[e\u00e9]|piuttosto che)\b", re.IGNORECASE,
 )
 _NEGATION = re.compile(
-    r"\b(?:not|never|no|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o)\b|n[\u2019']t\b|\bn[\u2019']",
+    r"\b(?:not|never|no|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o|non|mai)\b|n[\u2019']t\b|\bn[\u2019']",
     re.IGNORECASE,
 )
 _ALTERNATIVES = re.compile(r"\b(?:and|or|y|o|et|ou|und|oder|e)\b", re.IGNORECASE)
@@ -52,6 +53,9 @@ _WITHDRAWING = (
     "ich hab mich vertan", "ich habe mich geirrt",
     "na verdade", "desculpa", "desculpe", "quer dizer", "quero dizer", "ou melhor", "espere",
     "me enganei", "corrigindo", "pensando bem",
+    "in realta", "scusa", "scusate", "scusi", "volevo dire", "voglio dire", "cioe", "anzi",
+    "aspetta", "aspetti", "mi sono sbagliato", "mi sono sbagliata", "correggo", "ripensandoci",
+    "o meglio",
 )
 # A bare "no" between two clauses ("the API, no, Enterprise") takes back the first as well.
 _BARE_NO = re.compile(r"(?:^|[,;.!?\u2014\u2013]|\s)\s*(?:no|non|nein|nao)\s*[,;.!?\u2014\u2013]+", re.IGNORECASE)
@@ -60,13 +64,16 @@ _ADDING = (
     "also", "too", "as well", "both", "in addition", "additionally", "plus", "tambien", "ademas",
     "ambos", "ambas", "los dos", "las dos", "aussi", "egalement", "les deux", "en plus", "auch",
     "ebenfalls", "beide", "beides", "zusatzlich", "ausserdem", "tambem", "alem disso", "os dois",
-    "as duas",
+    "as duas", "anche", "pure", "entrambi", "entrambe", "tutti e due", "tutte e due", "inoltre",
+    "in piu",
 )
 _SENTENCE_END = re.compile(r"[.!?;\u2026]+(?:\s+|$)")
 # The words a reply to a yes/no question opens with when it answers it outright.
 _OPENING_NO = ("no", "nope", "nop", "nah", "nein", "nee", "non", "nao", "nada", "negative")
 _OPENING_YES = ("yes", "yeah", "yep", "yup", "yess", "si", "oui", "ja", "jawohl", "sim", "claro")
-_JOINING = re.compile(r"\b(?:and|as well as|plus|y|e|et|und|sowie)\b|&", re.IGNORECASE)
+# Words that say "none": a reply holding one answers "anything else?" with no ("Passt, sonst nichts").
+_NOTHING = frozenset(("nothing", "nada", "rien", "nichts", "nix", "niente", "nulla"))
+_JOINING = re.compile(r"\b(?:and|as well as|plus|y|e|ed|et|und|sowie)\b|[&+]", re.IGNORECASE)
 _FUZZY = 0.85  # how alike a misspelt one-word marker must be ("actualy", "acutally")
 
 
@@ -117,16 +124,18 @@ def withdrawal(message: str) -> tuple[str, str] | None:
     return None
 
 
-def opening_polarity(message: str) -> Literal["yes", "no"] | None:
-    """"no" or "yes" when the message opens by answering a yes/no question so ("No, con eso me
-    basta", "nop", "Ja, noch eine Frage"); None when it opens otherwise."""
-    first = re.match(r"\W*(\w+)", _fold(message))
-    if first is None:
+def polarity(message: str) -> Literal["yes", "no"] | None:
+    """"no" or "yes" when the message answers a yes/no question so: by its opening word ("No, con
+    eso me basta", "nop", "Ja, noch eine Frage"), else "no" when it says there is nothing ("Got it,
+    nothing else"); None otherwise."""
+    words = re.findall(r"\w+", _fold(message))
+    if not words:
         return None
-    word = first.group(1)
-    if word in _OPENING_NO:
+    if words[0] in _OPENING_NO:
         return "no"
-    return "yes" if word in _OPENING_YES else None
+    if words[0] in _OPENING_YES:
+        return "yes"
+    return "no" if _NOTHING.intersection(words) else None
 
 
 def joined_parts(message: str) -> list[str]:

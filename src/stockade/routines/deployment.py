@@ -1,9 +1,10 @@
 """Deciding which of the allowed ways forward a customer's message takes.
 
-Two stages, both through Stockade's own API with the openai SDK. Embeddings first: the message is
-compared with example phrasings of every option, and a clear winner is taken. Otherwise the chat
-deployment chooses among the closest options with constrained output (a JSON Schema enum), so even
-a small model answers with a valid option.
+Through Stockade's own API with the openai SDK. Embeddings first: the message is compared with
+example phrasings of every option, and a clear winner is taken. A near-tie goes to the nearest
+option, or, for routines that ask for it, to the chat deployment, which chooses among the closest
+options with constrained output (a JSON Schema enum), so even a small model answers with a valid
+option.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import numpy as np
 from openai import AsyncOpenAI, OpenAIError
 
 from stockade.backends.local import MULTILINGUAL
-from stockade.routines.contrast import denied_clauses, joined_parts, opening_polarity, withdrawal
+from stockade.routines.contrast import (
+    denied_clauses,
+    joined_parts,
+    polarity,
+    withdrawal,
+)
 from stockade.routines.language import TRANSLATED
 from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, Option
 
@@ -44,7 +50,9 @@ TRANSLATIONS_KEPT = 512  # the agent's messages recur across conversations; a cu
 class Decision:
     option: str
     confidence: float
-    stage: str  # "embeddings", "polarity" (a yes/no reply's opening word) or "model"
+    # "embeddings" (clearly nearest), "polarity" (a yes/no reply's words), or for a near-tie
+    # "nearest" or "model" (the chat deployment's choice)
+    stage: str
     ruled_out: tuple[str, ...] = ()  # branches the customer said it was not, or withdrew
     also: tuple[Decision, ...] = ()  # further independent branches the same answer takes
 
@@ -125,10 +133,16 @@ def _unit(vector: list[float]) -> np.ndarray:
 
 
 class DeploymentModel:
-    def __init__(self, client: AsyncOpenAI, chat_deployment: str, embeddings_deployment: str) -> None:
+    def __init__(
+        self, client: AsyncOpenAI, chat_deployment: str, embeddings_deployment: str, *, model_tie_breaks: bool = False
+    ) -> None:
         self.client = client
         self.chat_deployment = chat_deployment
         self.embeddings_deployment = embeddings_deployment
+        # Who settles a near-tie: the nearest option, or the chat deployment. The bundled 135M
+        # model chose worse than the nearest option on every held-out set (docs/routines.md); a
+        # larger one may not.
+        self.model_tie_breaks = model_tie_breaks
         self._vectors: dict[str, np.ndarray] = {}  # unit vectors of examples, never of a message
         self._translations: dict[tuple[str, str], str] = {}  # of the agent's messages, in memory only
 
@@ -199,14 +213,17 @@ class DeploymentModel:
         if best < FLOOR and any(option.id == OFF_TOPIC for option in options):
             return Decision(OFF_TOPIC, 1 - best, "embeddings", ruled_out)
         # A near-tie between the yes and the no of a yes/no question ("anything else?", "shall I
-        # proceed?") is settled by a reply that opens with its answer: "No, con eso me basta".
-        polarity = opening_polarity(message)
-        if polarity is not None and {option.polarity for _, option in scored[:2]} == {"yes", "no"}:
-            score, option = next(pair for pair in scored[:2] if pair[1].polarity == polarity)
+        # proceed?") is settled by a reply whose words give its answer: "No, con eso me basta".
+        answer = polarity(message)
+        if answer is not None and {option.polarity for _, option in scored[:2]} == {"yes", "no"}:
+            score, option = next(pair for pair in scored[:2] if pair[1].polarity == answer)
             return Decision(option.id, score, "polarity", ruled_out)
         # Two branches (and their calls) are taken only on clear evidence, never on a guess.
-        shortlist = [option for _, option in scored if not option.id.startswith(BRANCHES)][:SHORTLIST]
-        choice = await self._choose(message, question, shortlist)
+        candidates = [(score, option) for score, option in scored if not option.id.startswith(BRANCHES)]
+        if not self.model_tie_breaks:
+            score, nearest = candidates[0]
+            return Decision(nearest.id, score, "nearest", ruled_out)
+        choice = await self._choose(message, question, [option for _, option in candidates[:SHORTLIST]])
         confidence = next(score for score, option in scored if option.id == choice)
         return Decision(choice, confidence, "model", ruled_out)
 

@@ -115,7 +115,7 @@ class Conversations:
         self.catalogue = Catalogue(settings.routines.directory or settings.data_dir / "routines")
         self.functions = Functions(settings, store)
         self._client: AsyncOpenAI | None = None
-        self._models: dict[tuple[str, str], DeploymentModel] = {}
+        self._models: dict[tuple[str, str, bool], DeploymentModel] = {}
         self._plans: dict[tuple[str, str], Plan] = {}  # by routine name and version
         self._turns: dict[str, asyncio.Task[None]] = {}  # by conversation, under way in this process
 
@@ -136,12 +136,12 @@ class Conversations:
             self._plans[key] = Plan.of(routine)
         return self._plans[key]
 
-    def _model(self, chat: str, embeddings: str) -> DeploymentModel:
+    def _model(self, routine: str, chat: str, embeddings: str) -> DeploymentModel:
         if self._client is None:
             raise BackendUnavailable("routines are not connected to a model API")
-        key = (chat, embeddings)
+        key = (chat, embeddings, routine in self.settings.routines.model_tie_breaks)
         if key not in self._models:  # kept: it caches the embeddings of the options' examples
-            self._models[key] = DeploymentModel(self._client, chat, embeddings)
+            self._models[key] = DeploymentModel(self._client, chat, embeddings, model_tie_breaks=key[2])
         return self._models[key]
 
     # -- conversations ----------------------------------------------------------------------------
@@ -224,7 +224,7 @@ class Conversations:
                 )
             engine = Engine(
                 self._plan(routine),
-                self._model(conversation.deployment, conversation.embeddings_deployment),
+                self._model(routine.name, conversation.deployment, conversation.embeddings_deployment),
                 self.functions,
                 reply_in_customer_language=routine.name in self.settings.routines.reply_in_customer_language,
             )
