@@ -76,3 +76,19 @@ def test_a_routine_may_have_its_chat_deployment_settle_near_ties() -> None:
 def test_all_of_the_branches_are_never_taken_on_a_near_tie() -> None:
     client = StandIn({"hmm right": near(both=0.45, api=0.42)})
     assert classify(client, "hmm right").option == "branch:2"
+
+
+def test_a_joined_part_that_clearly_says_all_of_them_takes_them() -> None:
+    vectors = {"Both, we build on the API and staff chat": near(api=0.45, both=0.42), "Both": near(both=1.0)}
+    decision = classify(StandIn(vectors), "Both, we build on the API and staff chat")
+    assert [each.option for each in decision.each()] == ["branch:2", "branch:3"]
+
+
+def test_a_reply_that_says_there_is_nothing_is_the_no_though_nearest_the_yes() -> None:
+    decision = classify(StandIn({"nada más, chao": near(more=0.7)}), "nada más, chao")
+    assert (decision.option, decision.stage) == ("done", "polarity")
+
+
+def test_a_reply_that_opens_with_a_no_but_asks_for_more_stays_more() -> None:
+    decision = classify(StandIn({"No wait, one more thing": near(more=0.7)}), "No wait, one more thing")
+    assert decision.option == "more"

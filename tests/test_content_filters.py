@@ -514,7 +514,10 @@ def test_an_unknown_classifier_setting_is_refused() -> None:
 
 
 def test_a_customer_message_the_agents_model_may_not_see_is_a_400_content_filter(tmp_path: Path) -> None:
-    with in_process(tmp_path, [("chat", CHAT_MODEL, 500), ("emb", EMBEDDING_MODEL, 500)]) as app:
+    # The message is a near-tie on the fake embeddings, which this routine's chat deployment settles:
+    # so the message is sent to it, and its policy screens it.
+    deployments = [("chat", CHAT_MODEL, 500), ("emb", EMBEDDING_MODEL, 500)]
+    with in_process(tmp_path, deployments, STOCKADE_ROUTINES__MODEL_TIE_BREAKS='["baa"]') as app:
         app.cli("blocklists", "create", "words")
         app.cli("blocklists", "add-item", "words", "forbidden")
         app.cli("content-filters", "create", "terms", "--blocklist", "words")

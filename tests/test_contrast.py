@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from stockade.routines.contrast import denied_clauses, joined_parts, polarity, withdrawal
+from stockade.routines.contrast import (
+    denied_clauses,
+    joined_parts,
+    polarity,
+    says_nothing,
+    withdrawal,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +68,7 @@ def test_a_message_without_negation_denies_nothing(message: str) -> None:
         ("Für die API, ich meine für ChatGPT Enterprise", "Für die API", "für ChatGPT Enterprise"),
         ("Para a API, ou melhor, para o ChatGPT Enterprise", "Para a API", "para o ChatGPT Enterprise"),
         ("Per l'API, anzi no, per ChatGPT Enterprise", "Per l'API, anzi", "per ChatGPT Enterprise"),
+        ("Voor de API, nee wacht, voor ChatGPT Enterprise", "Voor de API, nee", "voor ChatGPT Enterprise"),
         ("API actualy its enterprise", "API", "its enterprise"),  # a misspelt marker
     ],
 )
@@ -92,13 +99,17 @@ def test_a_message_that_takes_nothing_back_has_no_withdrawal(message: str) -> No
         ("la API y también ChatGPT Enterprise", ["la API", "también ChatGPT Enterprise"]),
         ("api for the portal + enterprise seats for HR", ["api for the portal", "enterprise seats for HR"]),
         ("Entrambi: l'API ed Enterprise", ["Entrambi", "l'API", "Enterprise"]),
+        ("Allebei: de API, en ook Enterprise", ["Allebei", "de API", "en ook Enterprise"]),
+        ("The API and Enterprise, not the old plan", ["The API", "Enterprise"]),
     ],
 )
 def test_a_message_that_joins_needs_is_split_into_its_parts(message: str, parts: list[str]) -> None:
     assert joined_parts(message) == parts
 
 
-@pytest.mark.parametrize("message", ["For the API.", "I meant the API, not ChatGPT Enterprise."])
+@pytest.mark.parametrize(
+    "message", ["For the API.", "I meant the API, not ChatGPT Enterprise.", "Not both, only the API."]
+)
 def test_a_message_that_joins_nothing_has_no_parts(message: str) -> None:
     assert joined_parts(message) == []
 
@@ -134,3 +145,11 @@ def test_a_reply_that_says_there_is_nothing_answers_no(message: str) -> None:
 @pytest.mark.parametrize("message", ["That's all", "k", "...", ""])
 def test_a_reply_that_gives_no_answer_in_its_words_has_no_polarity(message: str) -> None:
     assert polarity(message) is None
+
+
+@pytest.mark.parametrize(("message", "nothing"), [
+    ("nada más, gracias", True), ("Passt, nichts mehr", True), ("Yes, nothing urgent though", False),
+    ("No wait, one more thing", False),
+])
+def test_a_reply_says_nothing_when_it_holds_a_word_for_none_and_opens_with_no_yes(message: str, nothing: bool) -> None:
+    assert says_nothing(message) is nothing

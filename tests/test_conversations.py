@@ -104,8 +104,12 @@ def test_a_branch_the_customer_says_it_is_not_is_ruled_out(http: httpx.Client) -
     assert (decision["option"], decision["ruled_out"]) == ("branch:2", ["branch:3"])
 
 
-def test_an_answer_that_needs_both_branches_runs_each_in_the_routines_order(http: httpx.Client) -> None:
-    reply = answer(http, "Our developers need one for the API, and our nurses for ChatGPT Enterprise.")
+@pytest.mark.parametrize("both", [
+    "Our developers need one for the API, and our nurses for ChatGPT Enterprise.",
+    "Both, really. Our developers wire your API into the EHR, and the nurses get chat seats.",
+])
+def test_an_answer_that_needs_both_branches_runs_each_in_the_routines_order(http: httpx.Client, both: str) -> None:
+    reply = answer(http, both)
     assert steps(reply) == [*API_STEPS[:-1], *ENTERPRISE_STEPS]
     decisions = [event["option"] for event in reply["events"] if event["kind"] == "decision"]
     assert decisions == ["branch:2", "branch:3"]
@@ -122,13 +126,22 @@ def test_a_choice_taken_back_within_one_message_gives_way_to_the_last_one(http: 
     "done",
     ["No, nada más, gracias.", "Non, c'est tout.", "Nein, danke, das ist alles.", "Não, só isso.",
      # neither opens with a no: their "nothing" answers the question
-     "Perfetto, niente altro. Arrivederci!", "Right, got it. Nothing else from me."],
+     "Perfetto, niente altro. Arrivederci!", "Right, got it. Nothing else from me.",
+     "Bueno, nada más, hasta luego."],  # nearest "more" to the embeddings, for its "más"
 )
 def test_saying_nothing_else_in_another_language_or_without_a_no_resolves_the_case(http: httpx.Client, done: str) -> None:
     conversation = start(http)
     say(http, conversation, "Hola, necesito un BAA.")
     say(http, conversation, "Para la API.")
     reply = say(http, conversation, done)
+    assert (steps(reply), reply["status"]) == (["6"], "resolved")
+
+
+def test_a_branch_that_has_run_is_not_run_again_from_the_closing_question(http: httpx.Client) -> None:
+    conversation = start(http)
+    say(http, conversation, "Hello, I need a BAA.")
+    say(http, conversation, "It's for the API.")
+    reply = say(http, conversation, "Thanks for the API details. That's all.")
     assert (steps(reply), reply["status"]) == (["6"], "resolved")
 
 

@@ -29,3 +29,36 @@ def test_a_bare_acknowledgement_means_done_at_the_closing_question_only() -> Non
     assert set(ACKNOWLEDGEMENTS) <= set(options(BAA, "5.1")[DONE])
     assert not set(ACKNOWLEDGEMENTS) & set(options(BAA, "5.1")[UNCLEAR])
     assert set(ACKNOWLEDGEMENTS) <= set(options(BAA, "1a")[UNCLEAR])
+
+
+def test_the_closing_question_does_not_offer_again_a_branch_that_could_only_repeat_itself() -> None:
+    plan = Plan.of(parse_routine(BAA, "r"))
+    offered = {option.id for option in plan.options("5.1", branches_run=("2",))}
+    assert "branch:2" not in offered
+    assert "branch:3" in offered
+
+
+def test_the_closing_question_offers_again_a_branch_that_takes_arguments() -> None:
+    refunds = """# Routine: Refunds
+
+1. Ask the customer: "Which order would you like refunded?"
+
+2. If the customer wants an order refunded, then:
+   - a. Call the `refund_order` function.
+
+3. Ask the customer: "Is there anything else I can assist you with today?"
+
+4. Call the `case_resolution` function.
+
+---
+
+- `refund_order`:
+  - **Purpose**: Refunds one order
+  - **Parameters**:
+    - `order` (string, required): the order number
+- `case_resolution`:
+  - **Purpose**: Finalizes the case and marks it as resolved.
+  - **Parameters**: None.
+"""
+    plan = Plan.of(parse_routine(refunds, "refunds"))
+    assert "branch:2" in {option.id for option in plan.options("3", branches_run=("2",))}

@@ -34,7 +34,10 @@ cases_app = typer.Typer(help="Support cases that routine conversations open and 
 console = Console()
 errors = Console(stderr=True)
 SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
-DEFAULT_SCRIPTS = [BUILTIN_DIRECTORY / f"baa-{name}.yaml" for name in ("dev", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5", "held-out-6")]
+DEFAULT_SCRIPTS = [
+    BUILTIN_DIRECTORY / f"baa-{name}.yaml"
+    for name in ("dev", "held-out", *(f"held-out-{n}" for n in range(2, 10)))
+]
 
 
 def _fail(message: str) -> typer.Exit:

@@ -16,7 +16,7 @@ so the joined parts are returned to be classified each on its own.
 
 The markers below are the discourse markers by which people take back or join what they said, in
 the languages the held-out evaluation covers (English, Spanish, French, German, Portuguese,
-Italian),
+Italian, Dutch),
 compared without case or accents. They are words of each language, not phrasings of a test set.
 """
 
@@ -27,13 +27,13 @@ import re
 import unicodedata
 from typing import Literal
 
-_CLAUSE_BREAK = re.compile(r"[,;:.!?\u2026\u2014\u2013]+|\s-\s|\bbut\b|\bpero\b|\bmais\b|\baber\b|\bmas\b|\bma\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[,;:.!?\u2026\u2014\u2013]+|\s-\s|\bbut\b|\bpero\b|\bmais\b|\baber\b|\bmas\b|\bma\b|\bmaar\b", re.IGNORECASE)
 _INSTEAD = re.compile(
     r"\b(?:rather than|instead of|en lugar de|en vez de|au lieu de|plut[o\u00f4]t que|statt|anstatt|"
-    r"em vez de|ao inv[e\u00e9]s de|invece di|anzich[e\u00e9]|piuttosto che)\b", re.IGNORECASE,
+    r"em vez de|ao inv[e\u00e9]s de|invece di|anzich[e\u00e9]|piuttosto che|in plaats van)\b", re.IGNORECASE,
 )
 _NEGATION = re.compile(
-    r"\b(?:not|never|no|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o|non|mai)\b|n[\u2019']t\b|\bn[\u2019']",
+    r"\b(?:not|never|no|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o|non|mai|niet|geen|nooit)\b|n[\u2019']t\b|\bn[\u2019']",
     re.IGNORECASE,
 )
 _ALTERNATIVES = re.compile(r"\b(?:and|or|y|o|et|ou|und|oder|e)\b", re.IGNORECASE)
@@ -56,23 +56,25 @@ _WITHDRAWING = (
     "in realta", "scusa", "scusate", "scusi", "volevo dire", "voglio dire", "cioe", "anzi",
     "aspetta", "aspetti", "mi sono sbagliato", "mi sono sbagliata", "correggo", "ripensandoci",
     "o meglio",
+    "eigenlijk", "ik bedoel", "ik bedoelde", "wacht", "correctie", "ik vergiste me", "beter gezegd",
+    "of liever",
 )
 # A bare "no" between two clauses ("the API, no, Enterprise") takes back the first as well.
-_BARE_NO = re.compile(r"(?:^|[,;.!?\u2014\u2013]|\s)\s*(?:no|non|nein|nao)\s*[,;.!?\u2014\u2013]+", re.IGNORECASE)
+_BARE_NO = re.compile(r"(?:^|[,;.!?\u2014\u2013]|\s)\s*(?:no|non|nein|nao|nee)\s*[,;.!?\u2014\u2013]+", re.IGNORECASE)
 # Adding to what came before: what follows a marker is then not a correction.
 _ADDING = (
     "also", "too", "as well", "both", "in addition", "additionally", "plus", "tambien", "ademas",
     "ambos", "ambas", "los dos", "las dos", "aussi", "egalement", "les deux", "en plus", "auch",
     "ebenfalls", "beide", "beides", "zusatzlich", "ausserdem", "tambem", "alem disso", "os dois",
     "as duas", "anche", "pure", "entrambi", "entrambe", "tutti e due", "tutte e due", "inoltre",
-    "in piu",
+    "in piu", "ook", "allebei", "alle twee", "bovendien", "daarnaast",
 )
 _SENTENCE_END = re.compile(r"[.!?;\u2026]+(?:\s+|$)")
 # The words a reply to a yes/no question opens with when it answers it outright.
 _OPENING_NO = ("no", "nope", "nop", "nah", "nein", "nee", "non", "nao", "nada", "negative")
 _OPENING_YES = ("yes", "yeah", "yep", "yup", "yess", "si", "oui", "ja", "jawohl", "sim", "claro")
 # Words that say "none": a reply holding one answers "anything else?" with no ("Passt, sonst nichts").
-_NOTHING = frozenset(("nothing", "nada", "rien", "nichts", "nix", "niente", "nulla"))
+_NOTHING = frozenset(("nothing", "nada", "rien", "nichts", "nix", "niente", "nulla", "niets", "niks"))
 _JOINING = re.compile(r"\b(?:and|as well as|plus|y|e|ed|et|und|sowie)\b|[&+]", re.IGNORECASE)
 _FUZZY = 0.85  # how alike a misspelt one-word marker must be ("actualy", "acutally")
 
@@ -135,20 +137,28 @@ def polarity(message: str) -> Literal["yes", "no"] | None:
         return "no"
     if words[0] in _OPENING_YES:
         return "yes"
-    return "no" if _NOTHING.intersection(words) else None
+    return "no" if says_nothing(message) else None
+
+
+def says_nothing(message: str) -> bool:
+    """Whether the message says there is nothing ("nada más", "nichts mehr", "nothing else") and
+    does not open with a yes."""
+    words = re.findall(r"\w+", _fold(message))
+    return bool(words) and words[0] not in _OPENING_YES and bool(_NOTHING.intersection(words))
 
 
 def joined_parts(message: str) -> list[str]:
     """The parts of the sentences that join several things ("the API and Enterprise", "both: …"),
     each to be classified on its own; empty unless a sentence joins. Sentences are taken apart
     one by one: a story that names one product in one sentence and another in the next
-    ("We looked at Enterprise last year. Now we build on the API.") joins nothing."""
+    ("We looked at Enterprise last year. Now we build on the API.") joins nothing. A negated
+    part ("not both", "not the old plan") joins nothing either."""
     parts = []
     for sentence in _SENTENCE_END.split(message):
         folded = _fold(sentence)
         if _JOINING.search(folded) or _ADDING_RE.search(folded):
             parts += [p.strip() for piece in _CLAUSE_BREAK.split(sentence) for p in _JOINING.split(piece)]
-    parts = [part for part in parts if _WORD.search(part)]
+    parts = [part for part in parts if _WORD.search(part) and not _NEGATION.search(part)]
     return parts if len(parts) > 1 else []
 
 

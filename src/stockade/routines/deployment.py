@@ -21,6 +21,7 @@ from stockade.routines.contrast import (
     denied_clauses,
     joined_parts,
     polarity,
+    says_nothing,
     withdrawal,
 )
 from stockade.routines.language import TRANSLATED
@@ -69,10 +70,16 @@ Scored = list[tuple[float, Option]]  # best first
 
 def _joint(part_scores: list[Scored], options: list[Option], ruled_out: tuple[str, ...]) -> tuple[float, Option] | None:
     """The "all of them" option when the parts of a joining message each clearly name a different
-    one of its branches ("for the API and for ChatGPT Enterprise"). Only branches the plan found
-    independent have such an option, so mutually exclusive ones are never taken together."""
+    one of its branches ("for the API and for ChatGPT Enterprise"), or one part clearly says all
+    of them ("Both, honestly: …"). Only branches the plan found independent have such an option,
+    so mutually exclusive ones are never taken together."""
     named: dict[str, float] = {}
     for scored in part_scores:
+        # "All of them" is taken from a part only when it is near as well as ahead: "It's all
+        # server-side" is ahead of the rest for it, but says nothing of the branches.
+        said = _clear_winner(scored, near_only=True)
+        if said and said[1].id.startswith(BRANCHES) and not _takes_any(said[1], ruled_out):
+            return said
         clear = _clear_winner(scored)
         if clear and clear[1].id.startswith(BRANCH) and clear[1].id not in ruled_out:
             branch = clear[1].id.removeprefix(BRANCH)
@@ -101,13 +108,24 @@ def _expanded(option: Option, confidence: float, ruled_out: tuple[str, ...]) -> 
                     also=tuple(Decision(branch, confidence, "embeddings") for branch in rest))
 
 
-def _clear_winner(scored: Scored) -> tuple[float, Option] | None:
-    """The nearest option when it is near and ahead enough to take without asking the model."""
+def _clear_winner(scored: Scored, *, near_only: bool = False) -> tuple[float, Option] | None:
+    """The nearest option when it is near and ahead enough to take outright; with ``near_only``,
+    only when it is near (ACCEPT), not when it is merely far ahead."""
     (best, winner), (second, _) = scored[0], scored[1]
     lead = best - second
-    if (best >= ACCEPT and lead >= MARGIN) or (best >= CLOSE and lead >= WIDE_MARGIN):
+    if (best >= ACCEPT and lead >= MARGIN) or (not near_only and best >= CLOSE and lead >= WIDE_MARGIN):
         return best, winner
     return None
+
+
+def _nothing_is_no(decision: Decision, message: str, options: list[Option]) -> Decision:
+    """The no of a yes/no question for a reply that says there is nothing, though the embeddings
+    place it nearest the yes: "nada más", "nichts mehr" and "rien de plus" say "more" too."""
+    polarities = {option.id: option.polarity for option in options}
+    no = next((option for option in options if option.polarity == "no"), None)
+    if no is None or polarities.get(decision.option) != "yes" or not says_nothing(message):
+        return decision
+    return Decision(no.id, decision.confidence, "polarity", decision.ruled_out)
 
 
 class AgentModel(Protocol):
@@ -175,9 +193,11 @@ class DeploymentModel:
             withdrawn, standing = correction
             clear, _, _ = await self._embedded(standing, options, withdrawn)
             if clear is not None:
-                return clear
+                return _nothing_is_no(clear, message, options)
         clear, scored, ruled_out = await self._embedded(message, options)
-        return clear or await self._undecided(message, question, options, scored, ruled_out)
+        if clear is not None:
+            return _nothing_is_no(clear, message, options)
+        return await self._undecided(message, question, options, scored, ruled_out)
 
     async def _embedded(
         self, message: str, options: list[Option], withdrawn: str | None = None

@@ -55,6 +55,7 @@ class State:
     started: bool = False
     unclear: int = 0
     status: str = OPEN
+    branches_run: list[str] = field(default_factory=list)  # ids, in the order they were taken
     language: str | None = None  # the customer's, as last clearly detected (when replies are translated)
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,7 +172,7 @@ class _Turn:
         state = self.state
         ask = self.routine.step(ask_id)
         decision = await self.engine.model.classify(
-            self.message, ask.text or ask.instruction, self.plan.options(ask_id)
+            self.message, ask.text or ask.instruction, self.plan.options(ask_id, tuple(state.branches_run))
         )
         for each in decision.each():
             yield Event("decision", ask_id, detail=each.to_dict())
@@ -185,6 +186,7 @@ class _Turn:
             taken = self.plan.in_order([each.option.partition(":")[2] for each in decision.each()])
             returns = [ask_id] if ask_id == self.plan.closing else []
             state.agenda = [s.id for b in taken for s in (b, *b.steps)] + returns + state.agenda
+            state.branches_run += [b.id for b in taken if b.id not in state.branches_run]
         elif kind == "topic":
             topic = self.routine.step(target)
             yield Event("step", topic.id, detail={"step_kind": Kind.BRANCH.value, "as": "topic"})

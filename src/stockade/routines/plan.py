@@ -175,8 +175,14 @@ class Plan:
         """The branches in the routine's order, each once."""
         return [branch for branch in self.branches() if branch.id in ids]
 
-    def options(self, ask: str) -> list[Option]:
-        """What an answer to the question ``ask`` may do."""
+    def repeats_only(self, branch: Step) -> bool:
+        """Whether running ``branch`` again could only repeat it: none of its functions takes an
+        argument, so the customer can ask nothing of it that it has not done."""
+        functions = [self.routine.functions.get(step.function or "") for step in branch.steps]
+        return not any(function and function.parameters.get("properties") for function in functions)
+
+    def options(self, ask: str, branches_run: tuple[str, ...] = ()) -> list[Option]:
+        """What an answer to the question ``ask`` may do, after the branches ``branches_run``."""
         phrasings = self.routine.examples
         options = [_topic_option(topic, phrasings) for topic in self.topics]
         # A bare acknowledgement means "nothing more" to the closing question, and nothing to any other.
@@ -187,8 +193,13 @@ class Plan:
             if len(branches) > 1 and not any(exclusive(a, b) for a, b in itertools.combinations(branches, 2)):
                 options.append(_all_of_option(branches))
         elif ask == self.closing:
-            # A customer who changes their mind, or also needs the other branch, may say so here.
-            options += [_branch_option(branch, phrasings) for branch in self.branches()]
+            # A customer who changes their mind, or also needs another branch, may say so here. A
+            # branch that has run is not offered again when it could only repeat itself: an answer
+            # near it ("someone on your team", "our staff") means something else.
+            options += [
+                _branch_option(branch, phrasings) for branch in self.branches()
+                if branch.id not in branches_run or not self.repeats_only(branch)
+            ]
             options += _fixed(CLOSING)
         else:
             options.append(Option(ANSWERED, "the customer answers the question", ()))
