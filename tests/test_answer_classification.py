@@ -92,3 +92,9 @@ def test_a_reply_that_says_there_is_nothing_is_the_no_though_nearest_the_yes() -
 def test_a_reply_that_opens_with_a_no_but_asks_for_more_stays_more() -> None:
     decision = classify(StandIn({"No wait, one more thing": near(more=0.7)}), "No wait, one more thing")
     assert decision.option == "more"
+
+
+def test_what_follows_a_withdrawing_word_decides_only_when_it_makes_a_choice() -> None:
+    message = "Right, the API. Sorry about that"
+    vectors = {message: near(api=0.7), "about that": near(done=1.0), "Right, the API.": near()}
+    assert classify(StandIn(vectors), message).option == "branch:2"

@@ -36,7 +36,7 @@ errors = Console(stderr=True)
 SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
 DEFAULT_SCRIPTS = [
     BUILTIN_DIRECTORY / f"baa-{name}.yaml"
-    for name in ("dev", "held-out", *(f"held-out-{n}" for n in range(2, 10)))
+    for name in ("dev", "held-out", *(f"held-out-{n}" for n in range(2, 11)))
 ]
 
 

@@ -187,13 +187,14 @@ class DeploymentModel:
 
     async def classify(self, message: str, question: str, options: list[Option]) -> Decision:
         # A message that takes back what it first said is decided by what it says last, when that
-        # is clear on its own; otherwise the message is classified whole.
+        # clearly makes a choice of its own; otherwise the message is classified whole. (After
+        # "Sorry about that", "about that" may be near anything, but chooses nothing.)
         correction = withdrawal(message)
         if correction is not None:
             withdrawn, standing = correction
             clear, _, _ = await self._embedded(standing, options, withdrawn)
-            if clear is not None:
-                return _nothing_is_no(clear, message, options)
+            if clear is not None and clear.option.startswith(BRANCH):
+                return clear
         clear, scored, ruled_out = await self._embedded(message, options)
         if clear is not None:
             return _nothing_is_no(clear, message, options)
