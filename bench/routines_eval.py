@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import run_cli, server_env, serving  # noqa: E402
-from stockade.cli.routines import DEFAULT_SCRIPTS  # noqa: E402
+from stockade.cli.routines import default_scripts  # noqa: E402
 from stockade.routines.deployment import CLASSIFIER_MODEL  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scripts", nargs="*", type=Path, default=DEFAULT_SCRIPTS)
+    parser.add_argument("scripts", nargs="*", type=Path, default=default_scripts())
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--chat-gguf", type=Path, help="a GGUF chat model to use instead of SmolLM2-135M")
     parser.add_argument("--embeddings", default=CLASSIFIER_MODEL, help="the embeddings model")

@@ -34,10 +34,15 @@ cases_app = typer.Typer(help="Support cases that routine conversations open and 
 console = Console()
 errors = Console(stderr=True)
 SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
-DEFAULT_SCRIPTS = [
-    BUILTIN_DIRECTORY / f"baa-{name}.yaml"
-    for name in ("dev", "held-out", *(f"held-out-{n}" for n in range(2, 11)))
-]
+
+
+def default_scripts() -> list[Path]:
+    """The development set, then every held-out set beside it, in the order they were written
+    (baa-held-out.yaml, then baa-held-out-N.yaml by N)."""
+    def written(path: Path) -> int:
+        return int(path.stem.removeprefix("baa-held-out").lstrip("-") or 1)
+
+    return [BUILTIN_DIRECTORY / "baa-dev.yaml", *sorted(BUILTIN_DIRECTORY.glob("baa-held-out*.yaml"), key=written)]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -135,7 +140,7 @@ def routines_eval(
     conversations left open. Exits 1 unless every conversation passes every run, held-out sets
     (`held_out: true`, measurements rather than tests) aside."""
     try:
-        sets = [load_script(script) for script in scripts or DEFAULT_SCRIPTS]
+        sets = [load_script(script) for script in scripts or default_scripts()]
     except ScriptError as exc:
         raise _fail(str(exc)) from None
     create = {k: v for k, v in {"deployment": deployment, "embeddings_deployment": embeddings_deployment}.items() if v}

@@ -121,9 +121,9 @@ def _clear_winner(scored: Scored, *, near_only: bool = False) -> tuple[float, Op
 def _nothing_is_no(decision: Decision, message: str, options: list[Option]) -> Decision:
     """The no of a yes/no question for a reply that says there is nothing, though the embeddings
     place it nearest the yes: "nada más", "nichts mehr" and "rien de plus" say "more" too."""
-    polarities = {option.id: option.polarity for option in options}
+    chosen = next((option for option in options if option.id == decision.option), None)
     no = next((option for option in options if option.polarity == "no"), None)
-    if no is None or polarities.get(decision.option) != "yes" or not says_nothing(message):
+    if chosen is None or chosen.polarity != "yes" or no is None or not says_nothing(message):
         return decision
     return Decision(no.id, decision.confidence, "polarity", decision.ruled_out)
 

@@ -178,8 +178,11 @@ class Plan:
     def repeats_only(self, branch: Step) -> bool:
         """Whether running ``branch`` again could only repeat it: none of its functions takes an
         argument, so the customer can ask nothing of it that it has not done."""
-        functions = [self.routine.functions.get(step.function or "") for step in branch.steps]
-        return not any(function and function.parameters.get("properties") for function in functions)
+        functions = self.routine.functions
+        return not any(
+            functions[step.function].parameters.get("properties")
+            for step in branch.steps if step.function in functions
+        )
 
     def options(self, ask: str, branches_run: tuple[str, ...] = ()) -> list[Option]:
         """What an answer to the question ``ask`` may do, after the branches ``branches_run``."""
