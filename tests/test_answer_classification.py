@@ -11,25 +11,31 @@ import math
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from stockade.routines.deployment import Decision, DeploymentModel
 from stockade.routines.plan import Option
 
 DONE = Option("done", "the customer needs nothing more", ("No thanks",), "no")
 MORE = Option("more", "the customer has something else", ("Yes please",), "yes")
 API = Option("branch:2", "the customer requires a BAA for the API", ("the API",))
+ENTERPRISE = Option("branch:3", "the customer requires a BAA for ChatGPT Enterprise", ("Enterprise seats",))
 BOTH = Option("branches:2+3", "the customer needs all of them", ("both",))
-OPTIONS = [DONE, MORE, API, BOTH]
-AXES = ["No thanks", "Yes please", "the API", "both"]  # each example is one axis; a fifth is "nothing"
+UNCLEAR = Option("unclear", "the reply does not say which option applies", ("I'm not sure",))
+ABUSE = Option("abuse", "the customer is abusive", ("you idiot",))
+APPROVAL = Option("topic:4", "the customer asks what happens if they are not approved", ("What if we're not approved?",))
+OFF_TOPIC = Option("off_topic", "the reply is about something else entirely", ("Nice weather today",))
+OPTIONS = [DONE, MORE, API, ENTERPRISE, BOTH, UNCLEAR, ABUSE, APPROVAL, OFF_TOPIC]
+# Each example is one axis, named by its option's id; one more axis is "nothing".
+AXES = {"done": "No thanks", "more": "Yes please", "api": "the API", "enterprise": "Enterprise seats",
+        "both": "both", "unclear": "I'm not sure", "abuse": "you idiot",
+        "approval": "What if we're not approved?", "off_topic": "Nice weather today"}
 
 
 def near(**similarities: float) -> list[float]:
     """A unit vector with these cosine similarities to the examples (by option id's axis)."""
-    axis = {"done": 0, "more": 1, "api": 2, "both": 3}
-    vector = [0.0] * 5
-    for name, similarity in similarities.items():
-        vector[axis[name]] = similarity
-    vector[4] = math.sqrt(1 - sum(v * v for v in vector))
-    return vector
+    vector = [similarities.get(name, 0.0) for name in AXES]
+    return [*vector, math.sqrt(1 - sum(v * v for v in vector))]
 
 
 class StandIn:
@@ -37,7 +43,7 @@ class StandIn:
     own axes, anything unknown near nothing), and a chat model that answers ``choice``."""
 
     def __init__(self, vectors: dict[str, list[float]], choice: str = "") -> None:
-        table = {example: [float(i == n) for i in range(5)] for n, example in enumerate(AXES)}
+        table = {example: [float(i == n) for i in range(len(AXES) + 1)] for n, example in enumerate(AXES.values())}
         self.vectors = {**table, **vectors}
         self.chats: list[dict[str, Any]] = []
         self.embeddings = SimpleNamespace(create=self._embed)
@@ -98,3 +104,55 @@ def test_what_follows_a_withdrawing_word_decides_only_when_it_makes_a_choice() -
     message = "Right, the API. Sorry about that"
     vectors = {message: near(api=0.7), "about that": near(done=1.0), "Right, the API.": near()}
     assert classify(StandIn(vectors), message).option == "branch:2"
+
+
+def test_a_sentence_that_says_nothing_does_not_hide_the_answer_after_it() -> None:
+    vectors = {"ok. enterprise.": near(unclear=0.46, enterprise=0.37), "ok": near(unclear=1.0),
+               "enterprise": near(enterprise=0.7)}
+    assert classify(StandIn(vectors), "ok. enterprise.").option == "branch:3"
+
+
+def test_an_acknowledgement_does_not_make_an_answer_after_it_unclear() -> None:
+    vectors = {"Alright, I see. Enterprise.": near(unclear=0.6, enterprise=0.3),
+               "Alright, I see": near(unclear=1.0), "Enterprise": near(enterprise=0.7)}
+    assert classify(StandIn(vectors), "Alright, I see. Enterprise.").option == "branch:3"
+
+
+def test_a_message_whose_sentences_all_say_nothing_stays_undecided() -> None:
+    vectors = {"ok. hmm.": near(unclear=0.46, enterprise=0.40), "ok": near(unclear=1.0), "hmm": near(unclear=1.0)}
+    assert classify(StandIn(vectors), "ok. hmm.").stage == "nearest"
+
+
+def test_a_joined_part_names_its_branch_though_all_of_them_is_as_near() -> None:
+    vectors = {"both api and enterprise": near(both=0.50, api=0.41), "both api": near(both=0.56, api=0.49),
+               "enterprise": near(enterprise=0.7)}
+    decision = classify(StandIn(vectors), "both api and enterprise")
+    assert [each.option for each in decision.each()] == ["branch:2", "branch:3"]
+
+
+def test_a_portuguese_in_the_is_not_taken_for_a_denial() -> None:
+    message = "Para os dois: a API no nosso aplicativo da clínica e o ChatGPT Enterprise para a equipe administrativa."
+    vectors = {message: near(both=0.5, api=0.45), "a API no nosso aplicativo da clínica": near(api=0.7),
+               "o ChatGPT Enterprise para a equipe administrativa": near(enterprise=0.7)}
+    decision = classify(StandIn(vectors), message)
+    assert [each.option for each in decision.each()] == ["branch:2", "branch:3"]
+
+
+def test_a_correction_before_an_apology_decides() -> None:
+    message = "The API. Actually, it's Enterprise, sorry for the confusion"
+    vectors = {message: near(api=0.5, enterprise=0.45), "for the confusion": near(done=0.6),
+               "it's Enterprise, sorry for the confusion": near(enterprise=0.7)}
+    assert classify(StandIn(vectors), message).option == "branch:3"
+
+
+@pytest.mark.parametrize(("message", "similarities", "option"), [
+    ("Do you have offices in Lisbon?", {"approval": 0.29, "done": 0.26}, "off_topic"),  # nearest a topic, not near
+    ("And if they turn us down?", {"approval": 0.40, "done": 0.36}, "topic:4"),  # near the topic
+    ("Is your API down today?", {"api": 0.30, "done": 0.26}, "off_topic"),  # a question nearest a branch, not near
+    ("our backend does it", {"api": 0.30, "done": 0.26}, "branch:2"),  # an answer nearest a branch
+    ("Could you phone me?", {"done": 0.30, "api": 0.26}, "done"),  # a question nearest an off-script option
+])
+def test_a_near_tie_is_off_topic_when_the_branch_or_topic_it_is_nearest_only_seems_its_subject(
+    message: str, similarities: dict[str, float], option: str
+) -> None:
+    assert classify(StandIn({message: near(**similarities)}), message).option == option

@@ -6,10 +6,12 @@ import pytest
 
 from stockade.routines.contrast import (
     denied_clauses,
+    depends_on_language,
     joined_parts,
     polarity,
     says_nothing,
-    withdrawal,
+    sentences,
+    withdrawals,
 )
 
 
@@ -73,7 +75,15 @@ def test_a_message_without_negation_denies_nothing(message: str) -> None:
     ],
 )
 def test_the_last_stated_choice_stands_after_a_correction(message: str, withdrawn: str, standing: str) -> None:
-    assert withdrawal(message) == (withdrawn, standing)
+    assert withdrawals(message)[0] == (withdrawn, standing)
+
+
+def test_each_withdrawing_word_may_be_the_correction_the_last_first() -> None:
+    assert withdrawals("The API. Actually no, it's Enterprise, sorry for the confusion.") == [
+        ("The API. Actually no, it's Enterprise", "for the confusion"),
+        ("The API. Actually", "it's Enterprise, sorry for the confusion"),
+        ("The API", "no, it's Enterprise, sorry for the confusion"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +96,7 @@ def test_the_last_stated_choice_stands_after_a_correction(message: str, withdraw
     ],
 )
 def test_a_message_that_takes_nothing_back_has_no_withdrawal(message: str) -> None:
-    assert withdrawal(message) is None
+    assert withdrawals(message) == []
 
 
 # -- joining two needs --------------------------------------------------------------------------
@@ -123,6 +133,49 @@ def test_a_contrast_in_another_language_denies_its_negated_clause(message: str, 
     assert denied_clauses(message) == denied
 
 
+@pytest.mark.parametrize(
+    "message", ["A API no nosso aplicativo, e o Enterprise na equipe", "Usamos a API no hospital"]
+)
+def test_in_portuguese_no_is_in_the_and_denies_nothing(message: str) -> None:
+    assert denied_clauses(message, "pt") == []
+
+
+def test_in_portuguese_a_part_with_no_in_it_is_still_a_part() -> None:
+    parts = joined_parts("Os dois: a API no nosso aplicativo e o Enterprise", "pt")
+    assert parts == ["Os dois", "a API no nosso aplicativo", "o Enterprise"]
+
+
+def test_in_any_other_language_no_denies() -> None:
+    assert denied_clauses("For the API, no Enterprise seats", "en") == ["Enterprise seats"]
+    assert denied_clauses("For the API, no Enterprise seats") == ["Enterprise seats"]
+
+
+def test_in_dutch_en_joins_two_needs() -> None:
+    parts = joined_parts("Allebei: de API voor de app en Enterprise voor het personeel", "nl")
+    assert parts == ["Allebei", "de API voor de app", "Enterprise voor het personeel"]
+
+
+def test_in_spanish_en_joins_nothing() -> None:
+    assert joined_parts("La API, la usamos en nuestra aplicación", "es") == []
+
+
+@pytest.mark.parametrize(("message", "depends"), [
+    ("a API no nosso aplicativo", True), ("No thanks", True), ("de API en Enterprise", True),
+    ("For the API.", False), ("Não, obrigado", False),
+])
+def test_a_message_needs_its_language_only_for_a_word_whose_role_depends_on_it(message: str, depends: bool) -> None:
+    assert depends_on_language(message) is depends
+
+
+@pytest.mark.parametrize(("message", "said"), [
+    ("ok. enterprise.", ["ok", "enterprise"]),
+    ("Good to know! It's the API, for our lab.", ["Good to know", "It's the API, for our lab"]),
+    ("For the API", ["For the API"]),
+])
+def test_a_message_is_taken_apart_into_its_sentences(message: str, said: list[str]) -> None:
+    assert sentences(message) == said
+
+
 # -- a yes/no reply's answer ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -149,7 +202,7 @@ def test_a_reply_that_gives_no_answer_in_its_words_has_no_polarity(message: str)
 
 @pytest.mark.parametrize(("message", "nothing"), [
     ("nada más, gracias", True), ("Passt, nichts mehr", True), ("Yes, nothing urgent though", False),
-    ("No wait, one more thing", False),
+    ("No wait, one more thing", False), ("Great, no more questions", True), ("None, thanks", True),
 ])
 def test_a_reply_says_nothing_when_it_holds_a_word_for_none_and_opens_with_no_yes(message: str, nothing: bool) -> None:
     assert says_nothing(message) is nothing

@@ -107,12 +107,21 @@ def test_a_branch_the_customer_says_it_is_not_is_ruled_out(http: httpx.Client) -
 @pytest.mark.parametrize("both", [
     "Our developers need one for the API, and our nurses for ChatGPT Enterprise.",
     "Both, really. Our developers wire your API into the EHR, and the nurses get chat seats.",
+    "both the api and enterprise",
+    # Portuguese "no" is "in the", not a denial; Dutch "en" is "and"
+    "Os dois: a API no nosso portal e o ChatGPT Enterprise para os médicos.",
+    "Allebei: de API voor ons portaal en Enterprise voor de artsen.",
 ])
 def test_an_answer_that_needs_both_branches_runs_each_in_the_routines_order(http: httpx.Client, both: str) -> None:
     reply = answer(http, both)
     assert steps(reply) == [*API_STEPS[:-1], *ENTERPRISE_STEPS]
     decisions = [event["option"] for event in reply["events"] if event["kind"] == "decision"]
     assert decisions == ["branch:2", "branch:3"]
+
+
+@pytest.mark.parametrize(("message", "expected"), [("Alright, I see. Enterprise.", ENTERPRISE_STEPS), ("Ok cool. api", API_STEPS)])
+def test_an_acknowledgement_before_the_answer_does_not_hide_it(http: httpx.Client, message: str, expected: list[str]) -> None:
+    assert steps(answer(http, message)) == expected
 
 
 def test_a_choice_taken_back_within_one_message_gives_way_to_the_last_one(http: httpx.Client) -> None:
@@ -127,7 +136,9 @@ def test_a_choice_taken_back_within_one_message_gives_way_to_the_last_one(http: 
     ["No, nada más, gracias.", "Non, c'est tout.", "Nein, danke, das ist alles.", "Não, só isso.",
      # neither opens with a no: their "nothing" answers the question
      "Perfetto, niente altro. Arrivederci!", "Right, got it. Nothing else from me.",
-     "Bueno, nada más, hasta luego."],  # nearest "more" to the embeddings, for its "más"
+     "Bueno, nada más, hasta luego.",  # nearest "more" to the embeddings, for its "más"
+     "Perfect, no further questions.",  # nearest "more" too
+     "Vale.", "D'accord.", "Passt.", "Beleza.", "k"],  # acknowledgements
 )
 def test_saying_nothing_else_in_another_language_or_without_a_no_resolves_the_case(http: httpx.Client, done: str) -> None:
     conversation = start(http)

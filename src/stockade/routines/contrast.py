@@ -32,10 +32,15 @@ _INSTEAD = re.compile(
     r"\b(?:rather than|instead of|en lugar de|en vez de|au lieu de|plut[o\u00f4]t que|statt|anstatt|"
     r"em vez de|ao inv[e\u00e9]s de|invece di|anzich[e\u00e9]|piuttosto che|in plaats van)\b", re.IGNORECASE,
 )
-_NEGATION = re.compile(
-    r"\b(?:not|never|no|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o|non|mai|niet|geen|nooit)\b|n[\u2019']t\b|\bn[\u2019']",
-    re.IGNORECASE,
-)
+_NEGATIONS = r"not|never|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o|non|mai|niet|geen|nooit"
+_ELIDED_NEGATION = r"|n[\u2019']t\b|\bn[\u2019']"
+_NEGATION = re.compile(rf"\b(?:no|{_NEGATIONS})\b{_ELIDED_NEGATION}", re.IGNORECASE)
+_NEGATION_IN_PORTUGUESE = re.compile(rf"\b(?:{_NEGATIONS})\b{_ELIDED_NEGATION}", re.IGNORECASE)
+# Words whose role depends on the message's language, which is detected only when one occurs:
+# "no" denies in English, Spanish and Italian, but is Portuguese for "in the" (em + o: "a API no
+# nosso aplicativo"); "en" is Dutch for "and", but Spanish and French for "in" ("la usamos en
+# nuestra aplicación").
+_DEPENDS_ON_LANGUAGE = re.compile(r"\b(?:no|en)\b", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"\b(?:and|or|y|o|et|ou|und|oder|e)\b", re.IGNORECASE)
 _WORD = re.compile(r"\w")
 
@@ -74,8 +79,11 @@ _SENTENCE_END = re.compile(r"[.!?;\u2026]+(?:\s+|$)")
 _OPENING_NO = ("no", "nope", "nop", "nah", "nein", "nee", "non", "nao", "nada", "negative")
 _OPENING_YES = ("yes", "yeah", "yep", "yup", "yess", "si", "oui", "ja", "jawohl", "sim", "claro")
 # Words that say "none": a reply holding one answers "anything else?" with no ("Passt, sonst nichts").
-_NOTHING = frozenset(("nothing", "nada", "rien", "nichts", "nix", "niente", "nulla", "niets", "niks"))
-_JOINING = re.compile(r"\b(?:and|as well as|plus|y|e|ed|et|und|sowie)\b|[&+]", re.IGNORECASE)
+_NOTHING = frozenset(("nothing", "none", "nada", "rien", "nichts", "nix", "niente", "nulla", "niets", "niks"))
+_NOTHING_MORE = re.compile(r"\bno (?:more|further)\b")  # English says "none" with two words too
+_JOINS = r"and|as well as|plus|y|e|ed|et|und|sowie"
+_JOINING = re.compile(rf"\b(?:{_JOINS})\b|[&+]", re.IGNORECASE)
+_JOINING_IN_DUTCH = re.compile(rf"\b(?:{_JOINS}|en)\b|[&+]", re.IGNORECASE)
 _FUZZY = 0.85  # how alike a misspelt one-word marker must be ("actualy", "acutally")
 
 
@@ -99,7 +107,7 @@ def _markers(folded: str) -> list[tuple[int, int]]:
     found += [(m.start(), m.end()) for m in _BARE_NO.finditer(folded)]
     misspelt = {word for word in set(re.findall(r"\w{6,}", folded)) if _misspelt_marker(word)}
     found += [(m.start(), m.end()) for m in re.finditer(r"\w{6,}", folded) if m.group() in misspelt]
-    return sorted(found)
+    return sorted(set(found))
 
 
 def _misspelt_marker(word: str) -> bool:
@@ -112,18 +120,21 @@ def _misspelt_marker(word: str) -> bool:
     )
 
 
-def withdrawal(message: str) -> tuple[str, str] | None:
-    """``(withdrawn, standing)`` when the message takes back what it first said: split at the
-    last withdrawing marker that has words on both sides and is not followed by an addition."""
+def withdrawals(message: str) -> list[tuple[str, str]]:
+    """``(withdrawn, standing)`` for each way the message may take back what it first said, split
+    at a withdrawing marker that has words on both sides, the last marker first; none after an
+    addition. In "The API. Actually, it's Enterprise, sorry for that", the correction is at
+    "actually", not at the apology."""
     folded = _fold(message)
+    found = []
     for start, end in reversed(_markers(folded)):
         withdrawn, standing = message[:start], message[end:]
         if not (_WORD.search(withdrawn) and _WORD.search(standing)):
             continue
         if _ADDING_RE.search(folded[end:]):
-            return None  # "…, actually we also need…" adds a need; it takes nothing back
-        return withdrawn.strip(" ,;:.!?-\u2014\u2013\u2026"), standing.strip(" ,;:.!?-\u2014\u2013\u2026")
-    return None
+            break  # "…, actually we also need…" adds a need; it takes nothing back
+        found.append((withdrawn.strip(" ,;:.!?-\u2014\u2013\u2026"), standing.strip(" ,;:.!?-\u2014\u2013\u2026")))
+    return found
 
 
 def polarity(message: str) -> Literal["yes", "no"] | None:
@@ -144,35 +155,65 @@ def says_nothing(message: str) -> bool:
     """Whether the message says there is nothing ("nada más", "nichts mehr", "nothing else") and
     does not open with a yes."""
     words = re.findall(r"\w+", _fold(message))
-    return bool(words) and words[0] not in _OPENING_YES and bool(_NOTHING.intersection(words))
+    return bool(words) and words[0] not in _OPENING_YES and (
+        bool(_NOTHING.intersection(words)) or bool(_NOTHING_MORE.search(" ".join(words)))
+    )
 
 
-def joined_parts(message: str) -> list[str]:
+def depends_on_language(message: str) -> bool:
+    """Whether the message holds a word whose role depends on its language ("no", "en"), so that
+    its language is worth detecting."""
+    return bool(_DEPENDS_ON_LANGUAGE.search(message))
+
+
+def _negation(language: str | None) -> re.Pattern[str]:
+    return _NEGATION_IN_PORTUGUESE if language == "pt" else _NEGATION
+
+
+def _joining(language: str | None) -> re.Pattern[str]:
+    return _JOINING_IN_DUTCH if language == "nl" else _JOINING
+
+
+def asks(message: str) -> bool:
+    """Whether the message asks a question."""
+    return "?" in message
+
+
+def sentences(message: str) -> list[str]:
+    """The message's sentences, without their closing punctuation."""
+    return [each.strip() for each in _SENTENCE_END.split(message) if _WORD.search(each)]
+
+
+def joined_parts(message: str, language: str | None = None) -> list[str]:
     """The parts of the sentences that join several things ("the API and Enterprise", "both: …"),
     each to be classified on its own; empty unless a sentence joins. Sentences are taken apart
     one by one: a story that names one product in one sentence and another in the next
     ("We looked at Enterprise last year. Now we build on the API.") joins nothing. A negated
     part ("not both", "not the old plan") joins nothing either."""
+    joining = _joining(language)
     parts = []
     for sentence in _SENTENCE_END.split(message):
         folded = _fold(sentence)
-        if _JOINING.search(folded) or _ADDING_RE.search(folded):
-            parts += [p.strip() for piece in _CLAUSE_BREAK.split(sentence) for p in _JOINING.split(piece)]
-    parts = [part for part in parts if _WORD.search(part) and not _NEGATION.search(part)]
+        if joining.search(folded) or _ADDING_RE.search(folded):
+            parts += [p.strip() for piece in _CLAUSE_BREAK.split(sentence) for p in joining.split(piece)]
+    negation = _negation(language)
+    parts = [part for part in parts if _WORD.search(part) and not negation.search(part)]
     return parts if len(parts) > 1 else []
 
 
-def denied_clauses(message: str) -> list[str]:
-    """The clauses ``message`` denies, without their negation; empty unless it contrasts."""
+def denied_clauses(message: str, language: str | None = None) -> list[str]:
+    """The clauses ``message`` (in ``language``, if known) denies, without their negation; empty
+    unless it contrasts."""
+    negation = _negation(language)
     clauses: list[tuple[str, bool]] = []  # (clause, denied by a "rather than" before it)
     for part in _CLAUSE_BREAK.split(message):
         head, *instead = _INSTEAD.split(part)
         clauses += [(head, False), *((tail, True) for tail in instead)]
     clauses = [(clause.strip(), after) for clause, after in clauses if _WORD.search(clause)]
-    negated = [clause for clause, after_instead in clauses if after_instead or _NEGATION.search(clause)]
+    negated = [clause for clause, after_instead in clauses if after_instead or negation.search(clause)]
     if not negated or len(negated) == len(clauses):  # no contrast: nothing affirmed, or nothing denied
         return []
     # "not the API or Enterprise" denies each of them.
-    denied = [" ".join(_NEGATION.sub(" ", each).split()) for clause in negated
+    denied = [" ".join(negation.sub(" ", each).split()) for clause in negated
               for each in _ALTERNATIVES.split(clause)]
     return [clause for clause in denied if _WORD.search(clause)]

@@ -9,6 +9,7 @@ option.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,14 +19,17 @@ from openai import AsyncOpenAI, OpenAIError
 
 from stockade.backends.local import MULTILINGUAL
 from stockade.routines.contrast import (
+    asks,
     denied_clauses,
+    depends_on_language,
     joined_parts,
     polarity,
     says_nothing,
-    withdrawal,
+    sentences,
+    withdrawals,
 )
-from stockade.routines.language import TRANSLATED
-from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, Option
+from stockade.routines.language import TRANSLATED, detect
+from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, TOPIC, UNCLEAR, Option
 
 # The embeddings model the thresholds below suit, and the one conversations use unless told
 # otherwise: multilingual, so that an answer is placed whatever language it is written in.
@@ -80,7 +84,9 @@ def _joint(part_scores: list[Scored], options: list[Option], ruled_out: tuple[st
         said = _clear_winner(scored, near_only=True)
         if said and said[1].id.startswith(BRANCHES) and not _takes_any(said[1], ruled_out):
             return said
-        clear = _clear_winner(scored)
+        # A part names its own branch though "all of them" is as near: "both api" holds the
+        # words of both, and "all of them" takes in the API.
+        clear = _clear_winner([pair for pair in scored if not pair[1].id.startswith(BRANCHES)])
         if clear and clear[1].id.startswith(BRANCH) and clear[1].id not in ruled_out:
             branch = clear[1].id.removeprefix(BRANCH)
             named[branch] = max(clear[0], named.get(branch, 0.0))
@@ -116,6 +122,17 @@ def _clear_winner(scored: Scored, *, near_only: bool = False) -> tuple[float, Op
     if (best >= ACCEPT and lead >= MARGIN) or (not near_only and best >= CLOSE and lead >= WIDE_MARGIN):
         return best, winner
     return None
+
+
+def _about_something_else(message: str, nearest: Option, score: float) -> bool:
+    """Whether a near-tie's nearest option, not being near, only seems to be what the message is
+    about. A question that is nearest a branch asks about something else: a product word brings
+    it nearer ("Is there an API outage?"). So does any message nearest a topic: a topic's
+    examples are questions, and any question lies somewhat near them. (A request for a person is
+    often a question too, and is left to the nearest option.)"""
+    if score >= CLOSE:
+        return False
+    return nearest.id.startswith(TOPIC) or (asks(message) and nearest.id.startswith(BRANCH))
 
 
 def _nothing_is_no(decision: Decision, message: str, options: list[Option]) -> Decision:
@@ -186,27 +203,48 @@ class DeploymentModel:
         ]
 
     async def classify(self, message: str, question: str, options: list[Option]) -> Decision:
-        # A message that takes back what it first said is decided by what it says last, when that
-        # clearly makes a choice of its own; otherwise the message is classified whole. (After
-        # "Sorry about that", "about that" may be near anything, but chooses nothing.)
-        correction = withdrawal(message)
-        if correction is not None:
-            withdrawn, standing = correction
-            clear, _, _ = await self._embedded(standing, options, withdrawn)
+        # Off the event loop: lingua loads a language's models when it first needs them.
+        language = await asyncio.to_thread(detect, message) if depends_on_language(message) else None
+        # A message that takes back what it first said is decided by what it says after the
+        # correction, when that clearly makes a choice of its own; otherwise the message is
+        # classified whole. (After "Sorry about that", "about that" may be near anything, but
+        # chooses nothing: an earlier marker may be the correction.)
+        for withdrawn, standing in withdrawals(message):
+            clear, _, _ = await self._embedded(standing, options, language, withdrawn)
             if clear is not None and clear.option.startswith(BRANCH):
                 return clear
-        clear, scored, ruled_out = await self._embedded(message, options)
+        clear, scored, ruled_out = await self._embedded(message, options, language)
+        if clear is None or clear.option == UNCLEAR:
+            clear = await self._beyond_acknowledgements(message, options, language) or clear
         if clear is not None:
             return _nothing_is_no(clear, message, options)
         return await self._undecided(message, question, options, scored, ruled_out)
 
+    async def _beyond_acknowledgements(
+        self, message: str, options: list[Option], language: str | None
+    ) -> Decision | None:
+        """The clear choice of a message once its sentences that clearly say nothing are left
+        out: in "Alright, I see. Enterprise.", the acknowledgement is nearest "unclear" and keeps
+        the answer after it from being clear, or makes the whole seem unclear."""
+        said = sentences(message)
+        if len(said) < 2:
+            return None
+        scored = await self.scores(said, [option for option in options if option.examples])
+        kept = [each for each, placed in zip(said, scored, strict=True)
+                if not ((winner := _clear_winner(placed)) and winner[1].id == UNCLEAR)]
+        if not kept or len(kept) == len(said):
+            return None
+        decision, _, _ = await self._embedded(". ".join(kept), options, language)
+        return decision
+
     async def _embedded(
-        self, message: str, options: list[Option], withdrawn: str | None = None
+        self, message: str, options: list[Option], language: str | None, withdrawn: str | None = None
     ) -> tuple[Decision | None, Scored, tuple[str, ...]]:
-        """The option the embeddings clearly place ``message`` in, if any; and the options by
-        score without the branches it denies or withdraws, which are returned too."""
-        denied = [*denied_clauses(message), *([withdrawn] if withdrawn else [])]
-        parts = joined_parts(message)
+        """The option the embeddings clearly place ``message`` (in ``language``, if known) in, if
+        any; and the options by score without the branches it denies or withdraws, which are
+        returned too."""
+        denied = [*denied_clauses(message, language), *([withdrawn] if withdrawn else [])]
+        parts = joined_parts(message, language)
         scored, *others = await self.scores(
             [message, *denied, *parts], [option for option in options if option.examples]
         )
@@ -241,8 +279,10 @@ class DeploymentModel:
             return Decision(option.id, score, "polarity", ruled_out)
         # Two branches (and their calls) are taken only on clear evidence, never on a guess.
         candidates = [(score, option) for score, option in scored if not option.id.startswith(BRANCHES)]
+        score, nearest = candidates[0]
+        if _about_something_else(message, nearest, score) and any(option.id == OFF_TOPIC for option in options):
+            return Decision(OFF_TOPIC, 1 - score, "embeddings", ruled_out)
         if not self.model_tie_breaks:
-            score, nearest = candidates[0]
             return Decision(nearest.id, score, "nearest", ruled_out)
         choice = await self._choose(message, question, [option for _, option in candidates[:SHORTLIST]])
         confidence = next(score for score, option in scored if option.id == choice)

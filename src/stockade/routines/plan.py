@@ -20,6 +20,7 @@ from stockade.routines.parser import CUSTOMER_STATEMENT
 UNCLEAR, OFF_TOPIC, HANDOFF, ABUSE = "unclear", "off_topic", "handoff", "abuse"
 DONE, MORE, ANSWERED, YES, NO = "done", "more", "answered", "yes", "no"
 BRANCH = "branch:"  # the prefix of a routine branch's option id, before the branch's step id
+TOPIC = "topic:"  # the prefix of an unobservable branch's option id, before the branch's step id
 BRANCHES = "branches:"  # the prefix of the option "all of them", before its branches' ids joined by +
 
 OFF_SCRIPT = {
@@ -46,8 +47,12 @@ CLOSING = {
         "Yes, I have another question", "Yes please", "Actually, one more thing", "Yes")),
 }
 # A bare acknowledgement answers "anything else?" (nothing more), but not a question that asks
-# which option applies: Plan.options adds them to the examples of the one they mean.
-ACKNOWLEDGEMENTS = ("OK", "Okay", "Alright", "OK thanks")
+# which option applies: Plan.options adds them to the examples of the one they mean. Short ones
+# lie nearer "?" than "OK" does, and other languages' are not near the English: each is an example.
+ACKNOWLEDGEMENTS = (
+    "OK", "Okay", "Alright", "OK thanks", "k", "Vale", "D'accord", "Passt", "Beleza", "Certo",
+    "Va bene", "Oké",
+)
 CONFIRMATION = {
     YES: ("the customer agrees", ("Yes", "Yes, go ahead", "Sure, do it", "OK, please do")),
     NO: ("the customer does not agree", ("No", "No, don't", "Stop, don't do that", "Cancel that")),
@@ -132,7 +137,7 @@ def _topic_option(branch: Step, phrasings: Mapping[str, tuple[str, ...]]) -> Opt
     if state:
         examples += [f"What if my request is {state.group(1) or ''}{state.group(2)}?",
                      f"Will I be {state.group(2)}?"]
-    return Option(f"topic:{branch.id}", f"the customer asks what happens if {condition}",
+    return Option(f"{TOPIC}{branch.id}", f"the customer asks what happens if {condition}",
                   (*examples, *phrasings.get(branch.id, ())))
 
 
