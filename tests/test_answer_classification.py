@@ -46,11 +46,13 @@ class StandIn:
         table = {example: [float(i == n) for i in range(len(AXES) + 1)] for n, example in enumerate(AXES.values())}
         self.vectors = {**table, **vectors}
         self.chats: list[dict[str, Any]] = []
+        self.embedding_calls = 0
         self.embeddings = SimpleNamespace(create=self._embed)
         self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._chat))
         self.choice = choice
 
     async def _embed(self, *, model: str, input: list[str]) -> Any:
+        self.embedding_calls += 1
         data = [SimpleNamespace(index=i, embedding=self.vectors.get(text, near())) for i, text in enumerate(input)]
         return SimpleNamespace(data=data)
 
@@ -156,3 +158,9 @@ def test_a_near_tie_is_off_topic_when_the_branch_or_topic_it_is_nearest_only_see
     message: str, similarities: dict[str, float], option: str
 ) -> None:
     assert classify(StandIn({message: near(**similarities)}), message).option == option
+
+
+def test_a_long_message_full_of_corrections_and_sentences_costs_a_bounded_number_of_embeddings_calls() -> None:
+    client = StandIn({})
+    classify(client, "The API, sorry. " * 200)
+    assert client.embedding_calls <= 5

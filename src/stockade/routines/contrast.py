@@ -126,13 +126,14 @@ def withdrawals(message: str) -> list[tuple[str, str]]:
     addition. In "The API. Actually, it's Enterprise, sorry for that", the correction is at
     "actually", not at the apology."""
     folded = _fold(message)
+    last_addition = max((match.start() for match in _ADDING_RE.finditer(folded)), default=-1)
     found = []
     for start, end in reversed(_markers(folded)):
+        if last_addition >= end:
+            break  # "…, actually we also need…" adds a need; it takes nothing back
         withdrawn, standing = message[:start], message[end:]
         if not (_WORD.search(withdrawn) and _WORD.search(standing)):
             continue
-        if _ADDING_RE.search(folded[end:]):
-            break  # "…, actually we also need…" adds a need; it takes nothing back
         found.append((withdrawn.strip(" ,;:.!?-\u2014\u2013\u2026"), standing.strip(" ,;:.!?-\u2014\u2013\u2026")))
     return found
 

@@ -48,6 +48,9 @@ SHORTLIST = 3
 EXAMPLES_SHOWN = 2  # per option, to show a small model what each option sounds like
 MAX_JSON_TOKENS = 200
 MAX_PHRASE_TOKENS = 60
+# Each costs an embeddings call in the turn, so a long message with many of them is bounded.
+CORRECTIONS_TRIED = 3  # withdrawing words, the last first
+SENTENCES_SEPARATED = 12  # a longer message is not taken apart sentence by sentence
 TRANSLATIONS_KEPT = 512  # the agent's messages recur across conversations; a customer's never pass here
 
 
@@ -209,7 +212,7 @@ class DeploymentModel:
         # correction, when that clearly makes a choice of its own; otherwise the message is
         # classified whole. (After "Sorry about that", "about that" may be near anything, but
         # chooses nothing: an earlier marker may be the correction.)
-        for withdrawn, standing in withdrawals(message):
+        for withdrawn, standing in withdrawals(message)[:CORRECTIONS_TRIED]:
             clear, _, _ = await self._embedded(standing, options, language, withdrawn)
             if clear is not None and clear.option.startswith(BRANCH):
                 return clear
@@ -227,7 +230,7 @@ class DeploymentModel:
         out: in "Alright, I see. Enterprise.", the acknowledgement is nearest "unclear" and keeps
         the answer after it from being clear, or makes the whole seem unclear."""
         said = sentences(message)
-        if len(said) < 2:
+        if not 2 <= len(said) <= SENTENCES_SEPARATED:
             return None
         scored = await self.scores(said, [option for option in options if option.examples])
         kept = [each for each, placed in zip(said, scored, strict=True)
