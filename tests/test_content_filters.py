@@ -4,10 +4,12 @@ the app in process over the fake model (whose ``say:`` prompts choose the reply)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
 import regex
@@ -513,23 +515,60 @@ def test_an_unknown_classifier_setting_is_refused() -> None:
 # -- the support agents -------------------------------------------------------------------------
 
 
-def test_a_customer_message_the_agents_model_may_not_see_is_a_400_content_filter(tmp_path: Path) -> None:
-    # The message is a near-tie on the fake embeddings, which this routine's chat deployment settles:
-    # so the message is sent to it, and its policy screens it.
+@contextlib.contextmanager
+def agent_whose_chat_policy_blocks(tmp_path: Path, word: str, **env: str) -> Iterator[httpx2.Client]:
+    """A server whose support agents' chat deployment has a policy blocking ``word``."""
     deployments = [("chat", CHAT_MODEL, 500), ("emb", EMBEDDING_MODEL, 500)]
-    with in_process(tmp_path, deployments, STOCKADE_ROUTINES__MODEL_TIE_BREAKS='["baa"]') as app:
+    with in_process(tmp_path, deployments, **env) as app:
         app.cli("blocklists", "create", "words")
-        app.cli("blocklists", "add-item", "words", "forbidden")
+        app.cli("blocklists", "add-item", "words", word)
         app.cli("content-filters", "create", "terms", "--blocklist", "words")
         app.cli("deployments", "update", "chat", "--content-filter", "terms")
         with app.http() as http:
-            conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
-            path = f"/routines/conversations/{conversation['id']}/messages"
-            http.post(path, json={"content": "I need a BAA."}).raise_for_status()
-            refused = http.post(path, json={"content": "It is for the forbidden API"})
-            unchanged = http.get(f"/routines/conversations/{conversation['id']}").json()
+            yield http
+
+
+@pytest.mark.parametrize("tie_breaks", ["[]", '["baa"]'])
+def test_a_customer_message_the_agents_model_may_not_see_is_a_400_content_filter(tmp_path: Path, tie_breaks: str) -> None:
+    # Whether or not the agent sends the message to its chat deployment (a near-tie on the fake
+    # embeddings, which the chat deployment settles only with tie-breaks), its policy screens it.
+    with agent_whose_chat_policy_blocks(tmp_path, "forbidden", STOCKADE_ROUTINES__MODEL_TIE_BREAKS=tie_breaks) as http:
+        conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+        path = f"/routines/conversations/{conversation['id']}/messages"
+        http.post(path, json={"content": "I need a BAA."}).raise_for_status()
+        refused = http.post(path, json={"content": "It is for the forbidden API"})
+        unchanged = http.get(f"/routines/conversations/{conversation['id']}").json()
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "content_filter" and "'chat'" in error["message"]
     assert error["innererror"]["content_filter_result"]["custom_blocklists"]["filtered"] is True
     assert unchanged["step"] == "1a"  # the refused turn changed nothing
+
+
+def test_an_opening_customer_message_is_screened_too(tmp_path: Path) -> None:
+    with agent_whose_chat_policy_blocks(tmp_path, "forbidden") as http:
+        conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+        path = f"/routines/conversations/{conversation['id']}/messages"
+        refused = http.post(path, json={"content": "A forbidden BAA, please."})
+        unchanged = http.get(f"/routines/conversations/{conversation['id']}").json()
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "content_filter")
+    assert (unchanged["step"], unchanged["trace"]) == (None, [])
+
+
+def test_a_customer_message_the_policy_lets_through_has_its_turn(tmp_path: Path) -> None:
+    with agent_whose_chat_policy_blocks(tmp_path, "forbidden") as http:
+        conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+        reply = http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": "I need a BAA."})
+        stored = http.get(f"/routines/conversations/{conversation['id']}").json()
+    assert (reply.status_code, stored["step"]) == (200, "1a")
+
+
+def test_a_customer_message_whose_screening_fails_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    deployments = [("chat", CHAT_MODEL, 500), ("emb", EMBEDDING_MODEL, 500)]
+    with in_process(tmp_path, deployments, classifier=Broken()) as broken, broken.http() as http:
+        conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+        refused = http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": "I need a BAA."})
+        unchanged = http.get(f"/routines/conversations/{conversation['id']}").json()
+    assert (refused.status_code, refused.json()["error"]["code"]) == (500, "content_filter_error")
+    assert "Traceback" not in refused.text and "the classifier is down" not in refused.text
+    assert unchanged["trace"] == []

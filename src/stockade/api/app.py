@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from openai import AsyncAzureOpenAI
@@ -40,6 +41,7 @@ from stockade.api.responses import error_response, http_error_response, json_res
 from stockade.config import Settings
 from stockade.core import Resource
 from stockade.errors import BackendUnavailable, ResourceNotFound, ServiceError
+from stockade.routines.service import Screening
 from stockade.telemetry import metrics
 
 KeysCreated = Callable[[dict[str, str]], None]
@@ -146,8 +148,20 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.resource = resource
-    resource.routines.connect(_agent_client(app, resource.settings))
+    resource.routines.connect(_agent_client(app, resource.settings), _screening(resource))
     return app
+
+
+def _screening(resource: Resource) -> Screening | None:
+    """How agents' customer messages are screened, when their chat deployments are this
+    service's: by the deployment's content filter policy, as a prompt to it would be."""
+    if resource.settings.routines.endpoint:
+        return None  # the other Stockade's policies apply to what the agents send it
+
+    async def blocked(deployment: str, text: str) -> dict[str, Any] | None:
+        return await resource.safety.blocked_prompt(resource.deployment(deployment), text)
+
+    return blocked
 
 
 def _agent_client(app: Starlette, settings: Settings) -> AsyncAzureOpenAI:

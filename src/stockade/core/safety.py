@@ -27,6 +27,7 @@ from stockade.safety.phi.pii import PiiScreen
 from stockade.safety.policy import (
     DEFAULT,
     DEFAULT_POLICY,
+    Direction,
     PhiMode,
     Policy,
     ShieldMode,
@@ -34,6 +35,7 @@ from stockade.safety.policy import (
 )
 from stockade.safety.screen import Screen
 from stockade.store import Blocklist, BlocklistItem, ContentFilter, Deployment, InUse, Store
+from stockade.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,18 @@ class ContentSafety:
         if screen is None:  # fail closed: a deployment never goes unscreened for want of its policy
             raise ContentFilterFailed(name)
         return screen
+
+    async def blocked_prompt(self, deployment: Deployment, text: str) -> dict[str, Any] | None:
+        """The content filter results by which ``deployment``'s policy blocks ``text`` as a
+        prompt, or None if it lets it through. For a text screened outside a call to the
+        deployment (a support agent's customer message), so its decisions go to the metrics only."""
+        screen = self.screen(deployment)
+        verdict = await screen.check([text], Direction.PROMPT)
+        for decision in verdict.decisions:
+            metrics.content_filter_decision(
+                deployment.name, screen.policy.name, decision.direction, decision.category, decision.action
+            ).inc()
+        return verdict.results if verdict.filtered else None
 
     def has_policy(self, name: str) -> bool:
         return name in self._policies

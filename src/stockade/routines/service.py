@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ BUILTIN_DIRECTORY = Path(__file__).parent / "builtin"
 ARTICLE_SUFFIX = "-article"
 MAX_MESSAGE_CHARS = 4000
 TURN_SHUTDOWN_SECONDS = 30.0
+# The content filter results by which chat deployment NAME's policy blocks TEXT, or None.
+Screening = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +117,16 @@ class Conversations:
         self.catalogue = Catalogue(settings.routines.directory or settings.data_dir / "routines")
         self.functions = Functions(settings, store)
         self._client: AsyncOpenAI | None = None
+        self._screening: Screening | None = None
         self._models: dict[tuple[str, str, bool], DeploymentModel] = {}
         self._plans: dict[tuple[str, str], Plan] = {}  # by routine name and version
         self._turns: dict[str, asyncio.Task[None]] = {}  # by conversation, under way in this process
 
-    def connect(self, client: AsyncOpenAI) -> None:
-        """The client agents reach models through: this service's own API."""
+    def connect(self, client: AsyncOpenAI, screening: Screening | None = None) -> None:
+        """The client agents reach models through: this service's own API; and, when the chat
+        deployments are this service's, how a customer message is screened by their policies."""
         self._client = client
+        self._screening = screening
 
     async def close(self) -> None:
         if self._turns:  # turns whose callers left still finish and are stored
@@ -229,6 +234,12 @@ class Conversations:
                 reply_in_customer_language=routine.name in self.settings.routines.reply_in_customer_language,
             )
             state = State.from_dict(conversation.state)
+            # Every customer message is screened by the chat deployment's policy, whether or not
+            # the agent sends it there: most are classified by the embeddings deployment alone.
+            if state.status == OPEN and self._screening is not None:
+                results = await self._screening(conversation.deployment, message)
+                if results is not None:
+                    raise ContentFiltered.customer_message(results, conversation.deployment)
             events: list[Event] = []
             try:
                 async for event in engine.turn(
