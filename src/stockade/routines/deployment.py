@@ -28,7 +28,7 @@ from stockade.routines.contrast import (
     sentences,
     withdrawals,
 )
-from stockade.routines.language import TRANSLATED, detect
+from stockade.routines.language import MARKED, TRANSLATED, detect
 from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, TOPIC, UNCLEAR, Option
 
 # The embeddings model the thresholds below suit, and the one conversations use unless told
@@ -207,7 +207,7 @@ class DeploymentModel:
 
     async def classify(self, message: str, question: str, options: list[Option]) -> Decision:
         # Off the event loop: lingua loads a language's models when it first needs them.
-        language = await asyncio.to_thread(detect, message) if depends_on_language(message) else None
+        language = await asyncio.to_thread(detect, message, MARKED) if depends_on_language(message) else None
         # A message that takes back what it first said is decided by what it says after the
         # correction, when that clearly makes a choice of its own; otherwise the message is
         # classified whole. (After "Sorry about that", "about that" may be near anything, but
