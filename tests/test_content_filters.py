@@ -572,3 +572,12 @@ def test_a_customer_message_whose_screening_fails_is_refused_and_changes_nothing
     assert (refused.status_code, refused.json()["error"]["code"]) == (500, "content_filter_error")
     assert "Traceback" not in refused.text and "the classifier is down" not in refused.text
     assert unchanged["trace"] == []
+
+
+def test_a_blocked_customer_message_is_counted_in_the_metrics(tmp_path: Path) -> None:
+    labels = {"deployment": "chat", "policy": "terms", "direction": "prompt", "category": "custom_blocklists", "action": "block"}
+    before = REGISTRY.get_sample_value("stockade_content_filter_decisions_total", labels) or 0
+    with agent_whose_chat_policy_blocks(tmp_path, "forbidden") as http:
+        conversation = http.post("/routines/conversations", json={"routine": "baa"}).json()
+        http.post(f"/routines/conversations/{conversation['id']}/messages", json={"content": "A forbidden BAA."})
+    assert REGISTRY.get_sample_value("stockade_content_filter_decisions_total", labels) == before + 1

@@ -42,11 +42,14 @@ def _prompts(request: ChatRequest | CompletionRequest) -> list[list[str]]:
 
 def record(call: Call, policy: str, decisions: Sequence[Decision]) -> None:
     """Filter decisions into the call's usage record and the metrics: metadata, never text."""
+    call.filter_decisions += [f"{policy}/{d.direction}/{d.category}/{d.action}" for d in decisions]
+    count(call.deployment or "", policy, decisions)
+
+
+def count(deployment: str, policy: str, decisions: Sequence[Decision]) -> None:
+    """Filter decisions into the metrics alone, for a text screened outside a call."""
     for decision in decisions:
-        call.filter_decisions.append(f"{policy}/{decision.direction}/{decision.category}/{decision.action}")
-        metrics.content_filter_decision(
-            call.deployment or "", policy, decision.direction, decision.category, decision.action
-        ).inc()
+        metrics.content_filter_decision(deployment, policy, decision.direction, decision.category, decision.action).inc()
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from stockade.core.filtering import count
 from stockade.errors import Conflict, ContentFilterFailed, InvalidRequest, NotFound, shown
 from stockade.names import check_name
 from stockade.safety.base import Classifier
@@ -35,7 +36,6 @@ from stockade.safety.policy import (
 )
 from stockade.safety.screen import Screen
 from stockade.store import Blocklist, BlocklistItem, ContentFilter, Deployment, InUse, Store
-from stockade.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,7 @@ class ContentSafety:
         deployment (a support agent's customer message), so its decisions go to the metrics only."""
         screen = self.screen(deployment)
         verdict = await screen.check([text], Direction.PROMPT)
-        for decision in verdict.decisions:
-            metrics.content_filter_decision(
-                deployment.name, screen.policy.name, decision.direction, decision.category, decision.action
-            ).inc()
+        count(deployment.name, screen.policy.name, verdict.decisions)
         return verdict.results if verdict.filtered else None
 
     def has_policy(self, name: str) -> bool:
