@@ -17,7 +17,7 @@ from stockade.backends.base import PoolSpec, WorkerPool
 from stockade.backends.llamacpp import Job, LlamaCppChatModel, Prompter
 from stockade.backends.local import package_dir
 from stockade.config import Settings
-from stockade.errors import InvalidRequest
+from stockade.errors import ContextLengthExceeded, InvalidRequest
 from stockade.requests import ChatRequest
 
 HELLO = [{"role": "user", "content": "Tell me about the sea."}]
@@ -235,8 +235,23 @@ def test_a_reply_without_a_limit_gets_local_reply_tokens_at_most() -> None:
     assert reply_limit({"messages": HELLO}, reply_tokens=50) == 50
 
 
-def test_a_reply_limit_the_request_sets_is_kept_above_local_reply_tokens() -> None:
-    assert reply_limit({"messages": HELLO, "max_tokens": 100}, reply_tokens=50) == 100
+def test_a_reply_limit_the_request_sets_above_local_reply_tokens_is_capped_to_it() -> None:
+    assert reply_limit({"messages": HELLO, "max_tokens": 100}, reply_tokens=50) == 50
+
+
+def test_a_reply_limit_the_request_sets_below_local_reply_tokens_is_kept() -> None:
+    assert reply_limit({"messages": HELLO, "max_tokens": 20}, reply_tokens=50) == 20
+
+
+def test_a_reply_limit_beyond_the_context_fits_when_local_reply_tokens_caps_it() -> None:
+    # Copilot asks for 4,096 tokens of every reply; on an 8,192-token context its conversation
+    # would be refused from its 4,097th token on, although the operator's cap leaves room.
+    assert reply_limit({"messages": HELLO, "max_tokens": 10**6}, reply_tokens=50) == 50
+
+
+def test_a_reply_limit_beyond_the_context_is_refused_without_local_reply_tokens() -> None:
+    with pytest.raises(ContextLengthExceeded):
+        reply_limit({"messages": HELLO, "max_tokens": 10**6}, reply_tokens=None)
 
 
 def test_without_local_reply_tokens_a_reply_may_fill_the_context() -> None:

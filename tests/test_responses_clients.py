@@ -207,9 +207,10 @@ def test_codex_exec_completes_a_turn_with_stockade_as_its_model_provider(server:
 
 @pytest.fixture(scope="module")
 def long_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server whose bundled model has its whole trained context. Copilot sets no limit on a
-    reply, and the bundled model, sampling, may write until the context is full (3,800 tokens,
-    four minutes under load): local.reply_tokens bounds it as an operator would."""
+    """A server whose bundled model has its whole trained context. Copilot asks 4,096 tokens of
+    every reply, and the bundled model, sampling, may write them all (four minutes under load),
+    after which Copilot's next request overflows the context: local.reply_tokens caps replies as
+    an operator would."""
     data_dir = tmp_path_factory.mktemp("long-context")
     env = server_env(
         data_dir, STOCKADE_LOCAL__CONTEXT_TOKENS=str(COPILOT_CONTEXT_TOKENS), STOCKADE_LOCAL__REPLY_TOKENS="64"

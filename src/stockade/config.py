@@ -71,9 +71,10 @@ class LocalModelSettings(BaseModel):
     reply_tokens: int | None = Field(
         None,
         ge=1,
-        description="The most tokens a local model writes in a reply whose request sets no "
-        "limit (max_tokens, max_completion_tokens, max_output_tokens), as llama-server's "
-        "--n-predict; default: as many as the context leaves",
+        description="The most tokens a local model writes in any reply, as llama-server's "
+        "--n-predict: a request's own limit (max_tokens, max_completion_tokens, "
+        "max_output_tokens) above it is lowered to it; default: the request's limit, or as "
+        "many as the context leaves",
     )
     queue_size: int = Field(32, ge=1, description="Requests that may wait for a busy model")
     wait_seconds: float = Field(

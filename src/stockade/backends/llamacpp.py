@@ -480,6 +480,7 @@ class LlamaCppChatModel:
     def _prepare(self, request: ChatRequest | CompletionRequest) -> Prepared:
         assert self._prompter is not None, "start() first"
         stop = request.stop_sequences()
+        limit = self._reply_limit(request)
         grammar, tool_mode = None, None
         try:
             if isinstance(request, ChatRequest):
@@ -492,11 +493,10 @@ class LlamaCppChatModel:
                     completion_prompt(request), stop, chat=False, most=self.context_tokens
                 )
         except PromptTooLong as too_long:
-            raise self._context_exceeded(request, too_long.at_least, at_least=True) from None
-        limit = request.completion_limit
+            raise self._context_exceeded(request, limit, too_long.at_least, at_least=True) from None
         budget = self.context_tokens - len(tokens)
         if (limit is not None and limit > budget) or budget <= 0:
-            raise self._context_exceeded(request, len(tokens))
+            raise self._context_exceeded(request, limit, len(tokens))
         logit_bias = None
         if request.logit_bias:
             logit_bias = {int(k): float(v) for k, v in request.logit_bias.items()}
@@ -504,7 +504,7 @@ class LlamaCppChatModel:
         job = Job(
             tokens=tokens,
             stop=stop,
-            max_tokens=limit or min(budget, self.reply_tokens or budget),
+            max_tokens=limit or budget,
             choices=request.choices,
             temperature=1.0 if request.temperature is None else request.temperature,
             top_p=1.0 if request.top_p is None else request.top_p,
@@ -517,10 +517,24 @@ class LlamaCppChatModel:
         )
         return Prepared(len(tokens), job)
 
+    def _reply_limit(self, request: ChatRequest | CompletionRequest) -> int | None:
+        """The request's own limit, capped by local.reply_tokens as llama-server caps a request's
+        n_predict by its --n-predict: a client that asks every reply for thousands of tokens
+        (Copilot asks 4,096) cannot make a CPU write for minutes, nor fill a small context."""
+        limit = request.completion_limit
+        if self.reply_tokens is None:
+            return limit
+        return self.reply_tokens if limit is None else min(limit, self.reply_tokens)
+
     def _context_exceeded(
-        self, request: ChatRequest | CompletionRequest, prompt_tokens: int, *, at_least: bool = False
+        self,
+        request: ChatRequest | CompletionRequest,
+        limit: int | None,
+        prompt_tokens: int,
+        *,
+        at_least: bool = False,
     ) -> ContextLengthExceeded:
-        limit = request.completion_limit or 0
+        limit = limit or 0
         bound = "at least " if at_least else ""  # counted from the prompt's bytes, not its tokens
         return ContextLengthExceeded(
             f"This model's maximum context length is {self.context_tokens} tokens. However, "
