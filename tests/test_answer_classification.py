@@ -164,3 +164,65 @@ def test_a_long_message_full_of_corrections_and_sentences_costs_a_bounded_number
     client = StandIn({})
     classify(client, "The API, sorry. " * 200)
     assert client.embedding_calls <= 5
+
+
+# -- sentence by sentence: a message not clear as a whole ---------------------------------------
+
+def test_sentences_that_each_name_a_branch_and_one_that_says_both_take_both() -> None:
+    message = "Our portal calls the API. The billing office is on Enterprise. We need both covered."
+    vectors = {message: near(api=0.45, enterprise=0.42), "Our portal calls the API": near(api=0.7),
+               "The billing office is on Enterprise": near(enterprise=0.7), "We need both covered": near(both=0.7)}
+    assert [each.option for each in classify(StandIn(vectors), message).each()] == ["branch:2", "branch:3"]
+
+
+def test_sentences_that_name_two_branches_with_an_adding_word_take_both() -> None:
+    message = "The portal calls the API. Enterprise seats for the front desk as well."
+    vectors = {message: near(api=0.45, enterprise=0.42), "The portal calls the API": near(api=0.7),
+               "Enterprise seats for the front desk as well": near(enterprise=0.7)}
+    assert [each.option for each in classify(StandIn(vectors), message).each()] == ["branch:2", "branch:3"]
+
+
+def test_a_correction_between_two_choices_makes_the_later_one_stand() -> None:
+    message = "Our coders use the API. No, sorry, wrong one: it's Enterprise for the nurses."
+    vectors = {message: near(api=0.45, enterprise=0.42), "Our coders use the API": near(api=0.7),
+               "it's Enterprise for the nurses": near(enterprise=0.7)}
+    decision = classify(StandIn(vectors), message)
+    assert (decision.option, decision.also) == ("branch:3", ())
+
+
+def test_the_one_branch_a_sentence_names_decides_among_sentences_that_choose_nothing() -> None:
+    message = "Thanks for the quick reply. Our developers build on the API. We go live in March."
+    vectors = {message: near(done=0.40, api=0.38), "Our developers build on the API": near(api=0.7)}
+    assert classify(StandIn(vectors), message).option == "branch:2"
+
+
+def test_a_sentence_that_denies_a_branch_chooses_nothing() -> None:
+    message = "The API, for our intake bot. Nobody uses the Enterprise chat."
+    vectors = {message: near(enterprise=0.45, api=0.42), "The API, for our intake bot": near(api=0.7),
+               "Nobody uses the Enterprise chat": near(enterprise=0.7), "uses the Enterprise chat": near(enterprise=0.7)}
+    decision = classify(StandIn(vectors), message)
+    assert (decision.option, decision.ruled_out) == ("branch:2", ("branch:3",))
+
+
+@pytest.mark.parametrize(("message", "statements"), [
+    # a negated sentence that denies no branch
+    ("The Enterprise seats. Our clerks never open charts there; the charting bot on the API is what matters.",
+     {"The Enterprise seats": near(enterprise=0.7)}),
+    # a story that names two branches in turn, and neither corrects nor adds
+    ("We tried Enterprise last year. Now we build on the API.",
+     {"We tried Enterprise last year": near(enterprise=0.7), "Now we build on the API": near(api=0.7)}),
+    # a sentence that clearly chooses something else
+    ("We build on the API. What if we're not approved?",
+     {"We build on the API": near(api=0.7), "What if we're not approved": near(approval=0.7)}),
+    # a correction after the last choice, with nothing chosen after it
+    ("For the staff licences. Oh no, sorry, I was reading the wrong contract.",
+     {"For the staff licences": near(enterprise=0.7)}),
+    # an adding word before any choice ("too early") adds nothing
+    ("Sorry, I hit send too early. The nurses chat in Enterprise. The intake form calls the API.",
+     {"The nurses chat in Enterprise": near(enterprise=0.7), "The intake form calls the API": near(api=0.7)}),
+])
+def test_a_message_whose_statements_do_not_settle_it_is_decided_whole(
+    message: str, statements: dict[str, list[float]]
+) -> None:
+    vectors = {message: near(api=0.45, enterprise=0.42), **statements}
+    assert classify(StandIn(vectors), message).stage == "nearest"

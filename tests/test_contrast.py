@@ -45,6 +45,22 @@ def test_each_of_denied_alternatives_is_denied() -> None:
 
 
 @pytest.mark.parametrize(
+    ("message", "denied"),
+    [
+        ("Nobody here logs into ChatGPT Enterprise; our app calls the API.", ["here logs into ChatGPT Enterprise"]),
+        ("It's the API. None of the nurses have Enterprise seats.", ["of the nurses have Enterprise seats"]),
+        ("La API. Ninguno de nosotros usa Enterprise", ["de nosotros usa Enterprise"]),
+        ("Niemand bei uns nutzt Enterprise, nur die API", ["bei uns nutzt Enterprise"]),
+        ("Ninguém aqui usa Enterprise, só a API", ["aqui usa Enterprise"]),
+        ("Aucun employé n'a Enterprise, c'est l'API", ["employé a Enterprise"]),
+        ("The chat seats for the nurses. Nothing developer-facing.", ["developer-facing"]),
+    ],
+)
+def test_a_clause_that_says_nobody_none_or_nothing_is_denied(message: str, denied: list[str]) -> None:
+    assert denied_clauses(message) == denied
+
+
+@pytest.mark.parametrize(
     "message", ["What if we're not approved?", "I don't need anything else", "not now", "Don't."]
 )
 def test_a_message_that_is_all_denial_is_left_whole(message: str) -> None:
@@ -110,6 +126,7 @@ def test_a_message_that_takes_nothing_back_has_no_withdrawal(message: str) -> No
         ("api for the portal + enterprise seats for HR", ["api for the portal", "enterprise seats for HR"]),
         ("Entrambi: l'API ed Enterprise", ["Entrambi", "l'API", "Enterprise"]),
         ("Allebei: de API, en ook Enterprise", ["Allebei", "de API", "en ook Enterprise"]),
+        ("Die API, außerdem Enterprise", ["Die API", "außerdem Enterprise"]),
         ("The API and Enterprise, not the old plan", ["The API", "Enterprise"]),
     ],
 )

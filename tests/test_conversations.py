@@ -111,6 +111,10 @@ def test_a_branch_the_customer_says_it_is_not_is_ruled_out(http: httpx.Client) -
     # Portuguese "no" is "in the", not a denial; Dutch "en" is "and"
     "Os dois: a API no nosso portal e o ChatGPT Enterprise para os médicos.",
     "Allebei: de API voor ons portaal en Enterprise voor de artsen.",
+    # two needs in sentences of their own, and a sentence that joins them or a word that adds
+    "Our claims engine calls your API from the back office. The care coordinators are on ChatGPT Enterprise. So we need both covered.",
+    "Nuestro sistema de citas llama a la API desde el servidor. El personal de recepción usa ChatGPT Enterprise. Necesitamos las dos cosas.",
+    "Notre logiciel appelle l'API depuis nos serveurs. Nos secrétaires ont aussi des sièges ChatGPT Enterprise.",
 ])
 def test_an_answer_that_needs_both_branches_runs_each_in_the_routines_order(http: httpx.Client, both: str) -> None:
     reply = answer(http, both)
@@ -122,6 +126,16 @@ def test_an_answer_that_needs_both_branches_runs_each_in_the_routines_order(http
 @pytest.mark.parametrize(("message", "expected"), [("Alright, I see. Enterprise.", ENTERPRISE_STEPS), ("Ok cool. api", API_STEPS)])
 def test_an_acknowledgement_before_the_answer_does_not_hide_it(http: httpx.Client, message: str, expected: list[str]) -> None:
     assert steps(answer(http, message)) == expected
+
+
+def test_a_branch_nobody_uses_is_not_taken(http: httpx.Client) -> None:
+    reply = answer(http, "Our triage app calls the API from our servers. Nobody on staff uses ChatGPT Enterprise.")
+    assert steps(reply) == API_STEPS
+
+
+def test_a_choice_taken_back_in_a_sentence_of_its_own_gives_way_to_the_next(http: httpx.Client) -> None:
+    reply = answer(http, "The Enterprise seats. No, sorry, wrong contract: it's the API, called from our billing backend.")
+    assert steps(reply) == API_STEPS
 
 
 def test_a_choice_taken_back_within_one_message_gives_way_to_the_last_one(http: httpx.Client) -> None:

@@ -32,7 +32,13 @@ _INSTEAD = re.compile(
     r"\b(?:rather than|instead of|en lugar de|en vez de|au lieu de|plut[o\u00f4]t que|statt|anstatt|"
     r"em vez de|ao inv[e\u00e9]s de|invece di|anzich[e\u00e9]|piuttosto che|in plaats van)\b", re.IGNORECASE,
 )
-_NEGATIONS = r"not|never|nunca|pas|jamais|nicht|kein|keine|keinen|nie|n[a\u00e3]o|non|mai|niet|geen|nooit"
+# Negating words, and the pronouns and determiners that say nobody, none or nothing: "Nobody
+# here uses Enterprise" denies as "We don't use Enterprise" does.
+_NEGATIONS = (
+    r"not|never|nunca|pas|jamais|nicht|kein|keine|keinen|keiner|nie|n[a\u00e3]o|non|mai|niet|geen|nooit|"
+    r"none|nobody|nadie|ningun|ning\u00fan|ninguno|ninguna|aucun|aucune|personne ne|niemand|"
+    r"ningu[e\u00e9]m|nenhum|nenhuma|nessuno|nessuna|nothing|nada|rien|nichts|niente|nulla|niets"
+)
 _ELIDED_NEGATION = r"|n[\u2019']t\b|\bn[\u2019']"
 _NEGATION = re.compile(rf"\b(?:no|{_NEGATIONS})\b{_ELIDED_NEGATION}", re.IGNORECASE)
 _NEGATION_IN_PORTUGUESE = re.compile(rf"\b(?:{_NEGATIONS})\b{_ELIDED_NEGATION}", re.IGNORECASE)
@@ -70,11 +76,12 @@ _BARE_NO = re.compile(r"(?:^|[,;.!?\u2014\u2013]|\s)\s*(?:no|non|nein|nao|nee)\s
 _ADDING = (
     "also", "too", "as well", "both", "in addition", "additionally", "plus", "tambien", "ademas",
     "ambos", "ambas", "los dos", "las dos", "aussi", "egalement", "les deux", "en plus", "auch",
-    "ebenfalls", "beide", "beides", "zusatzlich", "ausserdem", "tambem", "alem disso", "os dois",
+    "ebenfalls", "beide", "beides", "zusatzlich", "ausserdem", "außerdem", "tambem", "alem disso", "os dois",
     "as duas", "anche", "pure", "entrambi", "entrambe", "tutti e due", "tutte e due", "inoltre",
     "in piu", "ook", "allebei", "alle twee", "bovendien", "daarnaast",
 )
 _SENTENCE_END = re.compile(r"[.!?;\u2026]+(?:\s+|$)")
+_STATEMENT_BREAK = re.compile(r":|\s[-\u2014\u2013]\s|[\u2014\u2013]")
 # The words a reply to a yes/no question opens with when it answers it outright.
 _OPENING_NO = ("no", "nope", "nop", "nah", "nein", "nee", "non", "nao", "nada", "negative")
 _OPENING_YES = ("yes", "yeah", "yep", "yup", "yess", "si", "oui", "ja", "jawohl", "sim", "claro")
@@ -138,6 +145,24 @@ def withdrawals(message: str) -> list[tuple[str, str]]:
     return found
 
 
+def withdraws(text: str) -> bool:
+    """Whether ``text`` takes back something said before it: it holds a withdrawing marker that
+    no adding one follows ("Sorry, wrong one", but not "Sorry, we also need…")."""
+    folded = _fold(text)
+    last_addition = max((match.start() for match in _ADDING_RE.finditer(folded)), default=-1)
+    return any(start > last_addition for start, _ in _markers(folded))
+
+
+def adds(text: str) -> bool:
+    """Whether ``text`` adds to what came before it ("…as well", "both", "también")."""
+    return bool(_ADDING_RE.search(_fold(text)))
+
+
+def negated(text: str, language: str | None = None) -> bool:
+    """Whether ``text`` (in ``language``, if known) holds a negation."""
+    return bool(_negation(language).search(text))
+
+
 def polarity(message: str) -> Literal["yes", "no"] | None:
     """"no" or "yes" when the message answers a yes/no question so: by its opening word ("No, con
     eso me basta", "nop", "Ja, noch eine Frage"), else "no" when it says there is nothing ("Got it,
@@ -183,6 +208,13 @@ def asks(message: str) -> bool:
 def sentences(message: str) -> list[str]:
     """The message's sentences, without their closing punctuation."""
     return [each.strip() for each in _SENTENCE_END.split(message) if _WORD.search(each)]
+
+
+def statements(message: str) -> list[str]:
+    """The message's sentences, each taken apart further where a colon or a dash sets one
+    statement after another ("Wrong one, sorry: it's Enterprise")."""
+    return [each.strip() for sentence in sentences(message) for each in _STATEMENT_BREAK.split(sentence)
+            if _WORD.search(each)]
 
 
 def joined_parts(message: str, language: str | None = None) -> list[str]:

@@ -19,14 +19,17 @@ from openai import AsyncOpenAI, OpenAIError
 
 from stockade.backends.local import MULTILINGUAL
 from stockade.routines.contrast import (
+    adds,
     asks,
     denied_clauses,
     depends_on_language,
     joined_parts,
+    negated,
     polarity,
     says_nothing,
-    sentences,
+    statements,
     withdrawals,
+    withdraws,
 )
 from stockade.routines.language import MARKED, TRANSLATED, detect
 from stockade.routines.plan import BRANCH, BRANCHES, OFF_TOPIC, TOPIC, UNCLEAR, Option
@@ -93,8 +96,56 @@ def _joint(part_scores: list[Scored], options: list[Option], ruled_out: tuple[st
         if clear and clear[1].id.startswith(BRANCH) and clear[1].id not in ruled_out:
             branch = clear[1].id.removeprefix(BRANCH)
             named[branch] = max(clear[0], named.get(branch, 0.0))
-    if len(named) < 2:
-        return None
+    return _all_of(named, options) if len(named) >= 2 else None
+
+
+def _ballot(
+    said: list[str], placed: list[Scored], options: list[Option], language: str | None, ruled_out: tuple[str, ...]
+) -> tuple[float, Option] | None:
+    """What a message's statements (``said``, placed in ``placed``) choose together, when each
+    choice is clear in its own statement: "Our app calls the API. The front desk is on
+    Enterprise. We need both." takes both branches, though no sentence joins them.
+
+    A correction between two different choices withdraws those before it ("The API. No, sorry,
+    wrong one: it's Enterprise"); one after the last choice leaves none standing. Of the choices
+    that stand, a statement that clearly says all of them takes all; so do two branches and a
+    word that adds to a choice before it ("Enterprise seats as well", "we need the two"); one
+    branch alone is taken. A statement that denies a branch the message rules out is passed over
+    ("Nobody here uses Enterprise"); any other negated statement, or one that clearly chooses
+    anything else (a person, a topic), leaves the message to be decided whole, as does a story
+    that names two branches in turn and neither joins nor corrects."""
+    choices: list[tuple[float, Option]] = []
+    standing_from, correcting, adding = 0, False, False
+    for text, scored in zip(said, placed, strict=True):
+        correcting = correcting or (bool(choices) and withdraws(text))
+        winner = _clear_winner(scored)
+        if winner is not None and _takes_any(winner[1], ruled_out):
+            continue  # a denial the message as a whole has taken into account
+        if negated(text, language) and not (winner is None and withdraws(text)):  # "No, sorry, wrong one"
+            return None
+        if winner is not None and winner[1].id.startswith(BRANCHES):
+            winner = _clear_winner(scored, near_only=True)
+        elif winner is not None and winner[1].id not in (UNCLEAR, OFF_TOPIC) and not winner[1].id.startswith(BRANCH):
+            return None
+        if winner is not None and winner[1].id not in (UNCLEAR, OFF_TOPIC):
+            if correcting and winner[1].id != choices[-1][1].id and not adds(text):
+                standing_from = len(choices)
+            correcting = False
+            choices.append(winner)
+        adding = adding or (bool(choices) and adds(text))  # "…too early" before any choice adds nothing
+    # A correction after the last choice takes it back without saying what stands instead.
+    standing = [] if correcting else choices[standing_from:]
+    if all_of := next((choice for choice in standing if choice[1].id.startswith(BRANCHES)), None):
+        return all_of
+    named = {option.id.removeprefix(BRANCH): score for score, option in standing}
+    if len(named) == 1:
+        return max(standing, key=lambda choice: choice[0])
+    return _all_of(named, options) if len(named) >= 2 and adding else None
+
+
+def _all_of(named: dict[str, float], options: list[Option]) -> tuple[float, Option] | None:
+    """The "all of them" option that takes in the ``named`` branches (step id to the score it was
+    named with), if the plan found them independent."""
     for option in options:
         if option.id.startswith(BRANCHES) and set(named) <= set(option.id.removeprefix(BRANCHES).split("+")):
             return min(named.values()), option
@@ -218,23 +269,27 @@ class DeploymentModel:
                 return clear
         clear, scored, ruled_out = await self._embedded(message, options, language)
         if clear is None or clear.option == UNCLEAR:
-            clear = await self._beyond_acknowledgements(message, options, language) or clear
+            clear = await self._statement_by_statement(message, options, language, ruled_out) or clear
         if clear is not None:
             return _nothing_is_no(clear, message, options)
         return await self._undecided(message, question, options, scored, ruled_out)
 
-    async def _beyond_acknowledgements(
-        self, message: str, options: list[Option], language: str | None
+    async def _statement_by_statement(
+        self, message: str, options: list[Option], language: str | None, ruled_out: tuple[str, ...]
     ) -> Decision | None:
-        """The clear choice of a message once its sentences that clearly say nothing are left
-        out: in "Alright, I see. Enterprise.", the acknowledgement is nearest "unclear" and keeps
-        the answer after it from being clear, or makes the whole seem unclear."""
-        said = sentences(message)
+        """The choice of a message that is not clear as a whole, from its statements (sentences,
+        and the parts a colon or dash sets apart) each placed on its own: by their ballot, else by
+        the message without those that clearly say nothing. In "Alright, I see. Enterprise.", the
+        acknowledgement is nearest "unclear" and keeps the answer after it from being clear."""
+        said = statements(message)
         if not 2 <= len(said) <= SENTENCES_SEPARATED:
             return None
-        scored = await self.scores(said, [option for option in options if option.examples])
-        kept = [each for each, placed in zip(said, scored, strict=True)
-                if not ((winner := _clear_winner(placed)) and winner[1].id == UNCLEAR)]
+        placed = await self.scores(said, [option for option in options if option.examples])
+        chosen = _ballot(said, placed, options, language, ruled_out)
+        if chosen is not None:
+            return _expanded(chosen[1], chosen[0], ruled_out)
+        kept = [each for each, scored in zip(said, placed, strict=True)
+                if not ((winner := _clear_winner(scored)) and winner[1].id == UNCLEAR)]
         if not kept or len(kept) == len(said):
             return None
         decision, _, _ = await self._embedded(". ".join(kept), options, language)
