@@ -133,7 +133,7 @@ def withdrawals(message: str) -> list[tuple[str, str]]:
     addition. In "The API. Actually, it's Enterprise, sorry for that", the correction is at
     "actually", not at the apology."""
     folded = _fold(message)
-    last_addition = max((match.start() for match in _ADDING_RE.finditer(folded)), default=-1)
+    last_addition = _last_addition(folded)
     found = []
     for start, end in reversed(_markers(folded)):
         if last_addition >= end:
@@ -149,8 +149,13 @@ def withdraws(text: str) -> bool:
     """Whether ``text`` takes back something said before it: it holds a withdrawing marker that
     no adding one follows ("Sorry, wrong one", but not "Sorry, we also need…")."""
     folded = _fold(text)
-    last_addition = max((match.start() for match in _ADDING_RE.finditer(folded)), default=-1)
+    last_addition = _last_addition(folded)
     return any(start > last_addition for start, _ in _markers(folded))
+
+
+def _last_addition(folded: str) -> int:
+    """Where the last adding marker in ``folded`` starts, or -1."""
+    return max((match.start() for match in _ADDING_RE.finditer(folded)), default=-1)
 
 
 def adds(text: str) -> bool:

@@ -117,17 +117,23 @@ def _ballot(
     choices: list[tuple[float, Option]] = []
     standing_from, correcting, adding = 0, False, False
     for text, scored in zip(said, placed, strict=True):
-        correcting = correcting or (bool(choices) and withdraws(text))
+        denies = negated(text, language)
+        # Looked for once, and only where it matters: the markers' misspelling check is the
+        # costliest text work of a turn.
+        withdrawing = (bool(choices) or denies) and withdraws(text)
+        correcting = correcting or (bool(choices) and withdrawing)
         winner = _clear_winner(scored)
         if winner is not None and _takes_any(winner[1], ruled_out):
             continue  # a denial the message as a whole has taken into account
-        if negated(text, language) and not (winner is None and withdraws(text)):  # "No, sorry, wrong one"
+        if denies and not (winner is None and withdrawing):  # "No, sorry, wrong one" corrects
             return None
         if winner is not None and winner[1].id.startswith(BRANCHES):
-            winner = _clear_winner(scored, near_only=True)
-        elif winner is not None and winner[1].id not in (UNCLEAR, OFF_TOPIC) and not winner[1].id.startswith(BRANCH):
-            return None
-        if winner is not None and winner[1].id not in (UNCLEAR, OFF_TOPIC):
+            winner = _clear_winner(scored, near_only=True)  # as in _joint: "It's all server-side"
+        elif winner is not None and winner[1].id in (UNCLEAR, OFF_TOPIC):
+            winner = None  # says nothing of the branches
+        elif winner is not None and not winner[1].id.startswith(BRANCH):
+            return None  # a person, a topic
+        if winner is not None:
             if correcting and winner[1].id != choices[-1][1].id and not adds(text):
                 standing_from = len(choices)
             correcting = False
